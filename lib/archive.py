@@ -1,0 +1,104 @@
+"""The output archive: Runway's output URLs expire within 24–48 h, so every
+output of a succeeded task is downloaded into `static/`, where Streamlit
+serves it at `/app/static/<name>`.
+
+Only media types are ever written there (static serving would also serve
+HTML or SVG as such), names are random so nobody can guess them, downloads
+are capped in size, and a file appears under its final name only once it is
+complete.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from lib import media
+from lib.store import ROOT
+
+STATIC_DIR = ROOT / "static"
+STATIC_URL = "/app/static"
+MAX_BYTES = int(float(os.environ.get("DASHBOARD_ARCHIVE_MAX_MB", "512")) * media.MB)
+
+
+class ArchiveError(Exception):
+    """A download that did not produce an archived file; `expired` when the URL no longer works."""
+
+    def __init__(self, message: str, *, expired: bool = False):
+        super().__init__(message)
+        self.expired = expired
+
+
+@dataclass(frozen=True)
+class ArchivedFile:
+    path: str  # relative to the project root: static/<name>
+    mime: str
+    size: int
+    sha256: str
+
+
+def static_url(path: str | None) -> str | None:
+    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`)."""
+    if not path or not path.startswith("static/"):
+        return None
+    return f"{STATIC_URL}/{Path(path).name}"
+
+
+def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max_bytes: int = MAX_BYTES) -> ArchivedFile:
+    """Stream one output URL into the archive and describe the file written."""
+    if not url.lower().startswith(("https://", "http://")):
+        raise ArchiveError("only http(s) output URLs are archived")
+    static_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(18)
+    partial = static_dir / f".{token}.part"
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with http.stream("GET", url, follow_redirects=False) as response:
+            if response.status_code in (401, 403, 404, 410):
+                raise ArchiveError(f"the output link has expired (HTTP {response.status_code})", expired=True)
+            if response.status_code != 200:
+                raise ArchiveError(f"the output server answered HTTP {response.status_code}")
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > max_bytes:
+                raise ArchiveError(f"the output is {declared / media.MB:.0f} MB, over the archive's "
+                                   f"{max_bytes / media.MB:.0f} MB cap")
+            header_mime = media.normalise_mime(response.headers.get("content-type"))
+            head = b""
+            with open(partial, "wb") as out:
+                for chunk in response.iter_bytes(64 * 1024):
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ArchiveError(f"the output is over the archive's {max_bytes / media.MB:.0f} MB cap")
+                    if len(head) < 32:
+                        head += chunk[:32]
+                    digest.update(chunk)
+                    out.write(chunk)
+                out.flush()
+                os.fsync(out.fileno())
+        if declared and size != declared:
+            raise ArchiveError(f"the download stopped after {size} of {declared} bytes")
+        sniffed = media.sniff_mime(head)
+        mime = sniffed or header_mime
+        if mime not in media.ARCHIVABLE:
+            raise ArchiveError(f"the output is {mime or 'of an unknown type'}, not an accepted media type")
+        final = static_dir / f"{token}{media.extension_for(mime)}"
+        os.replace(partial, final)
+        return ArchivedFile(path=f"static/{final.name}", mime=mime, size=size, sha256=digest.hexdigest())
+    except httpx.HTTPError as exc:
+        raise ArchiveError(f"the download failed ({type(exc).__name__})") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def remove_partial_files(static_dir: Path = STATIC_DIR) -> int:
+    """Half-written downloads left by a crash; they are never shown, and are removed at start."""
+    removed = 0
+    for leftover in static_dir.glob(".*.part"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed

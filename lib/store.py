@@ -1,0 +1,425 @@
+"""The task store: one SQLite file that holds every task the team submitted,
+its request, its lifecycle, its outputs and their archived copies.
+
+One `Store` per thread or script run (design.md §5): a connection shared
+across Streamlit sessions raises ProgrammingError under concurrent use.
+Read-then-write sequences run in `BEGIN IMMEDIATE` so that several app
+processes can share the file without lost updates.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from lib import lifecycle, media
+
+ROOT = Path(__file__).resolve().parent.parent
+BUSY_TIMEOUT_S = 10
+INLINE_LIMIT = 2048  # data URIs longer than this are kept as files, not inline
+STASH_PREFIX = "stored:"  # marks a data URI replaced by a file in the input stash
+
+# Why a task was not created: the client's error class names the cause.
+SUBMIT_PENDING, SUBMITTED, REJECTED, UNKNOWN = "submitting", "submitted", "rejected", "unknown"
+OUTCOME_UNKNOWN_CODE = "DASHBOARD.OUTCOME_UNKNOWN"
+REJECTED_CODE = "DASHBOARD.REJECTED"
+
+# Outputs: archive state.
+OUT_PENDING, OUT_ARCHIVED, OUT_AT_RISK = "pending", "archived", "at_risk"
+
+
+def default_db_path() -> Path:
+    return Path(os.environ.get("DASHBOARD_DB") or ROOT / "data" / "dashboard.db")
+
+
+def utcnow() -> str:
+    """Now as ISO 8601 UTC with milliseconds; sorts as text."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+migrations = Migrations("dashboard")
+
+
+@migrations()
+def m001_tasks(db: Database) -> None:
+    db["tasks"].create({
+        "id": int,
+        "task_uuid": str,  # Runway's id, once created
+        "backend": str,  # "simulator" or the API base URL
+        "task_type": str,
+        "model": str,
+        "endpoint": str,
+        "request_json": str,
+        "submit_state": str,
+        "status": str,  # lifecycle: PENDING ... CANCELLED
+        "api_status": str,  # raw status as Runway said it
+        "progress": float,
+        "failure": str,
+        "failure_code": str,
+        "estimated_credits": float,
+        "cost_credits": float,
+        "teammate": str,
+        "group_id": str,
+        "parent_task_id": int,
+        "created_at": str,
+        "submitted_at": str,
+        "started_at": str,
+        "finished_at": str,
+        "updated_at": str,
+        "next_poll_at": float,  # epoch seconds; the poll schedule
+        "poll_errors": int,
+        "last_error": str,
+    }, pk="id", not_null={"backend", "task_type", "model", "status", "created_at"},
+        defaults={"poll_errors": 0, "submit_state": SUBMIT_PENDING, "status": lifecycle.PENDING})
+    db["tasks"].create_index(["next_poll_at"])
+    db["tasks"].create_index(["status"])
+    db["tasks"].create_index(["created_at"])
+    db["tasks"].create_index(["task_uuid"])
+    db["outputs"].create({
+        "id": int,
+        "task_id": int,
+        "position": int,
+        "url": str,
+        "state": str,
+        "path": str,  # relative to the project root, e.g. static/abc.mp4
+        "mime": str,
+        "size": int,
+        "sha256": str,
+        "attempts": int,
+        "last_error": str,
+        "next_attempt_at": float,
+        "archived_at": str,
+    }, pk="id", foreign_keys=[("task_id", "tasks", "id")], defaults={"attempts": 0, "state": OUT_PENDING})
+    db["outputs"].create_index(["task_id", "position"], unique=True)
+    db["outputs"].create_index(["state", "next_attempt_at"])
+    db["events"].create({
+        "id": int,
+        "task_id": int,
+        "at": str,
+        "status": str,
+        "api_status": str,
+        "note": str,
+    }, pk="id", foreign_keys=[("task_id", "tasks", "id")])
+    db["events"].create_index(["task_id"])
+
+
+@dataclass(frozen=True)
+class TaskUpdate:
+    """What a poll learned about a task (a subset of client.TaskState)."""
+
+    api_status: str
+    status: str
+    progress: float | None = None
+    output: tuple[str, ...] = ()
+    failure: str | None = None
+    failure_code: str | None = None
+    cost_credits: float | None = None
+    estimated_credits: float | None = None
+
+
+class Store:
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stash_dir = self.path.parent / "inputs"
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self.db = Database(conn)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        # A file lock, because two processes opening a new database at once
+        # would otherwise both try to create the same tables.
+        lock_path = self.path.with_suffix(self.path.suffix + ".migrate.lock")
+        with open(lock_path, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if migrations.pending(self.db):
+                migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    @contextlib.contextmanager
+    def immediate(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front, so read-then-write cannot interleave."""
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # ------------------------------------------------------------ inputs
+
+    def stash_request(self, body: dict) -> dict:
+        """The request with large data URIs replaced by files in the input stash."""
+        def stash(value: Any) -> Any:
+            if isinstance(value, str) and value.startswith("data:") and len(value) > INLINE_LIMIT:
+                mime, data = media.decode_data_uri(value)
+                digest = hashlib.sha256(data).hexdigest()
+                name = digest + media.extension_for(mime)
+                target = self.stash_dir / name
+                if not target.exists():
+                    self.stash_dir.mkdir(parents=True, exist_ok=True)
+                    tmp = target.with_suffix(".part")
+                    tmp.write_bytes(data)
+                    tmp.replace(target)
+                return f"{STASH_PREFIX}{mime}:{name}"
+            if isinstance(value, dict):
+                return {k: stash(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [stash(v) for v in value]
+            return value
+        return stash(body)
+
+    def restore_request(self, stored: dict) -> dict:
+        """The request as it was sent, data URIs and all (for re-running a task)."""
+        def restore(value: Any) -> Any:
+            if isinstance(value, str) and value.startswith(STASH_PREFIX):
+                mime, name = value[len(STASH_PREFIX):].rsplit(":", 1)
+                return media.encode_data_uri(mime, (self.stash_dir / Path(name).name).read_bytes())
+            if isinstance(value, dict):
+                return {k: restore(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [restore(v) for v in value]
+            return value
+        return restore(stored)
+
+    # ------------------------------------------------------------ submission
+
+    def record_submission(self, *, backend: str, task_type: str, model: str, endpoint: str, body: dict,
+                          teammate: str = "", group_id: str | None = None, parent_task_id: int | None = None,
+                          estimated_credits: float | None = None) -> int:
+        """Write the task row before the API call, so a crash cannot lose what was asked."""
+        now = utcnow()
+        with self.immediate() as conn:
+            cur = conn.execute(
+                "INSERT INTO tasks (backend, task_type, model, endpoint, request_json, submit_state, status, "
+                "estimated_credits, teammate, group_id, parent_task_id, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (backend, task_type, model, endpoint, json.dumps(self.stash_request(body), ensure_ascii=False),
+                 SUBMIT_PENDING, lifecycle.PENDING, estimated_credits, teammate or "", group_id, parent_task_id,
+                 now, now))
+            task_id = cur.lastrowid
+            self._event(conn, task_id, lifecycle.PENDING, None, "recorded, sending to the API")
+        return task_id
+
+    def mark_submitted(self, task_id: int, task_uuid: str, estimated_credits: float | None,
+                       first_poll_in: float) -> None:
+        now = utcnow()
+        with self.immediate() as conn:
+            conn.execute(
+                "UPDATE tasks SET task_uuid = ?, submit_state = ?, submitted_at = ?, updated_at = ?, "
+                "estimated_credits = COALESCE(?, estimated_credits), next_poll_at = ? WHERE id = ?",
+                (task_uuid, SUBMITTED, now, now, estimated_credits, time.time() + first_poll_in, task_id))
+            self._event(conn, task_id, lifecycle.PENDING, None, f"created as {task_uuid}")
+
+    def mark_not_created(self, task_id: int, *, unknown: bool, message: str) -> None:
+        """The API refused the request (rejected), or we cannot tell whether it was created (unknown)."""
+        now = utcnow()
+        state, code = (UNKNOWN, OUTCOME_UNKNOWN_CODE) if unknown else (REJECTED, REJECTED_CODE)
+        with self.immediate() as conn:
+            conn.execute(
+                "UPDATE tasks SET submit_state = ?, status = ?, failure = ?, failure_code = ?, finished_at = ?, "
+                "updated_at = ? WHERE id = ?",
+                (state, lifecycle.FAILED, message, code, now, now, task_id))
+            self._event(conn, task_id, lifecycle.FAILED, None, message)
+
+    def settle_interrupted_submissions(self, older_than_s: float = 120) -> int:
+        """Rows left 'submitting' by a crash: their outcome is unknown, and they are never resent blind."""
+        cutoff = datetime.fromtimestamp(time.time() - older_than_s, timezone.utc).isoformat(
+            timespec="milliseconds").replace("+00:00", "Z")
+        ids = [r[0] for r in self.db.conn.execute(
+            "SELECT id FROM tasks WHERE submit_state = ? AND created_at < ?", (SUBMIT_PENDING, cutoff))]
+        for task_id in ids:
+            self.mark_not_created(task_id, unknown=True, message=(
+                "The dashboard stopped while sending this task, so it may or may not exist on Runway. "
+                "It was not sent again; check before submitting it once more."))
+        return len(ids)
+
+    # ------------------------------------------------------------ polling
+
+    def claim_due_polls(self, backends: list[str], interval: float, limit: int = 50,
+                        now: float | None = None) -> list[sqlite3.Row]:
+        """Take the tasks due for a read and push their next read one interval on.
+
+        Because the claim and the reschedule are one IMMEDIATE transaction, any
+        number of pollers in any number of processes read each task at most
+        once per interval.
+        """
+        if not backends:
+            return []
+        now = time.time() if now is None else now
+        marks = ",".join("?" * len(backends))
+        with self.immediate() as conn:
+            rows = conn.execute(
+                f"SELECT id, task_uuid, backend, status FROM tasks WHERE next_poll_at <= ? "
+                f"AND submit_state = ? AND backend IN ({marks}) ORDER BY next_poll_at LIMIT ?",
+                (now, SUBMITTED, *backends, limit)).fetchall()
+            if rows:
+                # A finished task is only due when asked to renew its output links: once is enough.
+                conn.execute(
+                    f"UPDATE tasks SET next_poll_at = CASE WHEN status IN (?, ?) THEN ? END "
+                    f"WHERE id IN ({','.join('?' * len(rows))})",
+                    (*lifecycle.UNFINISHED, now + interval, *[r["id"] for r in rows]))
+        return rows
+
+    def apply_update(self, task_id: int, update: TaskUpdate) -> bool:
+        """Record a poll's answer. Statuses only move forward; returns whether anything changed."""
+        now = utcnow()
+        with self.immediate() as conn:
+            row = conn.execute("SELECT status, api_status, progress FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None or not lifecycle.moves_forward(row["status"], update.status):
+                return False
+            changed_status = (row["status"], row["api_status"]) != (update.status, update.api_status)
+            started = now if update.status != lifecycle.PENDING else None
+            finished = now if lifecycle.is_terminal(update.status) else None
+            conn.execute(
+                "UPDATE tasks SET status = ?, api_status = ?, progress = COALESCE(?, progress), "
+                "failure = COALESCE(?, failure), failure_code = COALESCE(?, failure_code), "
+                "cost_credits = COALESCE(?, cost_credits), estimated_credits = COALESCE(?, estimated_credits), "
+                "started_at = COALESCE(started_at, ?), finished_at = COALESCE(finished_at, ?), "
+                "next_poll_at = CASE WHEN ? THEN NULL ELSE next_poll_at END, "
+                "poll_errors = 0, last_error = NULL, updated_at = ? WHERE id = ?",
+                (update.status, update.api_status, update.progress, update.failure, update.failure_code,
+                 update.cost_credits, update.estimated_credits, started, finished, finished is not None, now,
+                 task_id))
+            if update.status == lifecycle.SUCCEEDED:
+                for position, url in enumerate(update.output):
+                    # A fresh URL replaces an old one only while the file is not archived yet.
+                    conn.execute(
+                        "INSERT INTO outputs (task_id, position, url, state, next_attempt_at) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (task_id, position) DO UPDATE SET url = excluded.url, "
+                        "next_attempt_at = excluded.next_attempt_at WHERE outputs.state != ?",
+                        (task_id, position, url, OUT_PENDING, time.time(), OUT_ARCHIVED))
+            if changed_status:
+                note = update.failure if update.status == lifecycle.FAILED else None
+                self._event(conn, task_id, update.status, update.api_status, note)
+        return True
+
+    def record_poll_error(self, task_id: int, message: str, retry_in: float) -> None:
+        with self.immediate() as conn:
+            conn.execute(
+                "UPDATE tasks SET poll_errors = poll_errors + 1, last_error = ?, "
+                "next_poll_at = MAX(COALESCE(next_poll_at, 0), ?), updated_at = ? WHERE id = ?",
+                (message, time.time() + retry_in, utcnow(), task_id))
+
+    def schedule_poll(self, task_id: int, when: float | None = None) -> None:
+        """Ask for a read soon, e.g. of a finished task to renew output links that expired."""
+        self.db.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
+                             (time.time() if when is None else when, task_id))
+
+    def refresh_expired_outputs(self, task_id: int, output: list[str]) -> None:
+        """New signed URLs from a GET of a finished task, for outputs not yet archived."""
+        with self.immediate() as conn:
+            for position, url in enumerate(output):
+                conn.execute("UPDATE outputs SET url = ?, next_attempt_at = ? WHERE task_id = ? AND position = ? "
+                             "AND state != ?", (url, time.time(), task_id, position, OUT_ARCHIVED))
+
+    # ------------------------------------------------------------ archive
+
+    def claim_due_archives(self, limit: int = 10, lease: float = 120, now: float | None = None) -> list[sqlite3.Row]:
+        """Outputs waiting for download; each is leased so only one worker fetches it."""
+        now = time.time() if now is None else now
+        with self.immediate() as conn:
+            rows = conn.execute(
+                "SELECT o.id, o.task_id, o.position, o.url, o.attempts, t.backend FROM outputs o "
+                "JOIN tasks t ON t.id = o.task_id WHERE o.state != ? AND o.next_attempt_at <= ? "
+                "ORDER BY o.next_attempt_at LIMIT ?", (OUT_ARCHIVED, now, limit)).fetchall()
+            if rows:
+                conn.execute(f"UPDATE outputs SET next_attempt_at = ? WHERE id IN ({','.join('?' * len(rows))})",
+                             (now + lease, *[r["id"] for r in rows]))
+        return rows
+
+    def record_archived(self, output_id: int, *, path: str, mime: str, size: int, sha256: str) -> None:
+        self.db.conn.execute(
+            "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, "
+            "last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?",
+            (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id))
+
+    def record_archive_failure(self, output_id: int, message: str, retry_in: float) -> None:
+        self.db.conn.execute(
+            "UPDATE outputs SET state = ?, last_error = ?, attempts = attempts + 1, next_attempt_at = ? "
+            "WHERE id = ?", (OUT_AT_RISK, message, time.time() + retry_in, output_id))
+
+    # ------------------------------------------------------------ reading
+
+    def task(self, task_id: int) -> dict | None:
+        row = self.db.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        return _task_dict(row) if row else None
+
+    def recent_tasks(self, limit: int = 25, offset: int = 0) -> list[dict]:
+        rows = self.db.conn.execute("SELECT * FROM tasks ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+                                    (limit, offset)).fetchall()
+        return [_task_dict(r) for r in rows]
+
+    def count_tasks(self) -> int:
+        return self.db.conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+
+    def outputs_for(self, task_ids: list[int]) -> dict[int, list[dict]]:
+        found: dict[int, list[dict]] = {i: [] for i in task_ids}
+        if not task_ids:
+            return found
+        rows = self.db.conn.execute(
+            f"SELECT * FROM outputs WHERE task_id IN ({','.join('?' * len(task_ids))}) ORDER BY task_id, position",
+            task_ids).fetchall()
+        for r in rows:
+            found[r["task_id"]].append(dict(r))
+        return found
+
+    def events_for(self, task_id: int) -> list[dict]:
+        return [dict(r) for r in self.db.conn.execute(
+            "SELECT * FROM events WHERE task_id = ? ORDER BY id", (task_id,))]
+
+    def unfinished_count(self) -> int:
+        return self.db.conn.execute(
+            "SELECT COUNT(*) FROM tasks WHERE status IN (?, ?) AND submit_state IN (?, ?)",
+            (*lifecycle.UNFINISHED, SUBMITTED, SUBMIT_PENDING)).fetchone()[0]
+
+    def pending_archive_count(self) -> int:
+        return self.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE state != ?", (OUT_ARCHIVED,)).fetchone()[0]
+
+    def iter_export_rows(self, batch: int = 1000) -> Iterator[dict]:
+        """Every task with its outputs, oldest first, read in batches so memory stays flat."""
+        last = 0
+        while True:
+            rows = self.db.conn.execute(
+                "SELECT t.*, (SELECT group_concat(o.url, ' ') FROM outputs o WHERE o.task_id = t.id) AS output_urls, "
+                "(SELECT group_concat(o.path, ' ') FROM outputs o WHERE o.task_id = t.id) AS archived_paths "
+                "FROM tasks t WHERE t.id > ? ORDER BY t.id LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield _task_dict(r)
+            last = rows[-1]["id"]
+
+    # ------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _event(conn: sqlite3.Connection, task_id: int, status: str, api_status: str | None, note: str | None) -> None:
+        conn.execute("INSERT INTO events (task_id, at, status, api_status, note) VALUES (?, ?, ?, ?, ?)",
+                     (task_id, utcnow(), status, api_status, note))
+
+
+def _task_dict(row: sqlite3.Row) -> dict:
+    task = dict(row)
+    task["request"] = json.loads(task.pop("request_json") or "{}")
+    return task
