@@ -71,3 +71,82 @@ def fake_runway():
 def fake_backend(fake_runway):
     return FakeBackend(name="https://fake.runway.test", base_url="https://fake.runway.test",
                        api_key="key_" + "ab" * 64, fake=fake_runway)
+
+
+# ---------------------------------------------------------------- a real dashboard in a real browser
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                 "--autoplay-policy=no-user-gesture-required"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+FAST_SIMULATOR = {
+    "SIMULATOR_PENDING_SECONDS": "0.5",
+    "SIMULATOR_RUN_SECONDS": "2",
+    "SIMULATOR_MAX_SIDE": "192",
+    "DASHBOARD_POLL_INTERVAL": "1",
+    "DASHBOARD_REFRESH_SECONDS": "1",
+}
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    """`streamlit run app.py` on a free port, on the built-in simulator, with its own database."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("RUNWAYML_API_SECRET", "RUNWAYML_BASE_URL")}
+    env.update(FAST_SIMULATOR, DASHBOARD_DB=str(tmp_path / "dashboard.db"),
+               SIMULATOR_STATE_DIR=str(tmp_path / "simulator"))
+    log = open(tmp_path / "streamlit.log", "w")
+    before = set((ROOT / "static").iterdir())
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        raise RuntimeError("streamlit did not start: " + (tmp_path / "streamlit.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+    for leftover in set((ROOT / "static").iterdir()) - before:
+        leftover.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def page():
+    """A headless Debian chromium driven by Playwright. Missing chromium is a failure, never a skip."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; run `bash tests/run.sh`, which installs it.")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        yield context.new_page()
+        browser.close()

@@ -1,0 +1,31 @@
+"""Server start-up: the poller starts with the Streamlit server itself, so
+tasks are polled and archived while no browser is open and from the moment
+the dashboard restarts, not from the first page view.
+
+`app.py` hands `lifespan` to `st.App`; `streamlit run app.py` then runs it
+once per server process.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from lib.backend import current_backend
+from lib.poller import ensure_poller
+
+log = logging.getLogger(__name__)
+
+
+def start_background_work() -> None:
+    """The process's backend (starting the simulator when no key is set) and its poller."""
+    ensure_poller(current_backend())
+
+
+@contextlib.asynccontextmanager
+async def lifespan(_app):
+    try:
+        await asyncio.to_thread(start_background_work)
+    except Exception:  # the pages start it again on first view and show what is wrong
+        log.exception("could not start the poller at server start")
+    yield

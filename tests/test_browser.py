@@ -1,0 +1,37 @@
+"""End to end in a real Chromium against a real `streamlit run` on the built-in simulator."""
+from pathlib import Path
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _screenshot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_text_to_video_plays_on_history_without_a_click(dashboard, page):
+    page.goto(f"{dashboard}/Text_to_Video")
+    page.get_by_role("textbox", name="Prompt").fill("A paper boat drifting down a rainy street")
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("submitted to gen4.5").wait_for(timeout=20_000)
+    _screenshot(page, "text_to_video_submitted")
+
+    page.goto(f"{dashboard}/History")
+    page.get_by_text("A paper boat drifting down a rainy street").wait_for(timeout=20_000)
+    # No clicks from here: the page refreshes itself until the archived video is embedded.
+    video = page.locator("video").first
+    video.wait_for(state="attached", timeout=45_000)
+    src = video.get_attribute("src")
+    assert "/app/static/" in src and src.endswith(".mp4")
+    page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=20_000)
+    playing = page.evaluate("""async () => {
+        const v = document.querySelector('video');
+        v.muted = true;
+        await v.play();
+        await new Promise(r => setTimeout(r, 800));
+        return {time: v.currentTime, width: v.videoWidth, height: v.videoHeight, error: v.error};
+    }""")
+    assert playing["error"] is None and playing["time"] > 0.2
+    assert playing["width"] / playing["height"] == 16 / 9 or abs(playing["width"] / playing["height"] - 16 / 9) < 0.02
+    assert page.get_by_text("SUCCEEDED").count() >= 1
+    _screenshot(page, "history_with_video")

@@ -1,0 +1,120 @@
+"""Every page runs in AppTest against the built-in simulator and shows what a user should see."""
+import time
+
+import httpx
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib import catalog
+from lib.backend import current_backend
+from lib.poller import Poller
+from lib.store import Store
+from lib.ui import HISTORY_PAGE, PAGE_FILES
+
+ROOT = "../"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    """A fresh database and simulator for each test; nothing cached from an earlier one."""
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
+    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "simulator"))
+    monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")
+    monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "0.5")
+    monkeypatch.setenv("SIMULATOR_MAX_SIDE", "128")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+
+
+def _sim_requests(method="POST"):
+    backend = current_backend()
+    log = httpx.get(f"{backend.base_url}/_simulator/requests",
+                    headers={"Authorization": f"Bearer {backend.api_key}"}).json()
+    entries = log["requests"] if isinstance(log, dict) else log
+    return [r for r in entries if r["method"] == method and r["path"].startswith("/v1/")
+            and not r["path"].startswith("/v1/tasks")]
+
+
+def _run(path, **query):
+    at = AppTest.from_file(ROOT + path, default_timeout=30)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+@pytest.mark.parametrize("path", ["app.py", HISTORY_PAGE, *PAGE_FILES.values()])
+def test_every_page_renders_without_error(env, path):
+    at = _run(path)
+    assert not at.exception, at.exception
+    assert any("Simulator" in i.value for i in at.sidebar.info)
+
+
+def test_task_pages_offer_the_models_of_their_type(env):
+    for key, path in PAGE_FILES.items():
+        at = _run(path)
+        assert at.selectbox[0].options == [m.id for m in catalog.task_type(key).models], key
+
+
+def test_home_shows_backend_and_credit_balance(env):
+    at = _run("app.py")
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Credit balance"] == "10,000"
+    assert metrics["Tasks in history"] == "0"
+
+
+def test_text_to_video_submission_writes_the_row(env):
+    at = _run(PAGE_FILES["text_to_video"], teammate="Ana")
+    at.text_area[0].input("A lighthouse at dawn, slow push in")
+    at.selectbox(key="text_to_video_gen4.5_ratio").select("720:1280")
+    at.number_input(key="text_to_video_gen4.5_duration").set_value(7)
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("submitted to gen4.5" in s.value for s in at.success)
+    [task] = Store(env / "dashboard.db").recent_tasks()
+    assert task["request"] == {"model": "gen4.5", "promptText": "A lighthouse at dawn, slow push in",
+                               "ratio": "720:1280", "duration": 7}
+    assert task["teammate"] == "Ana" and task["backend"] == "simulator" and task["task_uuid"]
+    assert [r["path"] for r in _sim_requests()] == ["/v1/text_to_video"]
+
+
+def test_invalid_submission_shows_errors_and_sends_nothing(env):
+    at = _run(PAGE_FILES["text_to_video"])
+    at.text_area[0].input("   ")
+    at.button[0].click().run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any("Prompt is required" in e for e in errors)
+    assert any("Nothing was sent" in e for e in errors)
+    assert Store(env / "dashboard.db").count_tasks() == 0
+    assert _sim_requests() == []
+
+
+def test_history_shows_status_and_archived_output(env):
+    at = _run(PAGE_FILES["text_to_video"])
+    at.text_area[0].input("A kite over dunes")
+    at.button[0].click().run()
+    store = Store(env / "dashboard.db")
+    poller = Poller(store.path, [current_backend()], interval=0.2, static_dir=env / "static")
+    deadline = time.time() + 30
+    while time.time() < deadline and not store.outputs_for([1])[1]:
+        poller.poll_once()
+        time.sleep(0.2)
+    poller.archive_once()
+    poller.stop()
+    at = _run(HISTORY_PAGE)
+    assert not at.exception
+    assert any("A kite over dunes" in m.value for m in at.markdown)
+    [output] = store.outputs_for([1])[1]
+    assert output["state"] == "archived" and output["mime"] == "video/mp4"
+    assert any("SUCCEEDED" in m.value for m in at.markdown)  # the status badge
+    assert [b.proto.label for b in at.get("download_button")] == ["Export CSV"]
+
+
+def test_empty_history_says_how_to_start(env):
+    at = _run(HISTORY_PAGE)
+    assert not at.exception
+    assert any("No tasks yet" in i.value for i in at.info)
