@@ -88,7 +88,8 @@ def prompt(required: bool = True, label: str = "Prompt") -> Field:
 
 
 def ratio(*choices: str, required: bool = True) -> Field:
-    return Field("ratio", "choice", "Ratio", required=required, choices=choices, default=choices[0],
+    return Field("ratio", "choice", "Ratio", required=required, choices=choices,
+                 default=choices[0] if required else None,
                  help="Width:height in pixels.")
 
 
@@ -210,7 +211,8 @@ TASK_TYPES: tuple[TaskType, ...] = (
     TaskType("video_upscale", "Video Upscale", "video", "Upscale a video to a higher resolution.", (
         Model("magnific_video_upscaler_creative", "video_upscale", "/v1/video_upscale",
               (media_in("videoUri", "Input video", "video"),
-               Field("resolution", "choice", "Resolution", choices=("720p", "1080p", "2k", "4k"), default="2k"),
+               Field("resolution", "choice", "Resolution", choices=("720p", "1080p", "2k", "4k"),
+                     help="Runway's default is 2k."),
                Field("creativity", "int", "Creativity", min=0, max=100),
                Field("sharpen", "int", "Sharpen", min=0, max=100)),
               "video", credits_per_second=2),

@@ -1,47 +1,58 @@
-"""Task forms drawn from the catalog: the chosen model decides which widgets
-appear and which values they offer; inputs are checked before anything is
-sent, and every problem is shown under its own field.
+"""Task forms drawn from the catalog. The chosen model decides which widgets
+appear and which values they offer; media come from an upload, an HTTPS URL
+or an earlier task's output; a submission can fan out to several models,
+seeds and ratios as one comparison group. Inputs are checked before anything
+is sent, and every problem is shown under its own field.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib import catalog, media
+from lib import catalog, media, ui
 from lib.catalog import Field, Issue, Model
+from lib.store import ROOT
 from lib.tasks import submit_task
-from lib.ui import HISTORY_PAGE, Context, link, plain
+from lib.ui import Context, plain
 
 DEFAULT_OPTION = "(model default)"
+UPLOAD, URL, EARLIER = "Upload a file", "HTTPS URL", "Earlier output"
 
 
 @dataclass
 class MediaChoice:
-    """What the user gave for a media field, before it becomes a URI."""
+    """What the user gave for one media input, before it becomes a URI."""
 
     name: str = ""
     data: bytes | None = None
     url: str = ""
+    output: dict | None = None  # an archived output of an earlier task
 
 
-def model_picker(task_type: catalog.TaskType, live: bool) -> Model:
-    labels = {m.id: m.id + ("" if m.live or not live else " (simulator only)") for m in task_type.models}
-    model_id = st.selectbox("Model", list(labels), format_func=labels.get, key=f"{task_type.key}_model")
-    model = task_type.model(model_id)
-    if model.note:
-        st.caption(model.note)
-    return model
+@dataclass
+class Plan:
+    """One task of a submission: a model and the inputs that differ from the form."""
+
+    model: Model
+    overrides: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        extra = " ".join(f"{k}={v}" for k, v in self.overrides.items())
+        return f"{self.model.id} {extra}".strip()
 
 
-def price_note(model: Model) -> str:
-    if model.credits_per_output is not None:
-        return f"About {model.credits_per_output:g} credits per {model.output}."
-    return (f"About {model.credits_per_second:g} credits per second of video "
-            f"({catalog.estimate_credits(model, {}):g} for {model.default_duration:g} s).")
+# ---------------------------------------------------------------- widgets
+
+def _key(task_type: str, model: Model, f: Field) -> str:
+    # Text and media keep their value when the model changes; choices differ per model.
+    shared = f.kind in ("text", "media", "media_list", "bool")
+    return f"{task_type}_{f.name}" if shared else f"{task_type}_{model.id}_{f.name}"
 
 
-def _widget(model: Model, f: Field, key: str):
+def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None):
     """Draw one field's widget and return its raw value."""
     help_text = f.help or None
     label = f.label + ("" if f.required else " (optional)")
@@ -65,106 +76,283 @@ def _widget(model: Model, f: Field, key: str):
         value = st.selectbox(label, [DEFAULT_OPTION, *f.choices], key=key, help=help_text)
         return None if value == DEFAULT_OPTION else {"publicFigureThreshold": value}
     if f.kind in ("media", "media_list"):
-        types = sorted({ext.lstrip(".") for kind in f.media for ext in media.MIME_TYPES[kind].values()})
-        many = f.kind == "media_list"
-        files = st.file_uploader(label, type=types, key=f"{key}_file", accept_multiple_files=many, help=help_text)
-        url = st.text_input(f"…or an HTTPS URL for {f.label.lower()}", key=f"{key}_url",
-                            placeholder="https://example.com/input" + (" (one per line)" if many else ""))
-        if many:
-            return [MediaChoice(name=x.name, data=x.getvalue()) for x in files or []] + [
-                MediaChoice(url=u.strip()) for u in url.splitlines() if u.strip()]
-        if files is not None:
-            return MediaChoice(name=files.name, data=files.getvalue())
-        return MediaChoice(url=url.strip()) if url.strip() else None
+        return _media_widget(ctx, f, key, label, preset)
     raise ValueError(f"no widget for {f.kind}")
 
 
+def _media_widget(ctx: Context, f: Field, key: str, label: str, preset: dict | None):
+    many = f.kind == "media_list"
+    earlier = ctx.store.archived_outputs([media_kind for media_kind in f.media])
+    fits_preset = preset is not None and media.kind_of(preset["mime"]) in f.media
+    sources = [UPLOAD, URL] + ([EARLIER] if earlier or fits_preset else [])
+    source = st.radio(label, sources, index=sources.index(EARLIER) if fits_preset else 0, horizontal=True,
+                      key=f"{key}_source", help=f.help or None)
+    if source == UPLOAD:
+        types = sorted({ext.lstrip(".") for kind in f.media for ext in media.MIME_TYPES[kind].values()})
+        files = st.file_uploader(f"{f.label} file", type=types, key=f"{key}_file", accept_multiple_files=many,
+                                 label_visibility="collapsed")
+        if many:
+            return [MediaChoice(name=x.name, data=x.getvalue()) for x in files or []]
+        return MediaChoice(name=files.name, data=files.getvalue()) if files is not None else None
+    if source == URL:
+        text = st.text_area(f"{f.label} URLs", key=f"{key}_urls", label_visibility="collapsed",
+                            placeholder="https://… (one per line)") if many else \
+            st.text_input(f"{f.label} URL", key=f"{key}_url", label_visibility="collapsed",
+                          placeholder="https://example.com/input")
+        urls = [u.strip() for u in text.splitlines() if u.strip()]
+        if many:
+            return [MediaChoice(url=u) for u in urls]
+        return MediaChoice(url=urls[0]) if urls else None
+    options = {o["id"]: o for o in earlier}
+    if fits_preset:
+        options.setdefault(preset["id"], preset)
+    chosen = st.multiselect if many else st.selectbox
+    default = [preset["id"]] if many and fits_preset else None
+    picked = chosen(f"{f.label} from history", list(options), format_func=lambda i: _output_label(options[i]),
+                    key=f"{key}_earlier", label_visibility="collapsed",
+                    **({"default": default} if many else {"index": list(options).index(preset["id"])
+                                                          if fits_preset else 0}))
+    if many:
+        return [MediaChoice(output=options[i]) for i in picked]
+    if picked is None:
+        return None
+    ui.show_output(options[picked], media.kind_of(options[picked]["mime"]) or "file")
+    return MediaChoice(output=options[picked])
+
+
+def _output_label(output: dict) -> str:
+    prompt = (output.get("prompt") or "").strip().replace("\n", " ")
+    short = prompt[:50] + ("…" if len(prompt) > 50 else "")
+    return f"#{output['task_id']} {output['task_type'].replace('_', ' ')} · {output['model']} · {short}"
+
+
+# ---------------------------------------------------------------- inputs
+
 def _media_uri(ctx: Context, f: Field, choice: MediaChoice, where: str) -> tuple[object, list[Issue]]:
-    """Turn an upload or URL into what the API takes; checks the bytes, not just the name."""
+    """Turn an upload, URL or earlier output into what the API takes; checks the bytes, not the name."""
+    if choice.output is not None:
+        path = (ROOT / "static" / (choice.output.get("path") or "").rsplit("/", 1)[-1]).resolve()
+        if path.parent != (ROOT / "static").resolve() or not path.is_file():
+            return None, [Issue(where, f"{f.label}: that output's archived file is missing.")]
+        choice = MediaChoice(name=path.name, data=path.read_bytes())
     if choice.data is None:
         uri = choice.url
         kind = media.kind_of(media.mime_from_name(uri.split("?")[0])) or f.media[0]
         return ({"type": kind, "uri": uri} if f.typed else uri), []
-    named = media.mime_from_name(choice.name)
-    sniffed = media.sniff_mime(choice.data[:32])
+    problems = []
+    sniffed = media.sniff_mime(choice.data[:64])
     kind = media.kind_of(sniffed)
     if sniffed is None or kind not in f.media:
-        return None, [Issue(where, f"{f.label}: {plain(choice.name)} is not a valid "
-                                   f"{' or '.join(f.media)} file (its contents do not match).")]
-    if named and media.kind_of(named) != kind:
-        return None, [Issue(where, f"{f.label}: {plain(choice.name)} is named like "
-                                   f"{media.kind_of(named) or 'another type'} but contains {sniffed}.")]
+        problems = [f"{choice.name} is not a valid {' or '.join(f.media)} file (its contents do not match)."]
+    named = media.mime_from_name(choice.name)
+    if not problems and named and media.kind_of(named) != kind:
+        problems = [f"{choice.name} is named like {media.kind_of(named) or 'another type'} but contains {sniffed}."]
+    if not problems and len(choice.data) > media.UPLOAD_MAX_BYTES:
+        problems = [f"{len(choice.data) / media.MB:.0f} MB is over the 200 MB limit."]
+    if problems:
+        return None, [Issue(where, f"{f.label}: {p}") for p in problems]
     if len(choice.data) <= media.DATA_URI_MAX_BYTES:
         uri = media.encode_data_uri(sniffed, choice.data)
-    elif len(choice.data) > media.UPLOAD_MAX_BYTES:
-        return None, [Issue(where, f"{f.label}: {len(choice.data) / media.MB:.0f} MB is over the 200 MB limit.")]
     else:
         with ctx.backend.client() as client:
             uri = client.upload(choice.name, choice.data, sniffed)
     return ({"type": kind, "uri": uri} if f.typed else uri), []
 
 
-def _inputs(ctx: Context, model: Model, raw: dict) -> tuple[dict, list[Issue]]:
-    inputs, issues = {}, []
+def collect_inputs(ctx: Context, model: Model, raw: dict) -> tuple[dict, list[Issue], int | None]:
+    """The request inputs, problems found in files, and the task an earlier output came from."""
+    inputs, issues, parent = {}, [], None
     for f in model.fields:
         value = raw.get(f.name)
-        if isinstance(value, MediaChoice):
-            value, problems = _media_uri(ctx, f, value, f.name)
-            issues += problems
-        elif isinstance(value, list) and value and isinstance(value[0], MediaChoice):
-            items = []
-            for i, choice in enumerate(value):
-                uri, problems = _media_uri(ctx, f, choice, f"{f.name}.{i}")
+        choices = value if isinstance(value, list) else [value]
+        if any(isinstance(c, MediaChoice) for c in choices):
+            uris = []
+            for i, choice in enumerate(choices):
+                if choice.output is not None and parent is None:
+                    parent = choice.output["task_id"]
+                uri, problems = _media_uri(ctx, f, choice, f.name if f.kind == "media" else f"{f.name}.{i}")
                 issues += problems
-                items.append({"uri": uri})
-            value = items
+                uris.append(uri)
+            value = [{"uri": u} for u in uris] if f.kind == "media_list" else uris[0]
         if f.kind == "int" and isinstance(value, float):
             value = int(value)
         inputs[f.name] = value
-    return inputs, issues
+    return inputs, issues, parent
+
+
+def plan_submissions(model: Model, others: list[Model], seeds: list[int], ratios: list[str]) -> list[Plan]:
+    """Every combination of model × seed × ratio, in a stable order."""
+    plans = []
+    for m in [model, *others]:
+        for seed in seeds or [None]:
+            for ratio in ratios or [None]:
+                overrides = {}
+                if seed is not None:
+                    overrides["seed"] = seed
+                if ratio is not None:
+                    overrides["ratio"] = ratio
+                plans.append(Plan(m, overrides))
+    return plans
+
+
+def inputs_for(plan: Plan, inputs: dict) -> dict:
+    """The form's inputs as `plan.model` takes them: its own fields only, plus the plan's overrides."""
+    names = {f.name for f in plan.model.fields}
+    return {k: v for k, v in {**inputs, **plan.overrides}.items() if k in names}
+
+
+def parse_seeds(text: str) -> tuple[list[int], list[Issue]]:
+    seeds = []
+    for part in text.replace(",", " ").split():
+        if not part.isdigit() or int(part) > catalog.SEED_MAX:
+            return [], [Issue("seed", f"Seeds must be whole numbers from 0 to {catalog.SEED_MAX}; "
+                                      f"{part!r} is not.")]
+        seeds.append(int(part))
+    return list(dict.fromkeys(seeds)), []
+
+
+# ---------------------------------------------------------------- limits
+
+def limit_warnings(organization: dict | None, plans: list[Plan], inputs: dict) -> list[str]:
+    """What the organization's balance and daily limits say about this set, before it is sent."""
+    if not organization:
+        return []
+    warnings = []
+    total = sum(catalog.estimate_credits(p.model, inputs_for(p, inputs)) for p in plans)
+    balance = organization.get("creditBalance")
+    if isinstance(balance, (int, float)) and total > balance:
+        warnings.append(f"This would cost up to {total:g} credits; the balance is {balance:g}.")
+    tier_models = (organization.get("tier") or {}).get("models") or {}
+    usage = (organization.get("usage") or {}).get("models") or {}
+    for model_id in dict.fromkeys(p.model.id for p in plans):
+        limit = (tier_models.get(model_id) or {}).get("maxDailyGenerations")
+        used = (usage.get(model_id) or {}).get("dailyGenerations", 0)
+        wanted = sum(1 for p in plans if p.model.id == model_id)
+        if isinstance(limit, int) and used + wanted > limit:
+            warnings.append(f"{model_id}: {used} of {limit} daily generations are used; {wanted} more would go "
+                            "over the limit and Runway would refuse them (429).")
+    return warnings
+
+
+def _limits_caption(organization: dict | None, model_ids: list[str]) -> str:
+    if not organization:
+        return "Credit balance and limits are unavailable right now."
+    tier_models = (organization.get("tier") or {}).get("models") or {}
+    usage = (organization.get("usage") or {}).get("models") or {}
+    parts = [f"Balance {organization.get('creditBalance', 0):,} credits"]
+    for model_id in model_ids:
+        limits = tier_models.get(model_id) or {}
+        used = (usage.get(model_id) or {}).get("dailyGenerations", 0)
+        daily = limits.get("maxDailyGenerations")
+        at_once = limits.get("maxConcurrentGenerations")
+        parts.append(f"{model_id}: {used}/{daily if daily is not None else '∞'} today, "
+                     f"{at_once if at_once is not None else '∞'} at once")
+    return " · ".join(parts)
+
+
+# ---------------------------------------------------------------- the page
+
+def _preset_output(ctx: Context) -> dict | None:
+    """The earlier output named by `?from_output=<id>` (History's "use as input")."""
+    value = st.query_params.get("from_output", "")
+    return ctx.store.archived_output(int(value)) if value.isdigit() else None
 
 
 def task_form(ctx: Context, task_type_key: str) -> None:
-    """The whole form of a task type: model, its fields, submit, and the outcome."""
+    """The whole page body of a task type: model, inputs, comparison, submit and outcome."""
     task_type = catalog.task_type(task_type_key)
     st.caption(task_type.description)
-    model = model_picker(task_type, live=not ctx.backend.is_simulator)
-    key = f"{task_type.key}_{model.id}"
+    preset = _preset_output(ctx)
+    live = not ctx.backend.is_simulator
+    labels = {m.id: m.id + ("" if m.live or not live else " (simulator only)") for m in task_type.models}
+    model = task_type.model(st.selectbox("Model", list(labels), format_func=labels.get,
+                                         key=f"{task_type.key}_model"))
+    if model.note:
+        st.caption(model.note)
+
     slots, raw = {}, {}
-    with st.form(key=f"form_{key}"):
+    with st.container(border=True):
+        # What to generate from on the left, how to generate it on the right.
+        content, settings = st.columns([3, 2], gap="large")
         for f in model.fields:
-            raw[f.name] = _widget(model, f, f"{key}_{f.name}")
-            slots[f.name] = st.empty()
-        st.caption(price_note(model))
-        submitted = st.form_submit_button("Generate", type="primary", key=f"{key}_submit")
-    if not submitted:
+            with content if f.kind in ("text", "media", "media_list") else settings:
+                raw[f.name] = _widget(ctx, model, f, _key(task_type.key, model, f), preset)
+                slots[f.name] = st.empty()
+
+    others: list[Model] = []
+    seeds_text, ratios = "", []
+    with st.expander("Compare: run the same inputs on several models, seeds or ratios"):
+        alternatives = [m.id for m in task_type.models if m.id != model.id]
+        if alternatives:
+            others = [task_type.model(i) for i in st.multiselect(
+                "Also run on", alternatives, key=f"{task_type.key}_compare_models", format_func=labels.get)]
+        if model.field("seed"):
+            seeds_text = st.text_input("Seeds", key=f"{task_type.key}_compare_seeds",
+                                       placeholder="e.g. 1, 2, 3 — one task per seed")
+        if model.ratios:
+            ratios = st.multiselect("Ratios", list(model.ratios), key=f"{task_type.key}_{model.id}_compare_ratios",
+                                    help="One task per ratio; each model must offer the ratio.")
+    seeds, seed_issues = parse_seeds(seeds_text)
+    plans = plan_submissions(model, others, seeds, ratios)
+
+    organization = ui.organization(ctx.backend)
+    form_values = {k: v for k, v in raw.items() if not isinstance(v, (MediaChoice, list))}
+    total = sum(catalog.estimate_credits(p.model, inputs_for(p, form_values)) for p in plans)
+    st.caption(f"{len(plans)} task{'s' if len(plans) > 1 else ''} · up to about {total:g} credits · "
+               + _limits_caption(organization, list(dict.fromkeys(p.model.id for p in plans))))
+    warnings = limit_warnings(organization, plans, form_values)
+    for warning in warnings:
+        st.warning(warning, icon="⚠️")
+    confirmed = st.checkbox("Send anyway", key=f"{task_type.key}_over_limit") if warnings else True
+    if not st.button("Generate", type="primary", key=f"{task_type.key}_submit", disabled=not confirmed):
         return
-    inputs, issues = _inputs(ctx, model, raw)
+    _submit(ctx, task_type, plans, raw, slots, seed_issues)
+
+
+def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: dict, slots: dict,
+            issues: list[Issue]) -> None:
+    inputs, file_issues, parent = collect_inputs(ctx, plans[0].model, raw)
+    issues = issues + file_issues
+    several = len(plans) > 1
     if not issues:
-        result = submit_task(ctx.store, ctx.backend, task_type=task_type.key, model_id=model.id, inputs=inputs,
-                             teammate=ctx.teammate)
-        issues = result.issues
-        if result.ok:
-            st.success(f"Task #{result.task_id} submitted to {model.id}. It appears on History as it runs.",
-                       icon="✅")
-            link(HISTORY_PAGE, "Open History")
-            return
-        if result.error:
-            st.error(plain(result.error) + (f"  \nRecorded as task #{result.task_id}." if result.task_id else ""))
-    _show_issues(issues, slots)
+        for plan in plans:
+            body = catalog.build_body(plan.model, inputs_for(plan, inputs))
+            for issue in catalog.validate_request(plan.model, body):
+                prefix = f"{plan.label}: " if several else ""
+                issues.append(Issue(issue.field, prefix + issue.message))
+    if issues:
+        _show_issues(issues, slots)
+        return
+    group_id = uuid.uuid4().hex[:12] if several else None
+    created, failed = [], []
+    for plan in plans:
+        result = submit_task(ctx.store, ctx.backend, task_type=task_type.key, model_id=plan.model.id,
+                             inputs=inputs_for(plan, inputs), teammate=ctx.teammate, group_id=group_id,
+                             parent_task_id=parent)
+        (created if result.ok else failed).append((plan, result))
+    if created:
+        ids = ", ".join(f"#{r.task_id}" for _, r in created)
+        what = f"{len(created)} tasks" if several else f"Task {ids}"
+        st.success(f"{what} submitted to {', '.join(dict.fromkeys(p.model.id for p, _ in created))}"
+                   f"{f' ({ids})' if several else ''}. "
+                   f"{'They appear' if several else 'It appears'} on History as {'they run' if several else 'it runs'}.",
+                   icon="✅")
+        ui.link(ui.HISTORY_PAGE, "Open History")
+        if group_id:
+            ui.link(ui.COMPARE_PAGE, "Compare this group side by side", f"?group={group_id}")
+    for plan, result in failed:
+        _show_issues(result.issues, slots, summary=False)
+        recorded = f" Recorded as task #{result.task_id}." if result.task_id else ""
+        st.error(f"{plain(plan.label)}: {plain(result.error or 'the request was refused.')}{recorded}")
 
 
-def _show_issues(issues: list[Issue], slots: dict) -> None:
+def _show_issues(issues: list[Issue], slots: dict, summary: bool = True) -> None:
     """Each problem under its own field; anything not tied to a field at the bottom."""
     by_field: dict[str, list[str]] = {}
     for issue in issues:
         by_field.setdefault(issue.field.split(".")[0], []).append(issue.message)
     for name, messages in by_field.items():
-        target = slots.get(name)
         text = "  \n".join(plain(m) for m in messages)
-        if target is not None:
-            target.error(text, icon="⚠️")
-        else:
-            st.error(text, icon="⚠️")
-    if issues:
+        (slots[name] if name in slots else st).error(text, icon="⚠️")
+    if issues and summary:
         st.error(f"Nothing was sent: fix the {len(issues)} problem{'s' if len(issues) > 1 else ''} above.")

@@ -26,6 +26,7 @@ BADGE_COLOURS = {
 }
 PAGE_FILES = {t.key: f"pages/{i}_{t.name.replace(' ', '_')}.py" for i, t in enumerate(TASK_TYPES, start=1)}
 HISTORY_PAGE = "pages/10_History.py"
+COMPARE_PAGE = "pages/11_Compare.py"
 
 
 def page_url(page_file: str) -> str:
@@ -87,12 +88,14 @@ def _sidebar(backend: Backend) -> str:
                     "simulator: free, fast, real media.", icon="🧪")
         else:
             st.success(f"**Live Runway API.** Tasks cost real credits.  \n{backend.base_url}", icon="🟢")
-        name = st.query_params.get("teammate", "")
+        # Kept in the session (across pages) and in the address (across reloads and bookmarks).
+        name = st.query_params.get("teammate") or st.session_state.get("teammate", "")
         entered = st.text_input("Your name", value=name, key="teammate_input",
-                                help="Recorded on every task you submit; kept in the page address.")
-        if entered.strip() != name:
-            st.query_params["teammate"] = entered.strip()
-        return entered.strip()
+                                help="Recorded on every task you submit; kept in the page address.").strip()
+        st.session_state["teammate"] = entered
+        if st.query_params.get("teammate", "") != entered:
+            st.query_params["teammate"] = entered
+        return entered
 
 
 def plain(text: str | None) -> str:

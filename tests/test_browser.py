@@ -19,19 +19,42 @@ def test_text_to_video_plays_on_history_without_a_click(dashboard, page):
     page.goto(f"{dashboard}/History")
     page.get_by_text("A paper boat drifting down a rainy street").wait_for(timeout=20_000)
     # No clicks from here: the page refreshes itself until the archived video is embedded.
+    playing = _wait_for_playing_video(page)
+    assert playing["error"] is None and playing["time"] > 0.2
+    assert playing["width"] / playing["height"] == 16 / 9 or abs(playing["width"] / playing["height"] - 16 / 9) < 0.02
+    assert page.get_by_text("SUCCEEDED").count() >= 1
+    _screenshot(page, "history_with_video")
+
+
+def _wait_for_playing_video(page, timeout=45_000):
     video = page.locator("video").first
-    video.wait_for(state="attached", timeout=45_000)
-    src = video.get_attribute("src")
-    assert "/app/static/" in src and src.endswith(".mp4")
+    video.wait_for(state="attached", timeout=timeout)
+    assert "/app/static/" in video.get_attribute("src")
     page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=20_000)
-    playing = page.evaluate("""async () => {
+    return page.evaluate("""async () => {
         const v = document.querySelector('video');
         v.muted = true;
         await v.play();
         await new Promise(r => setTimeout(r, 800));
         return {time: v.currentTime, width: v.videoWidth, height: v.videoHeight, error: v.error};
     }""")
+
+
+def test_uploaded_image_becomes_a_video_that_plays_on_history(dashboard, page, tmp_path):
+    from tests import media_samples
+
+    image = tmp_path / "portrait.png"
+    image.write_bytes(media_samples.png(90, 160, (30, 120, 200)))
+    page.goto(f"{dashboard}/Image_to_Video?teammate=Dee")
+    page.get_by_role("textbox", name="Prompt").fill("The portrait slowly smiles")
+    page.locator("input[type=file]").first.set_input_files(str(image))
+    page.get_by_text("portrait.png").wait_for(timeout=10_000)
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("submitted to gen4.5").wait_for(timeout=20_000)
+    _screenshot(page, "image_to_video_submitted")
+
+    page.goto(f"{dashboard}/History")
+    page.get_by_text("The portrait slowly smiles").wait_for(timeout=20_000)
+    playing = _wait_for_playing_video(page)
     assert playing["error"] is None and playing["time"] > 0.2
-    assert playing["width"] / playing["height"] == 16 / 9 or abs(playing["width"] / playing["height"] - 16 / 9) < 0.02
-    assert page.get_by_text("SUCCEEDED").count() >= 1
-    _screenshot(page, "history_with_video")
+    _screenshot(page, "history_image_to_video")

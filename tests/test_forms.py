@@ -1,0 +1,253 @@
+"""Task forms in AppTest against the built-in simulator: each task type submits exactly what was
+entered, bad input is refused with nothing sent, media come from uploads, URLs or earlier outputs,
+and one submission can fan out into a comparison group."""
+import time
+
+import httpx
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from lib import catalog, media
+from lib.backend import current_backend
+from lib.poller import Poller
+from lib.store import Store
+from lib.ui import PAGE_FILES
+from tests import media_samples
+
+# Per task type: what a user fills in, and the request body the simulator must receive.
+CASES = {
+    "text_to_video": ({"prompt": "A lighthouse at dawn"},
+                      {"model": "gen4.5", "promptText": "A lighthouse at dawn", "ratio": "1280:720", "duration": 5}),
+    "image_to_video": ({"prompt": "The fox turns its head", "promptImage": ("fox.png", "png")},
+                       {"model": "gen4.5", "promptText": "The fox turns its head", "ratio": "1280:720",
+                        "duration": 5, "promptImage": "png"}),
+    "video_to_video": ({"prompt": "Make it snow", "videoUri": ("street.mp4", "mp4")},
+                       {"model": "aleph2", "promptText": "Make it snow", "videoUri": "mp4"}),
+    "text_to_image": ({"prompt": "A teapot in the style of a blueprint"},
+                      {"model": "gen4_image", "promptText": "A teapot in the style of a blueprint",
+                       "ratio": "1024:1024"}),
+    "character_performance": ({"character": ("face.png", "png"), "reference": ("act.mp4", "mp4")},
+                              {"model": "act_two", "character": {"type": "image", "uri": "png"},
+                               "reference": {"type": "video", "uri": "mp4"}, "bodyControl": False}),
+    "lip_sync": ({"input": ("face.png", "png"), "audio": ("line.wav", "wav")},
+                 {"model": "gen4", "input": "png", "audio": "wav"}),
+    "video_upscale": ({"videoUri": ("clip.mp4", "mp4")},
+                      {"model": "magnific_video_upscaler_creative", "videoUri": "mp4"}),
+    "frame_interpolation": ({"videoUri": ("clip.mp4", "mp4")},
+                            {"model": "enhance_frame_rate", "videoUri": "mp4", "targetFramerate": "60"}),
+    "sound_effect": ({"prompt": "Rain on a tin roof"},
+                     {"model": "eleven_text_to_sound_v2", "promptText": "Rain on a tin roof", "loop": False}),
+}
+SAMPLES = {"png": ("image/png", media_samples.png), "mp4": ("video/mp4", media_samples.mp4),
+           "wav": ("audio/wav", media_samples.wav)}
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
+    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "simulator"))
+    monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")
+    monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "0.4")
+    monkeypatch.setenv("SIMULATOR_MAX_SIDE", "96")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def simulator_log():
+    backend = current_backend()
+    answer = httpx.get(f"{backend.base_url}/_simulator/requests",
+                       headers={"Authorization": f"Bearer {backend.api_key}"}).json()
+    return answer["requests"] if isinstance(answer, dict) else answer
+
+
+def creates():
+    return [r for r in simulator_log() if r["method"] == "POST" and r["path"].startswith("/v1/")
+            and r["path"] != "/v1/uploads"]
+
+
+def open_page(task_type, **query):
+    at = AppTest.from_file("../" + PAGE_FILES[task_type], default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def fill(at, task_type, values):
+    """Type into the form as a user would: prompt, then one upload per media field."""
+    uploads = [v for k, v in values.items() if k != "prompt"]
+    if "prompt" in values:
+        at.text_area(key=f"{task_type}_promptText").input(values["prompt"])
+    for field_name, (filename, sample) in ((k, v) for k, v in values.items() if k != "prompt"):
+        mime, make = SAMPLES[sample]
+        at.file_uploader(key=f"{task_type}_{field_name}_file").set_value((filename, make(), mime))
+    return uploads
+
+
+def generate(at):
+    return at.button(key=at.button[-1].key).click().run()
+
+
+def expected_body(expected, task):
+    """The expected body with sample names replaced by the data URIs the form must have sent."""
+    def resolve(value):
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        if value in SAMPLES:
+            mime, make = SAMPLES[value]
+            return media.encode_data_uri(mime, make())
+        return value
+    return {k: resolve(v) for k, v in expected.items()}
+
+
+@pytest.mark.parametrize("task_type", list(CASES))
+def test_valid_submission_records_exactly_the_inputs(env, task_type):
+    values, expected = CASES[task_type]
+    at = open_page(task_type, teammate="Ana")
+    fill(at, task_type, values)
+    generate(at)
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success][0].startswith("Task #1 submitted"), [e.value for e in at.error]
+    store = Store(env / "dashboard.db")
+    [task] = store.recent_tasks()
+    assert store.restore_request(task["request"]) == expected_body(expected, task)
+    assert task["teammate"] == "Ana" and task["task_uuid"]
+    [create] = creates()
+    assert create["path"] == catalog.task_type(task_type).model(expected["model"]).endpoint
+
+
+@pytest.mark.parametrize("task_type", list(CASES))
+def test_invalid_submission_shows_errors_and_sends_nothing(env, task_type):
+    at = open_page(task_type)
+    generate(at)  # nothing filled in: every required input is missing
+    assert not at.exception
+    model = catalog.task_type(task_type).models[0]
+    required = [f.label for f in model.fields if f.required and f.kind not in ("choice", "int", "number")]
+    errors = " ".join(e.value for e in at.error)
+    for label in required:
+        assert f"{label} is required" in errors.replace("\\", "")
+    assert "Nothing was sent" in errors
+    assert Store(env / "dashboard.db").count_tasks() == 0
+    assert creates() == []
+
+
+def test_wrong_file_type_is_refused_by_its_contents(env):
+    at = open_page("image_to_video")
+    at.text_area(key="image_to_video_promptText").input("x")
+    at.file_uploader(key="image_to_video_promptImage_file").set_value(("photo.png", media_samples.wav(), "image/png"))
+    generate(at)
+    errors = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "photo.png is not a valid image file" in errors
+    assert creates() == []
+
+
+def test_large_upload_goes_through_the_upload_flow(env):
+    big = media_samples.noisy_png(1400)
+    assert len(big) > media.DATA_URI_MAX_BYTES
+    at = open_page("image_to_video")
+    at.text_area(key="image_to_video_promptText").input("Zoom into the noise")
+    at.file_uploader(key="image_to_video_promptImage_file").set_value(("noise.png", big, "image/png"))
+    generate(at)
+    assert not at.exception and at.success, [e.value for e in at.error]
+    [task] = Store(env / "dashboard.db").recent_tasks()
+    assert task["request"]["promptImage"].startswith("runway://")
+    assert [r["path"] for r in simulator_log() if r["method"] == "POST"][:1] == ["/v1/uploads"]
+
+
+def test_https_url_is_sent_as_given_and_http_is_refused(env):
+    at = open_page("video_upscale")
+    at.radio(key="video_upscale_videoUri_source").set_value("HTTPS URL")
+    at.run()
+    at.text_input(key="video_upscale_videoUri_url").input("http://example.com/clip.mp4")
+    generate(at)
+    assert "only HTTPS URLs" in " ".join(e.value for e in at.error).replace("\\", "")
+    assert creates() == []
+    at.text_input(key="video_upscale_videoUri_url").input("https://example.com/clip.mp4")
+    generate(at)
+    [task] = Store(env / "dashboard.db").recent_tasks()
+    assert task["request"]["videoUri"] == "https://example.com/clip.mp4"
+
+
+def test_fan_out_creates_one_task_per_combination_in_a_group(env):
+    at = open_page("text_to_video", teammate="Bo")
+    at.text_area(key="text_to_video_promptText").input("A heron takes off")
+    at.multiselect(key="text_to_video_compare_models").select("veo3.1")
+    at.text_input(key="text_to_video_compare_seeds").input("7, 8")
+    at.number_input(key="text_to_video_gen4.5_duration").set_value(8)  # a duration veo3.1 offers too
+    at.run()
+    captions = " ".join(c.value for c in at.caption)
+    assert "4 tasks · up to about 832 credits" in captions  # gen4.5 2×(12×8) + veo3.1 2×(40×8)
+    generate(at)
+    assert not at.exception
+    tasks = Store(env / "dashboard.db").recent_tasks()
+    assert len(tasks) == 4 and len({t["group_id"] for t in tasks}) == 1 and tasks[0]["group_id"]
+    assert sorted((t["model"], t["request"]["seed"]) for t in tasks) == [
+        ("gen4.5", 7), ("gen4.5", 8), ("veo3.1", 7), ("veo3.1", 8)]
+    assert {t["teammate"] for t in tasks} == {"Bo"}
+    assert any(f"group={tasks[0]['group_id']}" in m.value for m in at.markdown)
+    assert len(creates()) == 4
+
+
+def test_fan_out_checks_every_model_before_sending_any(env):
+    at = open_page("image_to_video")
+    at.text_area(key="image_to_video_promptText").input("Pan left")
+    at.file_uploader(key="image_to_video_promptImage_file").set_value(("a.png", media_samples.png(), "image/png"))
+    at.multiselect(key="image_to_video_compare_models").select("veo3.1")
+    at.run()
+    at.multiselect(key="image_to_video_gen4.5_compare_ratios").select("960:960")  # veo3.1 does not offer it
+    generate(at)
+    errors = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "veo3.1 ratio=960:960" in errors and "Nothing was sent" in errors
+    assert creates() == []
+
+
+def test_output_of_one_task_feeds_the_next_with_lineage(env):
+    at = open_page("text_to_image")
+    at.text_area(key="text_to_image_promptText").input("A paper crane")
+    generate(at)
+    store = Store(env / "dashboard.db")
+    poller = Poller(store.path, [current_backend()], interval=0.2, static_dir=env / "static")
+    # The form reads archived files from the project's static/ folder.
+    from lib import archive
+    poller.static_dir = archive.STATIC_DIR
+    deadline = time.time() + 30
+    while time.time() < deadline and not store.archived_outputs(["image"]):
+        poller.poll_once()
+        poller.archive_once()
+        time.sleep(0.2)
+    [output] = store.archived_outputs(["image"])
+    try:
+        at = open_page("image_to_video", from_output=str(output["id"]))
+        assert at.radio(key="image_to_video_promptImage_source").value == "Earlier output"
+        at.text_area(key="image_to_video_promptText").input("The crane flies away")
+        generate(at)
+        assert not at.exception and at.success, [e.value for e in at.error]
+        child = store.recent_tasks()[0]
+        assert child["task_type"] == "image_to_video" and child["parent_task_id"] == output["task_id"]
+        sent = store.restore_request(child["request"])["promptImage"]
+        assert sent == media.encode_data_uri("image/png", (archive.ROOT / output["path"]).read_bytes())
+    finally:
+        (archive.ROOT / output["path"]).unlink(missing_ok=True)
+        poller.stop()
+
+
+def test_going_over_the_balance_is_warned_before_sending(env, monkeypatch):
+    monkeypatch.setenv("SIMULATOR_CREDITS", "100")
+    at = open_page("text_to_video")
+    at.text_area(key="text_to_video_promptText").input("An expensive idea")
+    at.multiselect(key="text_to_video_compare_models").select("veo3.1")
+    at.run()
+    warnings = " ".join(w.value for w in at.warning)
+    assert "up to 260 credits; the balance is 100" in warnings  # gen4.5 12×5 + veo3.1 40×5
+    assert at.button(key="text_to_video_submit").disabled
+    assert creates() == []
+
+
+def test_teammate_name_is_kept_in_the_address(env):
+    at = open_page("text_to_video")
+    at.sidebar.text_input(key="teammate_input").input("Chiara").run()
+    assert at.query_params["teammate"] == ["Chiara"] or at.query_params["teammate"] == "Chiara"
