@@ -251,3 +251,37 @@ def test_teammate_name_is_kept_in_the_address(env):
     at = open_page("text_to_video")
     at.sidebar.text_input(key="teammate_input").input("Chiara").run()
     assert at.query_params["teammate"] == ["Chiara"] or at.query_params["teammate"] == "Chiara"
+
+
+def test_api_rejection_is_shown_and_recorded(env):
+    at = open_page("video_upscale")
+    at.radio(key="video_upscale_videoUri_source").set_value("HTTPS URL")
+    at.run()
+    # Passes our checks (an upload URI), but the simulator knows no such upload and answers 400.
+    at.text_input(key="video_upscale_videoUri_url").input("runway://uploads/does-not-exist")
+    generate(at)
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error).replace("\\", "")
+    assert "Recorded as task #1" in errors
+    [task] = Store(env / "dashboard.db").recent_tasks()
+    assert task["submit_state"] == "rejected" and task["status"] == "FAILED" and task["failure"]
+    assert task["request"]["videoUri"] == "runway://uploads/does-not-exist"
+
+
+def test_daily_limit_is_warned_before_sending(env, monkeypatch):
+    monkeypatch.setenv("SIMULATOR_DAILY_LIMIT", "1")
+    at = open_page("text_to_image")
+    at.text_area(key="text_to_image_promptText").input("Two variations")
+    at.text_input(key="text_to_image_compare_seeds").input("1 2")
+    at.run()
+    assert "gen4_image: 0 of 1 daily generations are used; 2 more" in " ".join(w.value for w in at.warning)
+    at.checkbox(key="text_to_image_over_limit").check().run()
+    generate(at)
+    tasks = Store(env / "dashboard.db").recent_tasks()
+    assert sorted(t["submit_state"] for t in tasks) == ["rejected", "submitted"]  # Runway's 429 for the second
+
+
+def test_prompt_counter_shows_the_limit(env):
+    at = open_page("text_to_video")
+    assert at.text_area(key="text_to_video_promptText").max_chars == catalog.PROMPT_MAX
+    assert [o for o in at.selectbox(key="text_to_video_gen4.5_ratio").options] == ["1280:720", "720:1280"]
