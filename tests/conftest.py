@@ -17,6 +17,40 @@ from lib.store import Store
 
 
 @pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """AppTest runs on a fresh database and built-in simulator; nothing cached from an earlier test."""
+    import streamlit as st
+
+    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
+    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "simulator"))
+    monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")
+    monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "0.4")
+    monkeypatch.setenv("SIMULATOR_MAX_SIDE", "96")
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield tmp_path
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def simulator_requests(method: str | None = None, creates_only: bool = False) -> list[dict]:
+    """The request log of the simulator the app under test uses."""
+    from lib.backend import current_backend
+
+    backend = current_backend()
+    answer = httpx.get(f"{backend.base_url}/_simulator/requests",
+                       headers={"Authorization": f"Bearer {backend.api_key}"}).json()
+    entries = answer["requests"] if isinstance(answer, dict) else answer
+    if method:
+        entries = [r for r in entries if r["method"] == method]
+    if creates_only:
+        entries = [r for r in entries if r["method"] == "POST" and r["path"].startswith("/v1/")
+                   and r["path"] != "/v1/uploads"]
+    return entries
+
+
+@pytest.fixture
 def store(tmp_path):
     s = Store(tmp_path / "dashboard.db")
     yield s

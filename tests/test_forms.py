@@ -3,9 +3,7 @@ entered, bad input is refused with nothing sent, media come from uploads, URLs o
 and one submission can fan out into a comparison group."""
 import time
 
-import httpx
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib import catalog, media
@@ -14,6 +12,7 @@ from lib.poller import Poller
 from lib.store import Store
 from lib.ui import PAGE_FILES
 from tests import media_samples
+from tests.conftest import simulator_requests
 
 # Per task type: what a user fills in, and the request body the simulator must receive.
 CASES = {
@@ -44,30 +43,16 @@ SAMPLES = {"png": ("image/png", media_samples.png), "mp4": ("video/mp4", media_s
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
-    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
-    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "simulator"))
-    monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")
-    monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "0.4")
-    monkeypatch.setenv("SIMULATOR_MAX_SIDE", "96")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
+def env(app_env):
+    return app_env
 
 
 def simulator_log():
-    backend = current_backend()
-    answer = httpx.get(f"{backend.base_url}/_simulator/requests",
-                       headers={"Authorization": f"Bearer {backend.api_key}"}).json()
-    return answer["requests"] if isinstance(answer, dict) else answer
+    return simulator_requests()
 
 
 def creates():
-    return [r for r in simulator_log() if r["method"] == "POST" and r["path"].startswith("/v1/")
-            and r["path"] != "/v1/uploads"]
+    return simulator_requests(creates_only=True)
 
 
 def open_page(task_type, **query):

@@ -1,9 +1,7 @@
 """Every page runs in AppTest against the built-in simulator and shows what a user should see."""
 import time
 
-import httpx
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib import catalog
@@ -11,32 +9,18 @@ from lib.backend import current_backend
 from lib.poller import Poller
 from lib.store import Store
 from lib.ui import HISTORY_PAGE, PAGE_FILES
+from tests.conftest import simulator_requests
 
 ROOT = "../"
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    """A fresh database and simulator for each test; nothing cached from an earlier one."""
-    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
-    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
-    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "simulator"))
-    monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")
-    monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "0.5")
-    monkeypatch.setenv("SIMULATOR_MAX_SIDE", "128")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
+def env(app_env):
+    return app_env
 
 
-def _sim_requests(method="POST"):
-    backend = current_backend()
-    log = httpx.get(f"{backend.base_url}/_simulator/requests",
-                    headers={"Authorization": f"Bearer {backend.api_key}"}).json()
-    entries = log["requests"] if isinstance(log, dict) else log
-    return [r for r in entries if r["method"] == method and r["path"].startswith("/v1/")
-            and not r["path"].startswith("/v1/tasks")]
+def _sim_requests():
+    return simulator_requests(creates_only=True)
 
 
 def _run(path, **query):
