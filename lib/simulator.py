@@ -100,8 +100,11 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 class FaultRule:
     """Applies to the next `count` requests whose path starts with `path_prefix`
     (and whose method is `method`, if given): wait `delay` seconds, then answer
-    `status`, drop the connection, send a malformed body, or (task reads only)
-    report `status_value` as the task's status."""
+    `status`, drop the connection or send a malformed body; report
+    `status_value` as the task's status (task reads only); or send half of the
+    real body and pause `slow_body` seconds before the rest (a download caught
+    half written). A `delay` on its own handles the request and answers late,
+    as a slow server does: a slow create still creates its task."""
 
     count: int = 1
     path_prefix: str = "/v1/"
@@ -112,18 +115,19 @@ class FaultRule:
     drop: bool = False
     malformed: bool = False
     status_value: str | None = None
+    slow_body: float = 0.0
 
     @classmethod
     def from_json(cls, data: Any) -> FaultRule:
         if not isinstance(data, dict) or set(data) - {f.name for f in fields(cls)}:
             raise ValueError(f"a rule takes only {', '.join(f.name for f in fields(cls))}")
         rule = cls(**data)
-        for name in ("status", "retry_after", "delay"):
+        for name in ("status", "retry_after", "delay", "slow_body"):
             value = getattr(rule, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
                 raise ValueError(f"{name} must be a number")
-        if not (rule.status or rule.delay or rule.drop or rule.malformed or rule.status_value):
-            raise ValueError("a rule needs one of status, delay, drop, malformed, status_value")
+        if not (rule.status or rule.delay or rule.drop or rule.malformed or rule.status_value or rule.slow_body):
+            raise ValueError("a rule needs one of status, delay, drop, malformed, status_value, slow_body")
         if not isinstance(rule.count, int) or rule.count < 1:
             raise ValueError("count must be a positive integer")
         return rule
@@ -588,8 +592,10 @@ class _Frontdoor:
             sim.request_log.append(entry)
             rule = sim.take_fault(method, path)
             if rule is not None:
-                if rule.delay:
+                if rule.delay and (rule.status or rule.drop or rule.malformed):
                     await asyncio.sleep(rule.delay)
+                elif rule.delay:  # a slow server: the request is handled, the answer comes late
+                    logged_send = _answer_late(logged_send, rule.delay)
                 if rule.drop and await self._drop(scope):
                     return
                 if rule.status:
@@ -602,6 +608,8 @@ class _Frontdoor:
                     return await response(scope, receive, logged_send)
                 if rule.status_value:
                     scope.setdefault("state", {})["status_value"] = rule.status_value
+                if rule.slow_body:
+                    logged_send = _pause_halfway(logged_send, rule.slow_body)
 
         if path.startswith("/v1/") or admin:
             token = headers.get("authorization", "")
@@ -623,6 +631,33 @@ class _Frontdoor:
                 await asyncio.sleep(0.01)  # lets uvicorn notice, so it sends no error page
                 return True
         return False
+
+
+def _answer_late(send: Callable, seconds: float) -> Callable:
+    """A `send` that holds the response back for `seconds` after the request was handled."""
+    async def late_send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return late_send
+
+
+def _pause_halfway(send: Callable, seconds: float) -> Callable:
+    """A `send` that delivers the first half of the first body chunk, then waits before the rest."""
+    paused = False
+
+    async def pausing_send(message: dict) -> None:
+        nonlocal paused
+        body = message.get("body", b"")
+        if message["type"] != "http.response.body" or paused or len(body) < 2:
+            return await send(message)
+        paused = True
+        await send({"type": "http.response.body", "body": body[:len(body) // 2], "more_body": True})
+        await asyncio.sleep(seconds)
+        await send({**message, "body": body[len(body) // 2:]})
+
+    return pausing_send
 
 
 async def _json_object(request: Request) -> dict | None:
