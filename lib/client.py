@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ RETRY_CREATE = frozenset({429, 503})
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 # A server asking for a longer wait than this gets an error now, not a blocked page.
 MAX_RETRY_AFTER = 60.0
+
+
+def default_timeout() -> httpx.Timeout:
+    """How long one request may take: DASHBOARD_API_TIMEOUT seconds (default 30), 5 s to connect."""
+    seconds = float(os.environ.get("DASHBOARD_API_TIMEOUT") or 30)
+    return httpx.Timeout(seconds, connect=min(5.0, seconds))
 
 
 # ---------------------------------------------------------------- errors
@@ -137,14 +144,14 @@ class TaskState:
 class RunwayClient:
     """One configured httpx.Client for one backend. Use as a context manager or call close()."""
 
-    def __init__(self, base_url: str, api_key: str, *, timeout: httpx.Timeout = httpx.Timeout(30, connect=5),
+    def __init__(self, base_url: str, api_key: str, *, timeout: httpx.Timeout | None = None,
                  max_retries: int = 3, transport: httpx.BaseTransport | None = None,
                  sleep: Callable[[float], None] = time.sleep, backoff_base: float = 0.5,
                  backoff_cap: float = 8.0):
         self.base_url = base_url
         self.max_retries = max_retries
         self._api_key = api_key
-        self._timeout = timeout
+        self._timeout = timeout = timeout or default_timeout()
         self._sleep = sleep
         self._backoff_base = backoff_base
         self._backoff_cap = backoff_cap
