@@ -48,13 +48,21 @@ def static_url(path: str | None) -> str | None:
     return f"{STATIC_URL}/{Path(path).name}"
 
 
-def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max_bytes: int = MAX_BYTES) -> ArchivedFile:
-    """Stream one output URL into the archive and describe the file written."""
-    if not url.lower().startswith(("https://", "http://")):
-        raise ArchiveError("only http(s) output URLs are archived")
+def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max_bytes: int = MAX_BYTES,
+             allow_http: bool = True) -> ArchivedFile:
+    """Stream one output URL into the archive and describe the file written.
+
+    Nothing of the URL is used for the file's name or place: the name is
+    random and the extension follows the bytes. Plain http is refused when
+    `allow_http` is false (a live backend serves its outputs over https).
+    """
+    schemes = ("https://", "http://") if allow_http else ("https://",)
+    if not url.lower().startswith(schemes):
+        raise ArchiveError(f"only {' or '.join(s[:-3] for s in schemes)} output URLs are archived")
     static_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(18)
-    partial = static_dir / f".{token}.part"
+    # The writer's pid is in the name, so a restart removes only what a dead process left.
+    partial = static_dir / f".{token}.{os.getpid()}.part"
     digest = hashlib.sha256()
     size = 0
     try:
@@ -70,7 +78,7 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
             header_mime = media.normalise_mime(response.headers.get("content-type"))
             head = b""
             with open(partial, "wb") as out:
-                for chunk in response.iter_bytes(64 * 1024):
+                for chunk in response.iter_bytes():
                     size += len(chunk)
                     if size > max_bytes:
                         raise ArchiveError(f"the output is over the archive's {max_bytes / media.MB:.0f} MB cap")
@@ -78,7 +86,7 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
                         head += chunk[:32]
                     digest.update(chunk)
                     out.write(chunk)
-                out.flush()
+                    out.flush()  # what arrived is on disk: a crash leaves a partial file, never a wrong one
                 os.fsync(out.fileno())
         if declared and size != declared:
             raise ArchiveError(f"the download stopped after {size} of {declared} bytes")
@@ -90,15 +98,34 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
         os.replace(partial, final)
         return ArchivedFile(path=f"static/{final.name}", mime=mime, size=size, sha256=digest.hexdigest())
     except httpx.HTTPError as exc:
-        raise ArchiveError(f"the download failed ({type(exc).__name__})") from exc
+        # A host that no longer answers at all (a restarted simulator, a moved CDN) is
+        # cured like an expired link: by reading the task again for a fresh one.
+        raise ArchiveError(f"the download failed ({type(exc).__name__})",
+                           expired=isinstance(exc, httpx.ConnectError)) from exc
+    except OSError as exc:  # a full disk, say: kept at risk and retried like a failed download
+        raise ArchiveError(f"the file could not be written ({exc.strerror or type(exc).__name__})") from exc
     finally:
         partial.unlink(missing_ok=True)
 
 
 def remove_partial_files(static_dir: Path = STATIC_DIR) -> int:
-    """Half-written downloads left by a crash; they are never shown, and are removed at start."""
+    """Half-written downloads left by a crashed process; they are never shown, and are
+    removed at start. Another running process's downloads in progress are left alone."""
     removed = 0
     for leftover in static_dir.glob(".*.part"):
+        pid = leftover.name.split(".")[-2]
+        if pid.isdigit() and _alive(int(pid)):
+            continue
         leftover.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True

@@ -5,21 +5,23 @@ It runs in the server process, not in page reruns (design.md §2.4), so the
 API is read at the same rate whether nobody or twenty teammates are
 watching. Due tasks are claimed in SQLite (`Store.claim_due_polls`), so any
 number of pollers, in one process or several, read each task at most once
-per interval. HTTP calls run on a small bounded pool; all database writes
-stay on the poller's own thread and connection.
+per interval. HTTP calls run on small bounded pools; database writes stay on
+the two threads that own a connection: the poll thread and the archive thread,
+so a slow download never holds up status updates.
 """
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import httpx
 
 from lib import archive, lifecycle
-from lib.backend import Backend
+from lib.backend import SIMULATOR, Backend
 from lib.client import NotFound, RunwayError
 from lib.store import Store, TaskUpdate
 
@@ -27,21 +29,34 @@ log = logging.getLogger(__name__)
 
 POLL_INTERVAL = float(os.environ.get("DASHBOARD_POLL_INTERVAL", "5"))
 NOT_FOUND_LIMIT = 3  # a task Runway keeps answering 404 for is gone, not merely slow
+# A download in progress holds its output for this long and renews the hold every
+# third of it, so a crashed process's downloads are taken up again within one lease.
+ARCHIVE_LEASE = float(os.environ.get("DASHBOARD_ARCHIVE_LEASE_SECONDS", "30"))
+SETTLE_EVERY = 30.0  # seconds between looks for submissions a crash interrupted
 
 
 class Poller:
     def __init__(self, db_path: str | Path | None, backends: list[Backend], *, interval: float = POLL_INTERVAL,
-                 workers: int = 8, batch: int = 100, static_dir: Path = archive.STATIC_DIR):
+                 workers: int = 8, batch: int = 100, static_dir: Path = archive.STATIC_DIR,
+                 max_bytes: int = archive.MAX_BYTES, archive_lease: float = ARCHIVE_LEASE):
         self.store = Store(db_path)
+        self.archive_store = Store(db_path)  # the archive thread's own connection
         self.backends = {b.name: b for b in backends}
         self.interval = interval
         self.batch = batch
         self.static_dir = static_dir
+        self.max_bytes = max_bytes
+        self.archive_lease = archive_lease
         self._clients = {b.name: b.client() for b in backends}
         self._http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
+        self._download_slots = 4
+        self._downloads = ThreadPoolExecutor(max_workers=self._download_slots, thread_name_prefix="archive")
+        self._in_flight: dict = {}  # download future -> its output row (the archive thread's alone)
+        self._renew_leases_at = 0.0
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        self._next_settle = time.monotonic() + SETTLE_EVERY  # start() settles first
 
     # ------------------------------------------------------------ one round
 
@@ -63,7 +78,12 @@ class Poller:
             return None, exc
 
     def _record(self, row, state) -> None:
-        update = TaskUpdate(api_status=state.api_status, status=state.status, progress=state.progress,
+        status = state.status
+        if not lifecycle.is_known(state.api_status) and not lifecycle.is_terminal(row["status"]):
+            # A status we have never seen says nothing about progress: keep the lifecycle
+            # where it was (never backwards) and store the raw value beside it.
+            status = row["status"]
+        update = TaskUpdate(api_status=state.api_status, status=status, progress=state.progress,
                             output=tuple(state.output), failure=state.failure, failure_code=state.failure_code,
                             cost_credits=state.cost_credits, estimated_credits=state.estimated_credits)
         if lifecycle.is_terminal(row["status"]):
@@ -75,6 +95,9 @@ class Poller:
     def _record_error(self, row, error: RunwayError) -> None:
         task = self.store.task(row["id"])
         errors = (task["poll_errors"] if task else 0) + 1
+        if isinstance(error, NotFound) and task and task["last_error"] != error.user_message:
+            # Only 404s in an unbroken run mean the task is gone; one after a few 503s is the first.
+            errors = 1
         if isinstance(error, NotFound) and errors >= NOT_FOUND_LIMIT:
             self.store.apply_update(row["id"], TaskUpdate(
                 api_status="NOT_FOUND", status=lifecycle.FAILED,
@@ -82,48 +105,99 @@ class Poller:
                 failure_code="DASHBOARD.NOT_FOUND"))
             return
         retry_in = min(self.interval * 2 ** (errors - 1), 300)
-        self.store.record_poll_error(row["id"], error.user_message, retry_in)
+        self.store.record_poll_error(row["id"], error.user_message, retry_in, errors)
 
     def archive_once(self) -> int:
-        """Download outputs that are due; a failure is kept, marked at risk, and retried later."""
+        """Download the outputs that are due and wait for them; returns how many were archived.
+
+        For callers without the archive thread (tests, scripts); the thread itself
+        never waits for a slow download before starting the next one.
+        """
+        self._start_downloads()
         done = 0
-        for row in self.store.claim_due_archives():
-            try:
-                saved = archive.download(row["url"], self._http, static_dir=self.static_dir)
-            except archive.ArchiveError as exc:
-                retry_in = min(10 * 2 ** row["attempts"], 600)
-                self.store.record_archive_failure(row["id"], str(exc), retry_in)
-                if exc.expired:
-                    self.store.schedule_poll(row["task_id"])
-                continue
-            self.store.record_archived(row["id"], path=saved.path, mime=saved.mime, size=saved.size,
-                                       sha256=saved.sha256)
-            done += 1
+        while self._in_flight:
+            done += self._finish_downloads(timeout=self.archive_lease / 3)
         return done
 
-    # ------------------------------------------------------------ the thread
+    def _archive_round(self) -> None:
+        self._finish_downloads(timeout=0)
+        self._start_downloads()
+
+    def _start_downloads(self) -> None:
+        free = self._download_slots - len(self._in_flight)
+        if free > 0:
+            for row in self.archive_store.claim_due_archives(limit=free, lease=self.archive_lease):
+                self._in_flight[self._downloads.submit(self._download, row)] = row
+
+    def _finish_downloads(self, timeout: float) -> int:
+        """Record the downloads that have finished (waiting up to `timeout` for one) and keep
+        the others leased, so no other poller starts the same files."""
+        if not self._in_flight:
+            return 0
+        finished, pending = wait(self._in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
+        done = sum(self._record_download(self._in_flight.pop(future), *future.result()) for future in finished)
+        if pending and time.monotonic() >= self._renew_leases_at:
+            self.archive_store.renew_archive_leases([self._in_flight[f]["id"] for f in pending], self.archive_lease)
+            self._renew_leases_at = time.monotonic() + self.archive_lease / 3
+        return done
+
+    def _record_download(self, row, saved: archive.ArchivedFile | None, error: archive.ArchiveError | None) -> int:
+        """Keep what a download gave; a failure is marked at risk and retried with a growing delay."""
+        store = self.archive_store
+        if error is None:
+            store.record_archived(row["id"], path=saved.path, mime=saved.mime, size=saved.size, sha256=saved.sha256)
+            return 1
+        retry_in = min(10 * 2 ** row["attempts"], 600)
+        store.record_archive_failure(row["id"], str(error), retry_in)
+        if error.expired:
+            # A fresh link comes from reading the task again: at once the first time, then
+            # no more often than the download itself is retried.
+            store.schedule_poll(row["task_id"], time.time() + (retry_in if row["attempts"] else 0))
+        return 0
+
+    def _download(self, row):
+        # Plain http only where the backend itself is plain http (the simulator on loopback).
+        allow_http = row["backend"] == SIMULATOR or row["backend"].startswith("http://")
+        try:
+            return archive.download(row["url"], self._http, static_dir=self.static_dir, max_bytes=self.max_bytes,
+                                    allow_http=allow_http), None
+        except archive.ArchiveError as exc:
+            return None, exc
+
+    # ------------------------------------------------------------ the threads
 
     def start(self) -> "Poller":
-        if self._thread is None:
+        if not self._threads:
             self.store.settle_interrupted_submissions()
             archive.remove_partial_files(self.static_dir)
-            self._thread = threading.Thread(target=self._run, name="task-poller", daemon=True)
-            self._thread.start()
+            self._threads = [threading.Thread(target=self._run, args=(self._poll_round,), name="task-poller",
+                                              daemon=True),
+                             threading.Thread(target=self._run, args=(self._archive_round,), name="task-archiver",
+                                              daemon=True)]
+            for thread in self._threads:
+                thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._downloads.shutdown(wait=False, cancel_futures=True)
 
-    def _run(self) -> None:
+    def _poll_round(self) -> None:
+        self.poll_once()
+        if time.monotonic() >= self._next_settle:
+            # A submission a crash cut short (in this process or another) stops looking unfinished.
+            self.store.settle_interrupted_submissions()
+            self._next_settle = time.monotonic() + SETTLE_EVERY
+
+    def _run(self, one_round) -> None:
         while not self._stop.is_set():
             try:
-                self.poll_once()
-                self.archive_once()
+                one_round()
             except Exception:  # the loop must outlive any single bad round
-                log.exception("poll round failed")
+                log.exception("%s failed", one_round.__name__)
             self._stop.wait(min(1.0, self.interval / 5))
 
 

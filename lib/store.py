@@ -226,10 +226,14 @@ class Store:
                        first_poll_in: float) -> None:
         now = utcnow()
         with self.immediate() as conn:
+            # A create slow enough to have been settled as "unknown" meanwhile is known after all:
+            # the row goes back to PENDING and is followed like any other.
             conn.execute(
                 "UPDATE tasks SET task_uuid = ?, submit_state = ?, submitted_at = ?, updated_at = ?, "
-                "estimated_credits = COALESCE(?, estimated_credits), next_poll_at = ? WHERE id = ?",
-                (task_uuid, SUBMITTED, now, now, estimated_credits, time.time() + first_poll_in, task_id))
+                "estimated_credits = COALESCE(?, estimated_credits), next_poll_at = ?, status = ?, "
+                "failure = NULL, failure_code = NULL, finished_at = NULL WHERE id = ?",
+                (task_uuid, SUBMITTED, now, now, estimated_credits, time.time() + first_poll_in, lifecycle.PENDING,
+                 task_id))
             self._event(conn, task_id, lifecycle.PENDING, None, f"created as {task_uuid}")
 
     def mark_not_created(self, task_id: int, *, unknown: bool, message: str) -> None:
@@ -315,12 +319,13 @@ class Store:
                 self._event(conn, task_id, update.status, update.api_status, note)
         return True
 
-    def record_poll_error(self, task_id: int, message: str, retry_in: float) -> None:
+    def record_poll_error(self, task_id: int, message: str, retry_in: float, errors: int | None = None) -> None:
+        """A failed read: kept with its message; `errors` restarts the count of failures in a row."""
         with self.immediate() as conn:
             conn.execute(
-                "UPDATE tasks SET poll_errors = poll_errors + 1, last_error = ?, "
+                "UPDATE tasks SET poll_errors = COALESCE(?, poll_errors + 1), last_error = ?, "
                 "next_poll_at = MAX(COALESCE(next_poll_at, 0), ?), updated_at = ? WHERE id = ?",
-                (message, time.time() + retry_in, utcnow(), task_id))
+                (errors, message, time.time() + retry_in, utcnow(), task_id))
 
     def schedule_poll(self, task_id: int, when: float | None = None) -> None:
         """Ask for a read soon, e.g. of a finished task to renew output links that expired."""
@@ -348,6 +353,13 @@ class Store:
                 conn.execute(f"UPDATE outputs SET next_attempt_at = ? WHERE id IN ({','.join('?' * len(rows))})",
                              (now + lease, *[r["id"] for r in rows]))
         return rows
+
+    def renew_archive_leases(self, output_ids: list[int], lease: float) -> None:
+        """Keep downloads in progress claimed, so no other worker starts the same files."""
+        if output_ids:
+            self.db.conn.execute(
+                f"UPDATE outputs SET next_attempt_at = ? WHERE state != ? AND id IN ({','.join('?' * len(output_ids))})",
+                (time.time() + lease, OUT_ARCHIVED, *output_ids))
 
     def record_archived(self, output_id: int, *, path: str, mime: str, size: int, sha256: str) -> None:
         self.db.conn.execute(
