@@ -20,7 +20,8 @@ def home() -> None:
     organization = ui.organization(ctx.backend)
     if organization is None:
         balance_col.metric("Credit balance", "—")
-        balance_col.caption("Could not read the organization from the API.")
+        st.error(ui.plain(ui.organization_problem(ctx.backend) or "Could not read the organization from the API."),
+                 icon="⚠️")
     else:
         balance_col.metric("Credit balance", f"{organization.get('creditBalance', 0):,}")
 

@@ -139,7 +139,7 @@ def _media_uri(ctx: Context, f: Field, choice: MediaChoice, where: str) -> tuple
         uri = choice.url
         kind = media.kind_of(media.mime_from_name(uri.split("?")[0])) or f.media[0]
         return ({"type": kind, "uri": uri} if f.typed else uri), []
-    problems = []
+    problems = media.check_upload(choice.name, choice.data, f.media)
     sniffed = media.sniff_mime(choice.data[:64])
     kind = media.kind_of(sniffed)
     if sniffed is None or kind not in f.media:

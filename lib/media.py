@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 import re
 from dataclasses import dataclass
 
@@ -148,3 +149,109 @@ def decode_data_uri(uri: str) -> tuple[str, bytes]:
 
 def encode_data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+# ---------------------------------------------------------------- uploads
+
+_FORMAT_NAMES = {
+    "image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WebP", "video/mp4": "MP4", "video/webm": "WebM",
+    "video/quicktime": "QuickTime", "audio/mpeg": "MP3", "audio/wav": "WAV", "audio/x-wav": "WAV",
+    "audio/flac": "FLAC", "audio/aac": "AAC", "audio/mp4": "M4A",
+}
+# One container, several names: an .m4a or .mov may start like an .mp4 and still be fine.
+_ISO_MEDIA = {"video/mp4", "video/quicktime", "audio/mp4"}
+
+
+def check_upload(name: str, data: bytes, kinds: tuple[str, ...] | list[str]) -> list[str]:
+    """Every problem with an uploaded file for a field that accepts `kinds`
+    ("image", "video", "audio"), in words for the person who chose it; empty
+    when the file may be sent.
+
+    The bytes decide what a file is, and the name must agree with them: a file
+    that is empty, over the upload limit, named with an extension the field does
+    not take, of another kind than its name says, or cut short is refused
+    before anything is sent. Cut-short files are recognised for PNG, JPEG, WebP,
+    MP4/MOV/M4A and WAV. `name` is only read for its extension, never used as a path.
+    """
+    kinds = tuple(kinds)
+    shown = re.split(r"[\\/]", name or "")[-1][:80] or "The file"
+    wanted = " or ".join(kinds)
+    if not data:
+        return [f"{shown} is empty."]
+    if len(data) > UPLOAD_MAX_BYTES:
+        return [f"{shown} is {_size(len(data))}; the limit is {_size(UPLOAD_MAX_BYTES)}."]
+    problems = []
+    extension = (re.search(r"\.[A-Za-z0-9]+$", shown) or [""])[0].lower()
+    named = EXTENSIONS.get(extension)
+    if kind_of(named) not in kinds:
+        allowed = _one_of(sorted(e for e, m in EXTENSIONS.items() if kind_of(m) in kinds))
+        problems.append(f"{shown}: {extension or 'a name without an extension'} is not accepted here; "
+                        f"use {allowed}.")
+    sniffed = sniff_mime(data[:64])
+    if sniffed is None:
+        formats = _one_of(sorted({_FORMAT_NAMES[m] for kind in kinds for m in MIME_TYPES[kind]}))
+        problems.append(f"{shown} is not a valid {wanted} file: its contents are not {formats} data.")
+    elif kind_of(sniffed) not in kinds:
+        problems.append(f"{shown} contains {kind_of(sniffed)} ({_FORMAT_NAMES[sniffed]}), not {wanted}.")
+    elif named and kind_of(named) in kinds and named != sniffed and not {named, sniffed} <= _ISO_MEDIA:
+        problems.append(f"{shown} is named as {_FORMAT_NAMES[named]} but contains {_FORMAT_NAMES[sniffed]}; "
+                        f"rename it to {extension_for(sniffed)}.")
+    elif (cut := _cut_short(sniffed, data)) is not None:
+        problems.append(f"{shown} is incomplete ({cut}); the file was cut short, so export or download it again.")
+    return problems
+
+
+def _cut_short(mime: str, data: bytes) -> str | None:
+    """Why a file of this type ends before its own structure says it should; None if it looks whole."""
+    if mime in _ISO_MEDIA:
+        return _iso_media_cut_short(data)
+    if data[:4] == b"RIFF":  # WAV and WebP declare their length up front
+        declared = int.from_bytes(data[4:8], "little") + 8
+        if len(data) < declared:
+            return f"{len(data)} of {declared} bytes"
+    if mime.startswith("image/"):
+        return _image_cut_short(data)
+    return None
+
+
+def _iso_media_cut_short(data: bytes) -> str | None:
+    offset, boxes = 0, set()
+    while offset + 8 <= len(data):
+        size, box = int.from_bytes(data[offset:offset + 4], "big"), data[offset + 4:offset + 8]
+        header = 8
+        if size == 1:
+            size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
+        elif size == 0:  # the last box runs to the end of the file
+            size = len(data) - offset
+        if size < header:
+            return "its boxes are corrupt"
+        if offset + size > len(data):
+            return f"the {box.decode('latin-1')!r} box needs {offset + size - len(data)} more bytes"
+        boxes.add(box)
+        offset += size
+    if offset != len(data):
+        return "it stops inside a box header"
+    if b"moov" not in boxes and b"moof" not in boxes:
+        return "it has no movie header"
+    return None
+
+
+def _image_cut_short(data: bytes) -> str | None:
+    from PIL import Image  # only uploads need a decoder here
+
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+    except Image.DecompressionBombError:
+        return None  # whole, only very large; the API decides about pixel counts
+    except (OSError, ValueError, SyntaxError):
+        return "the image data ends early"
+    return None
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:.1f} MB" if n >= MB else f"{n / 1024:.0f} KB"
+
+
+def _one_of(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"

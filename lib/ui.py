@@ -181,14 +181,21 @@ def refresh_interval_ms() -> int:
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def _organization(backend_name: str, _backend: Backend) -> dict | None:
+def _organization(backend_name: str, _backend: Backend) -> dict | str:
     try:
         with _backend.client() as client:
             return client.organization()
-    except RunwayError:
-        return None
+    except RunwayError as exc:
+        return exc.user_message
 
 
 def organization(backend: Backend) -> dict | None:
     """The credit balance and per-model limits, read at most every 30 s; None if the API cannot say."""
-    return _organization(backend.name, backend)
+    answer = _organization(backend.name, backend)
+    return answer if isinstance(answer, dict) else None
+
+
+def organization_problem(backend: Backend) -> str | None:
+    """Why the organization could not be read (a rejected key, say), in words for people; None if it was."""
+    answer = _organization(backend.name, backend)
+    return answer if isinstance(answer, str) else None
