@@ -98,6 +98,10 @@ class Poller:
         if isinstance(error, NotFound) and task and task["last_error"] != error.user_message:
             # Only 404s in an unbroken run mean the task is gone; one after a few 503s is the first.
             errors = 1
+        if isinstance(error, NotFound) and task and task.get("cancel_requested_at"):
+            # After our own DELETE, Runway may answer 404 rather than CANCELLED (runway-api.md §4).
+            self.store.apply_update(row["id"], TaskUpdate(api_status="CANCELLED", status=lifecycle.CANCELLED))
+            return
         if isinstance(error, NotFound) and errors >= NOT_FOUND_LIMIT:
             self.store.apply_update(row["id"], TaskUpdate(
                 api_status="NOT_FOUND", status=lifecycle.FAILED,

@@ -115,6 +115,26 @@ def m001_tasks(db: Database) -> None:
     db["events"].create_index(["task_id"])
 
 
+@migrations()
+def m002_reviews(db: Database) -> None:
+    # History filters by these and sorts by time within them; with these
+    # indexes a page of 100,000 tasks is read without a table scan.
+    for column in ("task_type", "model", "teammate", "group_id"):
+        db["tasks"].create_index([column, "created_at"])
+    db["tasks"].create_index(["status", "created_at"])
+    db["tasks"].create_index(["parent_task_id"])
+    db["tasks"].add_column("cancel_requested_at", str)  # a 404 after our own DELETE means cancelled
+    db["outputs"].create_index(["path"])  # is an archived file still used by another output?
+    db["reviews"].create({
+        "task_id": int,
+        "rating": int,  # 1-5
+        "notes": str,
+        "winner": int,  # 1 for the task marked best in its comparison
+        "reviewer": str,
+        "updated_at": str,
+    }, pk="task_id", foreign_keys=[("task_id", "tasks", "id")], defaults={"winner": 0})
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
@@ -422,6 +442,97 @@ class Store:
             for r in rows:
                 yield _task_dict(r)
             last = rows[-1]["id"]
+
+    def archived_outputs(self, kinds: list[str], limit: int = 50) -> list[dict]:
+        """Recent archived outputs of the given media kinds, newest first, to reuse as inputs."""
+        mimes = [mime for kind in kinds for mime in media.MIME_TYPES[kind]]
+        rows = self.db.conn.execute(
+            f"SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
+            f"FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.state = ? "
+            f"AND o.mime IN ({','.join('?' * len(mimes))}) ORDER BY o.id DESC LIMIT ?",
+            (OUT_ARCHIVED, *mimes, limit)).fetchall()
+        return [dict(r) for r in rows]
+
+    def archived_output(self, output_id: int) -> dict | None:
+        row = self.db.conn.execute(
+            "SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
+            "FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.id = ? AND o.state = ?",
+            (output_id, OUT_ARCHIVED)).fetchone()
+        return dict(row) if row else None
+
+    # ------------------------------------------------------------ cancel, remove, lineage
+
+    def mark_cancel_requested(self, task_id: int, note: str) -> None:
+        """Runway accepted our DELETE: read the task again now; a 404 from here on means cancelled."""
+        now = utcnow()
+        with self.immediate() as conn:
+            row = conn.execute("SELECT status FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if row is None:
+                return
+            conn.execute("UPDATE tasks SET cancel_requested_at = ?, next_poll_at = ?, updated_at = ? WHERE id = ?",
+                         (now, time.time(), now, task_id))
+            self._event(conn, task_id, row["status"], None, note)
+
+    def remove_task(self, task_id: int) -> list[str]:
+        """Delete a task with its outputs, events and review. Returns the archived files that
+        no remaining output uses, for the caller to delete; files other tasks share stay."""
+        with self.immediate() as conn:
+            paths = [r[0] for r in conn.execute(
+                "SELECT DISTINCT path FROM outputs WHERE task_id = ? AND path IS NOT NULL", (task_id,))]
+            for table, column in (("reviews", "task_id"), ("events", "task_id"), ("outputs", "task_id"),
+                                  ("tasks", "id")):
+                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (task_id,))
+            return [p for p in paths
+                    if conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (p,)).fetchone() is None]
+
+    def tasks_by_id(self, task_ids: list[int]) -> list[dict]:
+        """The tasks with these ids, in the order given (missing ids are left out)."""
+        if not task_ids:
+            return []
+        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE id IN ({','.join('?' * len(task_ids))})",
+                                    task_ids).fetchall()
+        found = {r["id"]: _task_dict(r) for r in rows}
+        return [found[i] for i in task_ids if i in found]
+
+    def children_of(self, task_id: int) -> list[dict]:
+        rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_task_id = ? ORDER BY id", (task_id,))
+        return [_task_dict(r) for r in rows]
+
+    # ------------------------------------------------------------ reviews
+
+    def reviews_for(self, task_ids: list[int]) -> dict[int, dict]:
+        """Rating, notes and winner flag of each task that has been reviewed."""
+        if not task_ids:
+            return {}
+        rows = self.db.conn.execute(
+            f"SELECT * FROM reviews WHERE task_id IN ({','.join('?' * len(task_ids))})", task_ids)
+        return {r["task_id"]: dict(r) for r in rows}
+
+    def set_rating(self, task_id: int, rating: int | None, reviewer: str = "") -> None:
+        if rating is not None and not 1 <= rating <= 5:
+            raise ValueError("a rating is from 1 to 5")
+        with self.immediate() as conn:
+            self._review(conn, task_id, "rating", rating, reviewer)
+
+    def set_notes(self, task_id: int, notes: str, reviewer: str = "") -> None:
+        with self.immediate() as conn:
+            self._review(conn, task_id, "notes", notes, reviewer)
+
+    def set_winner(self, task_ids: list[int], winner: int | None, reviewer: str = "") -> None:
+        """Mark `winner` best among `task_ids` (the tasks compared); None clears the mark."""
+        with self.immediate() as conn:
+            for task_id in task_ids:
+                if task_id == winner:
+                    self._review(conn, task_id, "winner", 1, reviewer)
+                else:
+                    conn.execute("UPDATE reviews SET winner = 0 WHERE task_id = ? AND winner != 0", (task_id,))
+
+    @staticmethod
+    def _review(conn: sqlite3.Connection, task_id: int, column: str, value: Any, reviewer: str) -> None:
+        conn.execute(
+            f"INSERT INTO reviews (task_id, {column}, reviewer, updated_at) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT (task_id) DO UPDATE SET {column} = excluded.{column}, reviewer = excluded.reviewer, "
+            f"updated_at = excluded.updated_at", (task_id, value, reviewer or "", utcnow()))
 
     # ------------------------------------------------------------ helpers
 
