@@ -1,20 +1,35 @@
-"""CSV export of the task history: one row per task, streamed in batches from
-SQLite, safe to open in a spreadsheet.
+"""Exports of the task history: a CSV with one row per task, and a ZIP of the
+archived outputs with a manifest.
+
+Both are written batch by batch into a temporary file (tasks come from
+`history.iter_tasks`, which reads SQLite in batches), so a long history is
+never held in memory as rows or text; the file object goes to
+`st.download_button`. Cells are made safe for spreadsheets.
 """
 from __future__ import annotations
 
 import csv
 import io
+import tempfile
+import zipfile
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from pathlib import Path
+from typing import BinaryIO
+
+from lib import archive, media
+from lib.history import media_inputs, run_seconds
 
 COLUMNS = (
     "id", "task_uuid", "task_type", "model", "status", "api_status", "teammate", "group_id", "backend",
     "created_at", "started_at", "finished_at", "run_seconds", "ratio", "duration", "seed", "prompt",
     "input_sources", "output_urls", "archived_paths", "failure", "failure_code", "estimated_credits",
-    "cost_credits", "parent_task_id",
+    "cost_credits", "rating", "notes", "winner", "parent_task_id",
 )
-MEDIA_KEYS = ("promptImage", "promptVideo", "videoUri", "character", "reference", "input", "audio", "referenceImages")
+MANIFEST_COLUMNS = (
+    "file", "task_id", "output_position", "task_type", "model", "status", "teammate", "group_id", "prompt",
+    "rating", "winner", "mime", "size", "sha256", "output_url", "archived_path",
+)
+ZIP_MAX_BYTES = 2 * 1024 * media.MB  # a bigger set is narrowed with the filters first
 
 
 def safe_cell(value) -> str:
@@ -27,39 +42,26 @@ def safe_cell(value) -> str:
     return text
 
 
-def _seconds_between(start: str | None, end: str | None) -> str:
-    if not start or not end:
-        return ""
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
-    return f"{(parse(end) - parse(start)).total_seconds():.1f}"
-
-
-def _sources(request: dict) -> str:
-    """Where each media input came from; inline files are named by kind, never dumped."""
-    found = []
-    for key in MEDIA_KEYS:
-        value = request.get(key)
-        items = value if isinstance(value, list) else [value]
-        for item in items:
-            uri = item.get("uri") if isinstance(item, dict) else item
-            if not uri:
-                continue
-            if uri.startswith(("data:", "stored:")):
-                uri = "uploaded file"
-            found.append(f"{key}={uri}")
-    return " ".join(found)
+def _source(uri: str) -> str:
+    # Inline files are named by kind, never dumped into the sheet.
+    return "uploaded file" if uri.startswith(("data:", "stored:")) else uri
 
 
 def task_row(task: dict) -> list[str]:
+    """One task (as `history.iter_tasks` yields it) as CSV cells, in COLUMNS order."""
     request = task.get("request") or {}
+    outputs = task.get("outputs") or []
     values = {
         **task,
-        "run_seconds": _seconds_between(task.get("started_at") or task.get("submitted_at"), task.get("finished_at")),
+        "run_seconds": None if (run := run_seconds(task)) is None else f"{run:.1f}",
         "ratio": request.get("ratio"),
         "duration": request.get("duration"),
         "seed": request.get("seed"),
         "prompt": request.get("promptText"),
-        "input_sources": _sources(request),
+        "input_sources": " ".join(f"{key}={_source(uri)}" for key, uri in media_inputs(request)),
+        "output_urls": " ".join(o["url"] for o in outputs if o.get("url")),
+        "archived_paths": " ".join(o["path"] for o in outputs if o.get("path")),
+        "winner": "yes" if task.get("winner") else "",
     }
     return [safe_cell(values.get(column)) for column in COLUMNS]
 
@@ -78,10 +80,40 @@ def csv_chunks(tasks: Iterable[dict], rows_per_chunk: int = 500) -> Iterator[str
     yield buffer.getvalue()
 
 
-def write_csv(tasks: Iterable[dict], path) -> int:
-    """Write the CSV (UTF-8 with a BOM so spreadsheets detect the encoding); returns bytes written."""
-    written = 0
-    with open(path, "w", encoding="utf-8-sig", newline="") as out:
-        for chunk in csv_chunks(tasks):
-            written += out.write(chunk)
-    return written
+def csv_file(tasks: Iterable[dict]) -> BinaryIO:
+    """The CSV in a temporary file, rewound: UTF-8 with a BOM (so spreadsheets detect the
+    encoding), CRLF rows, a header. The file disappears when closed."""
+    out = tempfile.TemporaryFile()
+    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+    for chunk in csv_chunks(tasks):
+        text.write(chunk)
+    text.flush()
+    text.detach()
+    out.seek(0)
+    return out
+
+
+def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> BinaryIO:
+    """A ZIP of the tasks' archived outputs plus manifest.csv (one line per output, archived
+    or not), in a temporary file, rewound. Media is stored, not recompressed."""
+    out = tempfile.TemporaryFile()
+    manifest = io.StringIO()
+    writer = csv.writer(manifest, lineterminator="\r\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as bundle:
+        for task in tasks:
+            prompt = (task.get("request") or {}).get("promptText")
+            for output in task.get("outputs") or []:
+                source = static_dir / Path(output["path"]).name if output.get("path") else None
+                name = ""
+                if source is not None and source.is_file():
+                    name = f"task-{task['id']}_{task['model']}_{output['position']}{source.suffix}"
+                    bundle.write(source, name)
+                writer.writerow([safe_cell(v) for v in (
+                    name or "(not archived)", task["id"], output["position"], task["task_type"], task["model"],
+                    task["status"], task.get("teammate"), task.get("group_id"), prompt, task.get("rating"),
+                    "yes" if task.get("winner") else "", output.get("mime"), output.get("size"),
+                    output.get("sha256"), output.get("url"), output.get("path"))])
+        bundle.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
+    out.seek(0)
+    return out

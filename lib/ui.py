@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
 
 import streamlit as st
 
-from lib import archive, lifecycle
+from lib import archive, history, lifecycle
 from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
@@ -103,6 +106,9 @@ def plain(text: str | None) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", text or "")
 
 
+TASK_PAGE = "pages/12_Task.py"  # one task by deep link: ?task=<id>
+
+
 def age(iso: str | None) -> str:
     if not iso:
         return ""
@@ -114,14 +120,37 @@ def age(iso: str | None) -> str:
     return f"{seconds} s ago"
 
 
-def status_badge(task: dict) -> None:
+def status_label(task: dict) -> str:
+    """The lifecycle status with what Runway's raw status adds: throttled, progress, a cancel on its way."""
     status = task["status"]
     label = status
-    if task.get("api_status") == "THROTTLED":
+    if task.get("cancel_requested_at") and not lifecycle.is_terminal(status):
+        label += " · cancelling"
+    elif task.get("api_status") == "THROTTLED":
         label += " · throttled"
+    elif status == lifecycle.PROCESSING and task.get("progress") is not None:
+        label += f" · {task['progress']:.0%}"
     elif task.get("api_status") and not lifecycle.is_known(task["api_status"]):
         label += f" · {task['api_status']}"
-    st.badge(label, color=BADGE_COLOURS.get(status, "gray"))
+    return label
+
+
+def badge_markdown(task: dict) -> str:
+    return f":{BADGE_COLOURS.get(task['status'], 'gray')}-badge[{plain(status_label(task))}]"
+
+
+def task_title(task: dict, link_to_detail: bool = True) -> str:
+    """`#12 · Text to video · gen4.5` in markdown, the number linking to the task's page."""
+    number = f"[#{task['id']}]({page_url(TASK_PAGE)}?task={task['id']})" if link_to_detail else f"#{task['id']}"
+    return f"**{number} · {task['task_type'].replace('_', ' ').capitalize()} · {plain(task['model'])}**"
+
+
+def credits_text(task: dict) -> str:
+    if task.get("cost_credits") is not None:
+        return f"{task['cost_credits']:g} credits"
+    if task.get("estimated_credits") is not None:
+        return f"{task['estimated_credits']:g} credits (est.)"
+    return ""
 
 
 def show_output(output: dict, kind: str) -> None:
@@ -130,49 +159,182 @@ def show_output(output: dict, kind: str) -> None:
     if url:
         mime = output.get("mime") or ""
         if mime.startswith("image/"):
-            st.image(url, use_container_width=True)
+            st.image(url, width="stretch")
         elif mime.startswith("audio/"):
             st.audio(url)
         else:
             st.video(url)
     elif output.get("state") == "at_risk":
-        st.warning(f"Not archived yet: {output.get('last_error')}. Retrying; the original link lasts 24–48 h.",
-                   icon="⚠️")
+        st.warning(f"Not archived yet: {plain(output.get('last_error'))}. Retrying; the original link lasts "
+                   "24–48 h.", icon="⚠️")
     else:
         st.caption(f"Archiving the {kind}…")
 
 
-def task_card(task: dict, outputs: list[dict], kind: str) -> None:
-    """A task as History shows it: what was asked, where it is, what came out."""
+def show_progress(task: dict) -> None:
+    """Where an unfinished task is: a progress bar while it runs, a note while it waits."""
+    if task["status"] == lifecycle.PROCESSING:
+        progress = task.get("progress") or 0.0
+        st.progress(min(max(progress, 0.0), 1.0), text=f"Generating… {progress:.0%}")
+    elif task["status"] == lifecycle.PENDING and task.get("api_status") == "THROTTLED":
+        st.caption("Throttled: waiting for a free slot, the model's concurrency limit is reached.")
+    elif task["status"] == lifecycle.PENDING:
+        st.caption("Waiting in Runway's queue…" if task.get("task_uuid") else "Sending to the API…")
+    if task.get("last_error") and not lifecycle.is_terminal(task["status"]):
+        st.caption(f"Last poll failed: {plain(task['last_error'])} Retrying.")
+
+
+def show_failure(task: dict) -> None:
+    if task["status"] == lifecycle.FAILED:
+        code = f"  \nCode: {plain(task['failure_code'])}" if task.get("failure_code") else ""
+        st.error(plain(task.get("failure") or "Failed without a reason.") + code)
+
+
+PROMPT_PREVIEW = 280  # characters of a prompt a card shows; the task's page shows all of it
+
+
+def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None = None,
+              actions: Callable[[dict, list[dict]], None] | None = None) -> None:
+    """A task as a compact row: its outputs on the left; what was asked, where it is, what it
+    cost on the right, then (on History) what can be done with it."""
     with st.container(border=True):
-        head, badge = st.columns([5, 2])
-        with head:
-            title = f"**#{task['id']} · {task['task_type'].replace('_', ' ').capitalize()} · {plain(task['model'])}**"
-            st.markdown(title)
-            meta = [age(task["created_at"])]
+        media, info = st.columns([2, 5], gap="medium")
+        with media:
+            for output in outputs:
+                show_output(output, kind)
+            if not outputs:
+                if lifecycle.is_terminal(task["status"]):
+                    st.caption(f"No {kind}.")
+                else:
+                    show_progress(task)
+        with info:
+            st.markdown(f"{task_title(task)} &nbsp; {badge_markdown(task)}")
+            if outputs and not lifecycle.is_terminal(task["status"]):
+                show_progress(task)
+            prompt = (task.get("request") or {}).get("promptText")
+            if prompt:
+                shown = prompt if len(prompt) <= PROMPT_PREVIEW else prompt[:PROMPT_PREVIEW].rstrip() + "…"
+                st.markdown(plain(shown))
+            summary = history.input_summary(task)
+            meta = [age(task["created_at"]), credits_text(task)]
             if task.get("teammate"):
                 meta.append(f"by {plain(task['teammate'])}")
-            credits = task.get("cost_credits") if task.get("cost_credits") is not None else task.get(
-                "estimated_credits")
-            if credits is not None:
-                meta.append(f"{credits:g} credits" + ("" if task.get("cost_credits") is not None else " (est.)"))
-            st.caption(" · ".join(meta))
-        with badge:
-            status_badge(task)
-        prompt = task["request"].get("promptText")
-        if prompt:
-            st.markdown(plain(prompt))
-        if task["status"] == lifecycle.PROCESSING:
-            progress = task.get("progress") or 0.0
-            st.progress(min(max(progress, 0.0), 1.0), text=f"Generating… {progress:.0%}")
-        elif task["status"] == lifecycle.PENDING and task.get("api_status") == "THROTTLED":
-            st.caption("Waiting for a free slot: the model's concurrency limit is reached.")
-        if task["status"] == lifecycle.FAILED:
-            st.error(f"{plain(task.get('failure'))}  \n`{plain(task.get('failure_code'))}`")
-        if task.get("last_error") and not lifecycle.is_terminal(task["status"]):
-            st.caption(f"Last poll failed: {plain(task['last_error'])} Retrying.")
-        for output in outputs:
-            show_output(output, kind)
+            if task.get("group_id"):
+                meta.append(f"group [{plain(task['group_id'])}]({page_url(COMPARE_PAGE)}?group="
+                            f"{quote(task['group_id'])})")
+            if task.get("parent_task_id"):
+                meta.append(f"from [#{task['parent_task_id']}]({page_url(TASK_PAGE)}?task={task['parent_task_id']})")
+            if review and review.get("rating"):
+                meta.append("★" * review["rating"] + (" · winner" if review.get("winner") else ""))
+            st.caption(" · ".join(plain(s) for s in summary) + ("  \n" if summary else "")
+                       + " · ".join(m for m in meta if m))
+            show_failure(task)
+            if actions:
+                actions(task, outputs)
+
+
+def archived_file(output: dict) -> Path | None:
+    """The archived copy of an output on disk, if there is one."""
+    if not archive.static_url(output.get("path")):
+        return None
+    path = archive.STATIC_DIR / Path(output["path"]).name
+    return path if path.is_file() else None
+
+
+def output_tools(task: dict, outputs: list[dict], key: str) -> None:
+    """Download each archived output, or open another task type's page with it as an input."""
+    for output in outputs:
+        path = archived_file(output)
+        if path is None:
+            continue
+        number = f" {output['position'] + 1}" if len(outputs) > 1 else ""
+        st.download_button(f"Download{number}", data=path.read_bytes, mime=output.get("mime"),
+                           file_name=f"task-{task['id']}-{task['model']}-{output['position']}{path.suffix}",
+                           key=f"{key}_download_{output['id']}", icon="⬇️")
+        targets = history.reuse_targets(output.get("mime"))
+        if targets:
+            with st.popover(f"Use{number} as input"):
+                for target in targets:
+                    link(PAGE_FILES[target.key], target.name, f"?from_output={output['id']}")
+
+
+def task_actions(ctx: Context, task: dict, outputs: list[dict]) -> None:
+    """The actions on one task, in a row. They run as callbacks, before the rerun draws the
+    page, so the page always shows their effect; the outcome is a toast."""
+    task_id = task["id"]
+    confirming = st.session_state.get("confirm_remove") == task_id
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        if history.can_cancel(task):
+            st.button("Cancel", key=f"cancel_{task_id}", icon="🛑", on_click=_cancel, args=(ctx, task_id))
+        if history.can_rerun(task):
+            st.button("Re-run", key=f"rerun_{task_id}", icon="🔁", on_click=_rerun, args=(ctx, task_id),
+                      help="Same inputs, same model; the new task links back to this one.")
+        output_tools(task, outputs, "actions")
+        picks = st.session_state.setdefault("compare_picks", [])
+        st.checkbox("Compare", key=f"pick_{task_id}", value=task_id in picks, on_change=_toggle_pick,
+                    args=(task_id,))
+        if history.can_remove(task) and not confirming:
+            st.button("Remove…", key=f"remove_{task_id}", type="tertiary", on_click=_confirm_remove,
+                      args=(task_id,))
+    if confirming and history.can_remove(task):
+        files = sum(1 for o in outputs if o.get("path"))
+        st.warning(f"Remove #{task_id} from the history, with its {files} archived file(s)? "
+                   "Other tasks and their files stay.")
+        with st.container(horizontal=True, gap="small"):
+            st.button("Remove", key=f"remove_yes_{task_id}", type="primary", on_click=_remove, args=(ctx, task_id))
+            st.button("Keep", key=f"remove_no_{task_id}", on_click=_confirm_remove, args=(None,))
+
+
+def _confirm_remove(task_id: int | None) -> None:
+    """Ask (task id) or stop asking (None) whether to remove a task; kept across auto-refreshes."""
+    if task_id is None:
+        st.session_state.pop("confirm_remove", None)
+    else:
+        st.session_state["confirm_remove"] = task_id
+
+
+def _cancel(ctx: Context, task_id: int) -> None:
+    try:
+        history.cancel(ctx.store, ctx.backend, task_id, ctx.teammate)
+    except history.ActionRefused as exc:
+        st.toast(plain(str(exc)), icon="⚠️")
+        return
+    st.toast(f"Cancel of #{task_id} sent; its status updates in a moment.", icon="🛑")
+
+
+def _rerun(ctx: Context, task_id: int) -> None:
+    try:
+        result = history.rerun(ctx.store, ctx.backend, task_id, ctx.teammate)
+    except history.ActionRefused as exc:
+        st.toast(plain(str(exc)), icon="⚠️")
+        return
+    if result.ok:
+        st.toast(f"Re-run of #{task_id} submitted as #{result.task_id}.", icon="🔁")
+    else:
+        problems = [result.error] if result.error else [i.message for i in result.issues]
+        st.toast(plain(f"Re-run of #{task_id} was not sent: {' '.join(problems)}"), icon="⚠️")
+
+
+def _remove(ctx: Context, task_id: int) -> None:
+    st.session_state.pop("confirm_remove", None)
+    try:
+        deleted = history.remove(ctx.store, task_id)
+    except history.ActionRefused as exc:
+        st.toast(plain(str(exc)), icon="⚠️")
+        return
+    picks = st.session_state.get("compare_picks", [])
+    if task_id in picks:
+        picks.remove(task_id)
+    st.toast(f"Removed #{task_id} from the history ({deleted} archived file(s) deleted).", icon="🗑️")
+
+
+def _toggle_pick(task_id: int) -> None:
+    picks = st.session_state.setdefault("compare_picks", [])
+    if st.session_state.get(f"pick_{task_id}"):
+        if task_id not in picks:
+            picks.append(task_id)
+    elif task_id in picks:
+        picks.remove(task_id)
 
 
 def refresh_interval_ms() -> int:

@@ -1,10 +1,8 @@
 import streamlit as st
 from streamlit_autorefresh import st_autorefresh
 
-from lib import catalog, export, ui
+from lib import catalog, export, history, lifecycle, ui
 from lib.store import Store
-
-PAGE_SIZE = 25
 
 ctx = ui.setup_page("History", "📜")
 st.title("📜 History")
@@ -14,33 +12,104 @@ archiving = ctx.store.pending_archive_count()
 if unfinished or archiving:
     # Reruns only redraw from SQLite; the server's poller is what talks to the API.
     st_autorefresh(interval=ui.refresh_interval_ms(), key="history_refresh")
-    st.caption(f"Updating live: {unfinished} unfinished, {archiving} output(s) being archived.")
 
-total = ctx.store.count_tasks()
-if total == 0:
+if ctx.store.count_tasks() == 0:
     st.info("No tasks yet. Submit one from a task page in the sidebar, for example Text to Video.")
     ui.link(ui.PAGE_FILES["text_to_video"], "Text to Video")
     st.stop()
 
-pages = (total + PAGE_SIZE - 1) // PAGE_SIZE
-top = st.columns([3, 1, 1])
-page = top[1].number_input("Page", min_value=1, max_value=pages, value=1, step=1) if pages > 1 else 1
-top[0].caption(f"{total} task(s), newest first.")
+
+def _first_page() -> None:
+    st.session_state["page"] = 1
 
 
-def _csv() -> bytes:
-    # Runs on another thread: it opens its own connection.
-    store = Store(ctx.store.path)
-    try:
-        return "".join(export.csv_chunks(store.iter_export_rows())).encode("utf-8-sig")
-    finally:
-        store.close()
+# Every filter lives in the page address too, so a filtered view can be bookmarked or shared.
+bound = {"bind": "query-params", "on_change": _first_page}
+task_types = {t.key: t.name for t in catalog.TASK_TYPES}
+row = st.columns([3, 2, 2, 2])
+prompt = row[0].text_input("Prompt contains", key="q", **bound)
+statuses = row[1].multiselect("Status", lifecycle.STATES, key="status", **bound)
+types = row[2].multiselect("Task type", list(task_types), format_func=task_types.get, key="type", **bound)
+models = row[3].multiselect("Model", history.distinct_values(ctx.store, "model"), key="model", **bound)
+row = st.columns([2, 2, 1.5, 1.5, 2])
+teammates = row[0].multiselect("Teammate", history.distinct_values(ctx.store, "teammate"), key="by",
+                               format_func=lambda name: name or "(no name)", **bound)
+group = row[1].text_input("Group", key="group", help="A comparison group's id.", **bound)
+created_from = row[2].date_input("From (UTC)", value=None, key="from", **bound)
+created_to = row[3].date_input("To (UTC)", value=None, key="to", **bound)
+sorts = {label: key for key, (label, _) in history.SORTS.items()}  # the address shows the label
+sort = sorts[row[4].selectbox("Sort", list(sorts), key="sort", bind="query-params")]
+filters = history.Filters(statuses=tuple(statuses), task_types=tuple(types), models=tuple(models),
+                          teammates=tuple(teammates), group_id=group, created_from=created_from,
+                          created_to=created_to, prompt=prompt)
+
+total = history.count(ctx.store, filters)
+pages = max(1, -(-total // history.PAGE_SIZE))
+summary, actions_row = st.columns([3, 2], vertical_alignment="bottom")
+with summary:
+    shown = f"{total:,} task(s)" + (" match the filters" if filters.active else "")
+    live = f" · updating live: {unfinished} unfinished, {archiving} output(s) being archived" if (
+        unfinished or archiving) else ""
+    st.caption(shown + live)
+    number = st.pagination(pages, key="page", bind="query-params", max_visible_pages=7) if pages > 1 else 1
 
 
-top[2].download_button("Export CSV", data=_csv, file_name="runway-tasks.csv", mime="text/csv", icon="⬇️")
+def _csv(selected: history.Filters):
+    def build():
+        # Runs on another thread when the button is pressed: it opens its own connection.
+        store = Store(ctx.store.path)
+        try:
+            return export.csv_file(history.iter_tasks(store, selected))
+        finally:
+            store.close()
+    return build
 
-tasks = ctx.store.recent_tasks(limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+
+def _zip(selected: history.Filters):
+    def build():
+        store = Store(ctx.store.path)
+        try:
+            return export.zip_file(history.iter_tasks(store, selected))
+        finally:
+            store.close()
+    return build
+
+
+with actions_row:
+    buttons = st.columns(3 if filters.active else 2)
+    # "Export CSV" writes what the filters show; with filters on, "All rows" writes everything.
+    buttons[0].download_button("Export CSV", data=_csv(filters), file_name="runway-tasks.csv", mime="text/csv",
+                               icon="⬇️", width="stretch", disabled=total == 0)
+    if filters.active:
+        buttons[1].download_button("All rows", data=_csv(history.Filters()), file_name="runway-tasks-all.csv",
+                                   mime="text/csv", icon="⬇️", width="stretch")
+    # Counting the archived files is a join over the filtered outputs: done only when asked.
+    buttons[-1].toggle("ZIP of outputs", key="zip_open", help="The archived outputs of the tasks shown, "
+                       "with a manifest.csv.")
+
+if st.session_state.get("zip_open"):
+    files, size = history.archived_totals(ctx.store, filters)
+    if size > export.ZIP_MAX_BYTES:
+        st.warning(f"The {files} archived file(s) of these tasks come to {size / 1e6:,.0f} MB, too much for one "
+                   "download; narrow the filters first.")
+    else:
+        st.download_button(f"Download the {files} archived file(s) as ZIP ({size / 1e6:,.1f} MB)",
+                           data=_zip(filters), file_name="runway-outputs.zip", mime="application/zip",
+                           icon="🗜️", disabled=files == 0)
+
+picked = st.session_state.setdefault("compare_picks", [])
+if picked:
+    left, right = st.columns([4, 1], vertical_alignment="center")
+    left.caption(f"Picked for comparison: {', '.join(f'#{i}' for i in picked)}")
+    if len(picked) >= 2:
+        right.markdown(f"[Compare {len(picked)} →]({ui.page_url(ui.COMPARE_PAGE)}?tasks="
+                       f"{','.join(str(i) for i in picked)})")
+
+tasks = history.page(ctx.store, filters, sort, number)
+if not tasks:
+    st.info("No task matches these filters.")
 outputs = ctx.store.outputs_for([t["id"] for t in tasks])
+reviews = ctx.store.reviews_for([t["id"] for t in tasks])
 for task in tasks:
-    kind = catalog.task_type(task["task_type"]).output
-    ui.task_card(task, outputs[task["id"]], kind)
+    ui.task_card(task, outputs[task["id"]], catalog.task_type(task["task_type"]).output,
+                 review=reviews.get(task["id"]), actions=lambda t, o: ui.task_actions(ctx, t, o))

@@ -1,0 +1,324 @@
+"""Finding tasks and acting on them.
+
+History's filters, sort orders and pages are SQL over indexed columns, so a
+page stays fast with 100,000 tasks; exports walk the same filters in batches
+instead of loading the history. The actions on one task live here too:
+cancel, re-run (linked to the original), remove (with only its own files).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lib import archive, catalog, lifecycle, media
+from lib.backend import Backend
+from lib.client import RunwayError
+from lib.store import SUBMITTED, Store
+from lib.tasks import SubmitResult, submit_task
+
+PAGE_SIZE = 20
+
+# Sort orders: key (kept in the page address) -> (label, ORDER BY).
+SORTS = {
+    "newest": ("Newest first", "t.created_at DESC, t.id DESC"),
+    "oldest": ("Oldest first", "t.created_at, t.id"),
+    "cost": ("Highest cost", "COALESCE(t.cost_credits, t.estimated_credits) DESC NULLS LAST, t.id DESC"),
+    "rating": ("Best rated", "(SELECT r.rating FROM reviews r WHERE r.task_id = t.id) DESC NULLS LAST, t.id DESC"),
+    "model": ("Model A–Z", "t.model, t.created_at DESC, t.id DESC"),
+}
+
+# Every request property that carries media, from the catalog.
+MEDIA_FIELDS = {f.name: f for t in catalog.TASK_TYPES for m in t.models for f in m.fields
+                if f.kind in ("media", "media_list")}
+
+
+class ActionRefused(Exception):
+    """An action that cannot be done, with the reason in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What History shows. Empty fields do not filter."""
+
+    statuses: tuple[str, ...] = ()
+    task_types: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    teammates: tuple[str, ...] = ()
+    group_id: str = ""
+    created_from: date | None = None
+    created_to: date | None = None  # inclusive, UTC
+    prompt: str = ""
+    task_ids: tuple[int, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def where(self) -> tuple[str, list]:
+        """The WHERE clause over `tasks t`, and its parameters."""
+        clauses: list[str] = []
+        params: list = []
+        for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
+                               ("t.model", self.models), ("t.teammate", self.teammates), ("t.id", self.task_ids)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += list(values)
+        if self.group_id.strip():
+            clauses.append("t.group_id = ?")
+            params.append(self.group_id.strip())
+        if self.created_from:
+            clauses.append("t.created_at >= ?")
+            params.append(self.created_from.isoformat())
+        if self.created_to:
+            clauses.append("t.created_at < ?")
+            params.append((self.created_to + timedelta(days=1)).isoformat())
+        if self.prompt.strip():
+            # The raw JSON holds the prompt as json.dumps wrote it, so a LIKE on the JSON-encoded
+            # text is a cheap first pass; json_extract then checks only the prompt itself.
+            term = self.prompt.strip()
+            clauses.append("t.request_json LIKE ? ESCAPE '\\' "
+                           "AND json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
+            params += [f"%{_like_escape(json.dumps(term, ensure_ascii=False)[1:-1])}%", f"%{_like_escape(term)}%"]
+        return " AND ".join(clauses) or "1", params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- reading
+
+def count(store: Store, filters: Filters) -> int:
+    where, params = filters.where()
+    return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
+
+
+def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
+         size: int = PAGE_SIZE) -> list[dict]:
+    """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page."""
+    where, params = filters.where()
+    order = SORTS.get(sort, SORTS["newest"])[1]
+    ids = [r[0] for r in store.db.conn.execute(
+        f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, size, (max(number, 1) - 1) * size))]
+    return store.tasks_by_id(ids)
+
+
+def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dict]:
+    """Every task the filters select, oldest first, each with `outputs` and its review
+    (`rating`, `notes`, `winner`); read `batch` at a time so memory stays flat."""
+    where, params = filters.where()
+    last = 0
+    while True:
+        ids = [r[0] for r in store.db.conn.execute(
+            f"SELECT t.id FROM tasks t WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?", (*params, last, batch))]
+        if not ids:
+            return
+        outputs = store.outputs_for(ids)
+        reviews = store.reviews_for(ids)
+        for task in store.tasks_by_id(ids):
+            review = reviews.get(task["id"], {})
+            yield {**task, "outputs": outputs[task["id"]], "rating": review.get("rating"),
+                   "notes": review.get("notes"), "winner": review.get("winner")}
+        last = ids[-1]
+
+
+def archived_totals(store: Store, filters: Filters) -> tuple[int, int]:
+    """(files, bytes) of the archived outputs of the tasks the filters select."""
+    where, params = filters.where()
+    files, size = store.db.conn.execute(
+        f"SELECT COUNT(*), COALESCE(SUM(o.size), 0) FROM outputs o JOIN tasks t ON t.id = o.task_id "
+        f"WHERE o.path IS NOT NULL AND {where}", params).fetchone()
+    return files, size
+
+
+def distinct_values(store: Store, column: str) -> list[str]:
+    """The distinct values of an indexed column (model, teammate, task_type), by hopping
+    through its index: one lookup per value rather than a scan of every task."""
+    if column not in ("model", "teammate", "task_type"):
+        raise ValueError(column)
+    rows = store.db.conn.execute(
+        f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM tasks UNION ALL "
+        f"SELECT (SELECT MIN({column}) FROM tasks WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+        f"SELECT x FROM v WHERE x IS NOT NULL")
+    return [r[0] for r in rows]
+
+
+def recent_groups(store: Store, limit: int = 50) -> list[dict]:
+    """Comparison groups, newest first: `group_id`, how many `tasks`, which `models`."""
+    rows = store.db.conn.execute(
+        "SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, group_concat(DISTINCT model) AS models "
+        "FROM tasks WHERE group_id IS NOT NULL AND group_id != '' GROUP BY group_id ORDER BY last_at DESC LIMIT ?",
+        (limit,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def lineage(store: Store, task: dict, depth: int = 20) -> tuple[list[dict | int], list[dict]]:
+    """(parents, nearest first, and children) of a task. A parent that was removed
+    from the history stays in the list as its bare id."""
+    parents: list[dict | int] = []
+    seen = {task["id"]}
+    parent_id = task.get("parent_task_id")
+    while parent_id and parent_id not in seen and len(parents) < depth:
+        seen.add(parent_id)
+        parent = store.task(parent_id)
+        if parent is None:
+            parents.append(parent_id)
+            break
+        parents.append(parent)
+        parent_id = parent.get("parent_task_id")
+    return parents, store.children_of(task["id"])
+
+
+# ---------------------------------------------------------------- describing a request
+
+def describe_uri(uri: str) -> str:
+    """Where a media input came from, short: an upload, a Runway upload, or the URL's host and file."""
+    if uri.startswith(("data:", "stored:")):
+        return "uploaded file"
+    if uri.startswith("runway://"):
+        return "Runway upload"
+    parts = urlsplit(uri)
+    name = parts.path.rsplit("/", 1)[-1]
+    return f"{parts.netloc}/…/{name}" if name and parts.path.count("/") > 1 else f"{parts.netloc}{parts.path}"
+
+
+def media_inputs(request: dict) -> list[tuple[str, str]]:
+    """(request property, URI) of every media input, in the request's order."""
+    found = []
+    for key, value in request.items():
+        if key not in MEDIA_FIELDS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            uri = item.get("uri") if isinstance(item, dict) else item
+            if isinstance(uri, str) and uri:
+                found.append((key, uri))
+    return found
+
+
+def run_seconds(task: dict) -> float | None:
+    """From Runway accepting the task to its end, queue included, for a finished task. (The
+    start of the run itself is only known to a poll interval, so it is not the reference.)"""
+    start, end = task.get("submitted_at") or task.get("created_at"), task.get("finished_at")
+    if not start or not end:
+        return None
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    return (parse(end) - parse(start)).total_seconds()
+
+
+def input_summary(task: dict) -> list[str]:
+    """A task's inputs other than the prompt, one short phrase each (ratio, duration, seed, sources)."""
+    request = task.get("request") or {}
+    try:
+        model = catalog.find_model(task["task_type"], task["model"])
+    except KeyError:
+        model = None
+    phrases = []
+    for key, value in request.items():
+        if key in ("model", "promptText") or key in MEDIA_FIELDS or value in (None, "", []):
+            continue
+        f = model.field(key) if model else None
+        label = f.label if f else key
+        if key == "duration":
+            phrases.append(f"{value:g} s" if isinstance(value, (int, float)) else f"{value} s")
+        elif key == "ratio":
+            phrases.append(str(value))
+        elif isinstance(value, bool):
+            if value:
+                phrases.append(label.lower())
+        elif isinstance(value, dict):
+            phrases.append(f"{label.lower()}: " + ", ".join(str(v) for v in value.values()))
+        else:
+            phrases.append(f"{label.lower()} {value}")
+    for key, uri in media_inputs(request):
+        f = MEDIA_FIELDS[key]
+        phrases.append(f"{f.label.lower()}: {describe_uri(uri)}")
+    return phrases
+
+
+def reuse_targets(mime: str | None) -> list[catalog.TaskType]:
+    """Task types that take an output of this type as an input (a video into Video Upscale, say)."""
+    kind = media.kind_of(mime)
+    if kind is None:
+        return []
+    return [t for t in catalog.TASK_TYPES
+            if any(kind in f.media for m in t.models for f in m.fields if f.name in MEDIA_FIELDS)]
+
+
+# ---------------------------------------------------------------- actions
+
+def can_cancel(task: dict) -> bool:
+    return (task["status"] in lifecycle.UNFINISHED and task.get("submit_state") == SUBMITTED
+            and bool(task.get("task_uuid")) and not task.get("cancel_requested_at"))
+
+
+def can_rerun(task: dict) -> bool:
+    """Finished tasks may run again, except safety rejections (the same inputs would be refused again)."""
+    if not lifecycle.is_terminal(task["status"]) or not lifecycle.retry_allowed(task.get("failure_code")):
+        return False
+    try:
+        catalog.find_model(task["task_type"], task["model"])
+    except KeyError:
+        return False
+    return True
+
+
+def can_remove(task: dict) -> bool:
+    """Only finished tasks: an unfinished one would keep running, unseen; cancel it first."""
+    return lifecycle.is_terminal(task["status"])
+
+
+def cancel(store: Store, backend: Backend, task_id: int, teammate: str = "") -> None:
+    """Ask Runway to cancel the task. The poller then reads it again at once and records
+    CANCELLED, or whatever state it reached first."""
+    task = store.task(task_id)
+    if task is None or not can_cancel(task):
+        raise ActionRefused(f"Task #{task_id} cannot be cancelled: it has finished, was never created, "
+                            "or a cancel is already on its way.")
+    if task["backend"] != backend.name:
+        raise ActionRefused(f"Task #{task_id} belongs to {task['backend']}; the dashboard now uses "
+                            f"{backend.label}, so it cannot cancel it.")
+    try:
+        with backend.client() as client:
+            client.cancel_task(task["task_uuid"])
+    except RunwayError as exc:
+        raise ActionRefused(exc.user_message) from exc
+    store.mark_cancel_requested(task_id, "cancel requested" + (f" by {teammate}" if teammate else ""))
+
+
+def rerun(store: Store, backend: Backend, task_id: int, teammate: str = "") -> SubmitResult:
+    """Submit the task again with the same inputs, as a child of the original, in the same group."""
+    task = store.task(task_id)
+    if task is None or not can_rerun(task):
+        raise ActionRefused(f"Task #{task_id} cannot be re-run: it is unfinished, or its inputs were "
+                            "refused by Runway's safety checks.")
+    try:
+        request = store.restore_request(task["request"])
+    except OSError as exc:
+        raise ActionRefused(f"An uploaded input of task #{task_id} is no longer stored; "
+                            "submit it again from its page.") from exc
+    inputs = {k: v for k, v in request.items() if k != "model"}
+    return submit_task(store, backend, task_type=task["task_type"], model_id=task["model"], inputs=inputs,
+                       teammate=teammate, group_id=task.get("group_id"), parent_task_id=task_id)
+
+
+def remove(store: Store, task_id: int, static_dir: Path = archive.STATIC_DIR) -> int:
+    """Delete a finished task from the history with its own archived files; returns files deleted.
+    A file another task's output also uses stays."""
+    task = store.task(task_id)
+    if task is None:
+        return 0
+    if not can_remove(task):
+        raise ActionRefused(f"Task #{task_id} is still running; cancel it before removing it.")
+    deleted = 0
+    for path in store.remove_task(task_id):
+        if path.startswith("static/"):
+            target = static_dir / Path(path).name
+            if target.exists():
+                target.unlink()
+                deleted += 1
+    return deleted

@@ -1,0 +1,96 @@
+import streamlit as st
+from streamlit_autorefresh import st_autorefresh
+
+from lib import catalog, history, lifecycle, ui
+
+ctx = ui.setup_page("Task", "🔎")
+
+task_id = st.number_input("Task #", min_value=1, step=1, value=None, key="task", bind="query-params",
+                          placeholder="A task number, e.g. 12", width=220)
+if task_id is None:
+    st.info("Open a task from History (its number is a link), or type its number above.")
+    ui.link(ui.HISTORY_PAGE, "Open History")
+    st.stop()
+task = ctx.store.task(int(task_id))
+if task is None:
+    st.warning(f"There is no task #{int(task_id)}; it may have been removed from the history.")
+    st.stop()
+
+outputs = ctx.store.outputs_for([task["id"]])[task["id"]]
+kind = catalog.task_type(task["task_type"]).output
+if not lifecycle.is_terminal(task["status"]) or any(o["state"] != "archived" for o in outputs):
+    st_autorefresh(interval=ui.refresh_interval_ms(), key="task_refresh")
+
+st.markdown(f"## {ui.task_title(task, link_to_detail=False)} &nbsp; {ui.badge_markdown(task)}")
+if not lifecycle.is_terminal(task["status"]):
+    ui.show_progress(task)
+ui.show_failure(task)
+
+left, right = st.columns([3, 2], gap="large")
+with left:
+    for output in outputs:
+        ui.show_output(output, kind)
+    if not outputs:
+        st.caption(f"No {kind} yet." if not lifecycle.is_terminal(task["status"]) else f"No {kind}.")
+    prompt = task["request"].get("promptText")
+    if prompt:
+        st.markdown("**Prompt**")
+        st.text(prompt)
+    st.markdown("**Request**")
+    st.caption("Exactly as sent to the API; `stored:` marks an uploaded file kept in the dashboard's input stash.")
+    st.json(task["request"], expanded=True)
+
+with right:
+    st.markdown("**Actions**")
+    ui.task_actions(ctx, task, outputs)
+
+    st.markdown("**Details**")
+    run = history.run_seconds(task)
+    facts = {
+        "Teammate": task.get("teammate") or "(no name)",
+        "Group": task.get("group_id") or "",
+        "Backend": task["backend"],
+        "Runway task id": task.get("task_uuid") or "(not created)",
+        "Raw API status": task.get("api_status") or "",
+        "Created": task["created_at"],
+        "Started": task.get("started_at") or "",
+        "Finished": task.get("finished_at") or "",
+        "Run time": f"{run:.1f} s from submission to the end" if run is not None else "",
+        "Credits": ui.credits_text(task),
+        "Inputs": ", ".join(history.input_summary(task)),
+    }
+    st.markdown("  \n".join(f"**{name}:** {ui.plain(value)}" for name, value in facts.items() if value))
+    st.caption("Times are UTC.")
+
+    review = ctx.store.reviews_for([task["id"]]).get(task["id"])
+    if review and (review.get("rating") or review.get("notes") or review.get("winner")):
+        st.markdown("**Review**")
+        stars = "★" * (review.get("rating") or 0)
+        st.caption(" · ".join(p for p in (stars, "winner of its comparison" if review.get("winner") else "",
+                                          f"by {ui.plain(review['reviewer'])}" if review.get("reviewer") else "")
+                              if p))
+        if review.get("notes"):
+            st.text(review["notes"])
+
+    st.markdown("**Lineage**")
+    parents, children = history.lineage(ctx.store, task)
+
+    def _line(relative) -> str:
+        if isinstance(relative, int):
+            return f"#{relative} (removed from the history)"
+        prompt = (relative.get("request") or {}).get("promptText") or ""
+        short = prompt if len(prompt) <= 80 else prompt[:80] + "…"
+        return f"{ui.task_title(relative)} · {relative['status']}" + (f" · {ui.plain(short)}" if short else "")
+
+    if not parents and not children:
+        st.caption("Made from scratch; nothing was made from it yet.")
+    for parent in parents:
+        st.markdown("↑ from " + _line(parent))
+    for child in children:
+        st.markdown("↓ " + _line(child))
+
+st.markdown("**Timeline**")
+# A markdown table, not st.dataframe: that would load pandas and pyarrow into the server for a few rows.
+rows = [f"| {e['at']} | {e['status']} | {ui.plain(e['api_status'])} | {ui.plain(' '.join((e['note'] or '').split()))} |"
+        for e in ctx.store.events_for(task["id"])]
+st.markdown("\n".join(["| at (UTC) | status | API status | note |", "|---|---|---|---|", *rows]))
