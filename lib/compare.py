@@ -1,0 +1,192 @@
+"""Comparing outputs side by side: a group's tasks (or any chosen tasks), one
+column per task, players of equal size whose play, pause and seek follow each
+other across the row; and a rating, notes and a winner kept in SQLite.
+
+The players are one small HTML document per row, embedded with `st.iframe`:
+plain <video>/<audio>/<img> elements on `/app/static/...` URLs plus a few
+lines of JavaScript that mirror one player's play, pause and seek onto the
+others. Everything written into it is escaped; it never contains a prompt.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+
+import streamlit as st
+
+from lib import archive, catalog, history, lifecycle
+from lib.history import Filters
+from lib.store import Store
+
+MAX_TASKS = 20
+PER_ROW = 4  # more columns than this make each player too small to judge
+
+
+@dataclass(frozen=True)
+class Column:
+    """One task's place in a comparison row."""
+
+    task: dict
+    outputs: tuple[dict, ...]
+
+    @property
+    def label(self) -> str:
+        return f"#{self.task['id']} · {self.task['model']}"
+
+
+def parse_task_ids(text: str) -> list[int]:
+    """`12, 15 18` -> [12, 15, 18]: task numbers in the order given, each once."""
+    seen: list[int] = []
+    for token in re.findall(r"\d+", text or ""):
+        if int(token) not in seen:
+            seen.append(int(token))
+    return seen
+
+
+def selection(group_id: str = "", task_ids: list[int] | None = None) -> Filters:
+    return Filters(task_ids=tuple(task_ids)) if task_ids else Filters(group_id=group_id)
+
+
+def columns(store: Store, filters: Filters) -> list[Column]:
+    """The tasks to compare, oldest first (at most MAX_TASKS), with their outputs."""
+    tasks = history.page(store, filters, "oldest", 1, MAX_TASKS)
+    outputs = store.outputs_for([t["id"] for t in tasks])
+    return [Column(task, tuple(outputs[task["id"]])) for task in tasks]
+
+
+def aspect(cols: list[Column]) -> float:
+    """Width over height of the players: the first requested ratio, else the media's usual shape."""
+    for col in cols:
+        ratio = (col.task.get("request") or {}).get("ratio")
+        if isinstance(ratio, str) and re.fullmatch(r"\d+:\d+", ratio):
+            w, h = (int(x) for x in ratio.split(":"))
+            if w and h:
+                return w / h
+    kinds = {catalog.task_type(c.task["task_type"]).output for c in cols}
+    return 1.0 if kinds == {"image"} else 16 / 9
+
+
+def _cell(col: Column) -> str:
+    label = html.escape(col.label)
+    archived = [(archive.static_url(o.get("path")), o.get("mime") or "") for o in col.outputs]
+    archived = [(url, mime) for url, mime in archived if url]
+    if not archived:
+        status = col.task["status"]
+        why = ("failed" if status == lifecycle.FAILED else "cancelled" if status == lifecycle.CANCELLED
+               else "archiving…" if status == lifecycle.SUCCEEDED else "not finished yet")
+        return f'<figure><figcaption>{label}</figcaption><div class="box empty">{why}</div></figure>'
+    players = []
+    for url, mime in archived:
+        src = html.escape(url, quote=True)
+        if mime.startswith("image/"):
+            players.append(f'<div class="box"><img src="{src}" alt="{label}"></div>')
+        elif mime.startswith("audio/"):
+            players.append(f'<div class="box audio"><audio src="{src}" controls preload="auto"></audio></div>')
+        else:
+            players.append(f'<div class="box"><video src="{src}" controls playsinline preload="auto" '
+                           f'data-task="{col.task["id"]}"></video></div>')
+    return f'<figure><figcaption>{label}</figcaption>{"".join(players)}</figure>'
+
+
+_SYNC = """
+const players = [...document.querySelectorAll('video, audio')];
+players.forEach(p => { p.muted = true; });  // several soundtracks at once are noise; unmute on purpose
+let lead = null;  // the player the user touched last; the others follow it
+// A seek we make ourselves is marked, so its own 'seeked' is not mirrored back (no ping-pong).
+const follow = (o, time) => {
+  if (Math.abs(o.currentTime - time) > 0.04) { o.dataset.following = '1'; o.currentTime = time; }
+};
+players.forEach(p => {
+  p.addEventListener('play', () => {
+    lead = lead || p;
+    players.forEach(o => { if (o !== p && o.paused) { follow(o, p.currentTime); o.play().catch(() => {}); } });
+  });
+  p.addEventListener('pause', () => { if (!p.ended) players.forEach(o => { if (o !== p && !o.paused) o.pause(); }); });
+  p.addEventListener('seeked', () => {
+    if (p.dataset.following) { delete p.dataset.following; return; }
+    players.forEach(o => { if (o !== p) follow(o, p.currentTime); });
+  });
+  p.addEventListener('pointerdown', () => { lead = p; });
+  p.addEventListener('timeupdate', () => {  // keep the row together if one player drifts
+    if (p !== lead || p.paused) return;
+    players.forEach(o => {
+      if (o !== p && !o.paused && !o.ended && Math.abs(o.currentTime - p.currentTime) > 0.3) follow(o, p.currentTime);
+    });
+  });
+});
+document.getElementById('play').onclick = () => { lead = players[0]; players.forEach(p => p.play().catch(() => {})); };
+document.getElementById('pause').onclick = () => players.forEach(p => p.pause());
+document.getElementById('restart').onclick = () => players.forEach(p => follow(p, 0));
+document.getElementById('mute').onchange = e => players.forEach(p => { p.muted = e.target.checked; });
+"""
+
+
+def players_html(cols: list[Column], ratio: float) -> str:
+    """One row of equal players, one per column, kept in sync."""
+    cells = "".join(_cell(c) for c in cols)
+    has_players = any(archive.static_url(o.get("path")) and not (o.get("mime") or "").startswith("image/")
+                      for c in cols for o in c.outputs)
+    toolbar = ("" if not has_players else
+               '<div class="bar"><button id="play">▶ Play all</button><button id="pause">⏸ Pause all</button>'
+               '<button id="restart">⏮ Start</button><label><input type="checkbox" id="mute" checked> muted'
+               "</label></div>")
+    style = f"""
+    body {{ margin: 0; font-family: "Source Sans Pro", system-ui, sans-serif; color: #31333f; }}
+    .row {{ display: grid; grid-template-columns: repeat({len(cols)}, minmax(0, 1fr)); gap: 1rem; }}
+    figure {{ margin: 0; }}
+    figcaption {{ font-size: 0.9rem; font-weight: 600; margin: 0 0 0.3rem; white-space: nowrap; overflow: hidden;
+                 text-overflow: ellipsis; }}
+    .box {{ aspect-ratio: {ratio:.4f}; background: #0e1117; border-radius: 0.4rem; overflow: hidden;
+           display: flex; align-items: center; justify-content: center; margin-bottom: 0.4rem; }}
+    .box.audio {{ aspect-ratio: auto; height: 4rem; background: #f0f2f6; }}
+    .box.empty {{ color: #aaa; font-size: 0.9rem; }}
+    video, img {{ width: 100%; height: 100%; object-fit: contain; display: block; }}
+    audio {{ width: 95%; }}
+    .bar {{ display: flex; gap: 0.5rem; align-items: center; margin-bottom: 0.5rem; font-size: 0.9rem; }}
+    .bar button {{ border: 1px solid #d0d3da; background: white; border-radius: 0.4rem; padding: 0.25rem 0.7rem;
+                  cursor: pointer; font: inherit; }}
+    """
+    script = f"<script>{_SYNC}</script>" if has_players else ""
+    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{toolbar}"
+            f'<div class="row">{cells}</div>{script}</body></html>')
+
+
+# ---------------------------------------------------------------- reviews
+
+def review_column(store: Store, col: Column, review: dict, reviewer: str) -> None:
+    """Rating (1–5 stars) and notes for one task, saved as soon as they change."""
+    task_id = col.task["id"]
+    rating = review.get("rating")
+    st.feedback("stars", key=f"rating_{task_id}", default=rating - 1 if rating else None,
+                on_change=_save_rating, args=(store, task_id, reviewer))
+    st.text_area("Notes", value=review.get("notes") or "", key=f"notes_{task_id}", height=90,
+                 placeholder="What works, what doesn't…", on_change=_save_notes, args=(store, task_id, reviewer))
+
+
+def winner_picker(store: Store, cols: list[Column], reviews: dict[int, dict], reviewer: str, key: str) -> None:
+    ids = [c.task["id"] for c in cols]
+    labels = {c.task["id"]: c.label for c in cols}
+    current = next((i for i in ids if reviews.get(i, {}).get("winner")), None)
+    st.radio("Winner", [None, *ids], index=[None, *ids].index(current), horizontal=True, key=key,
+             format_func=lambda i: "none yet" if i is None else labels[i],
+             on_change=_save_winner, args=(store, ids, key, reviewer))
+
+
+def _save_rating(store: Store, task_id: int, reviewer: str) -> None:
+    value = st.session_state.get(f"rating_{task_id}")
+    store.set_rating(task_id, None if value is None else value + 1, reviewer)
+
+
+def _save_notes(store: Store, task_id: int, reviewer: str) -> None:
+    store.set_notes(task_id, st.session_state.get(f"notes_{task_id}") or "", reviewer)
+
+
+def _save_winner(store: Store, task_ids: list[int], key: str, reviewer: str) -> None:
+    store.set_winner(task_ids, st.session_state.get(key), reviewer)
+
+
+def selection_key(filters: Filters) -> str:
+    """A widget key for one comparison, so each group or set keeps its own winner picker."""
+    return "winner_" + re.sub(r"\W", "_", json.dumps([filters.group_id, list(filters.task_ids)]))

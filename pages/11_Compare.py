@@ -1,0 +1,76 @@
+import streamlit as st
+from streamlit_autorefresh import st_autorefresh
+
+from lib import compare, export, history, lifecycle, ui
+from lib.store import Store
+
+ctx = ui.setup_page("Compare", "⚖️")
+st.title("⚖️ Compare")
+
+groups = {g["group_id"]: g for g in history.recent_groups(ctx.store)}
+
+
+def _clear(key: str) -> None:
+    st.session_state[key] = None if key == "group" else ""
+
+
+pick_group, pick_tasks = st.columns([3, 2])
+# Options are the bare group ids: a bound widget writes what it shows into the address.
+group = pick_group.selectbox("Group", list(groups), index=None, key="group", bind="query-params",
+                             accept_new_options=True, placeholder="Pick a comparison group",
+                             on_change=_clear, args=("tasks",))
+typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params",
+                              placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("group",))
+task_ids = compare.parse_task_ids(typed)
+if group in groups and not task_ids:
+    pick_group.caption(f"{groups[group]['tasks']} tasks · {groups[group]['models'].replace(',', ', ')}")
+if not task_ids and not group:
+    st.info("Pick a group of tasks submitted together, or type task numbers. On History, tick "
+            "“Compare” on a few tasks to compare them here.")
+    st.stop()
+
+filters = compare.selection(group or "", task_ids)
+cols = compare.columns(ctx.store, filters)
+if not cols:
+    st.warning("No task matches; it may have been removed from the history.")
+    st.stop()
+if any(not lifecycle.is_terminal(c.task["status"]) or any(o["state"] != "archived" for o in c.outputs)
+       for c in cols):
+    # Only while something is on its way; a finished comparison is left alone to be watched.
+    st_autorefresh(interval=ui.refresh_interval_ms(), key="compare_refresh")
+
+prompts = {(c.task.get("request") or {}).get("promptText") or "" for c in cols}
+shared_prompt = len(prompts) == 1
+if shared_prompt and prompts != {""}:
+    st.markdown(f"**Prompt:** {ui.plain(next(iter(prompts)))}")
+
+reviews = ctx.store.reviews_for([c.task["id"] for c in cols])
+ratio = compare.aspect(cols)
+for start in range(0, len(cols), compare.PER_ROW):
+    row = cols[start:start + compare.PER_ROW]
+    st.iframe(compare.players_html(row, ratio), height="content", alt="Outputs side by side")
+    for col, place in zip(row, st.columns(len(row), gap="small")):
+        with place:
+            st.markdown(f"{ui.task_title(col.task)} &nbsp; {ui.badge_markdown(col.task)}")
+            st.caption(" · ".join(p for p in (ui.credits_text(col.task), ui.age(col.task["created_at"])) if p))
+            if not shared_prompt and (col.task.get("request") or {}).get("promptText"):
+                st.markdown(ui.plain(col.task["request"]["promptText"]))
+            ui.show_failure(col.task)
+            compare.review_column(ctx.store, col, reviews.get(col.task["id"], {}), ctx.teammate)
+
+compare.winner_picker(ctx.store, cols, reviews, ctx.teammate, compare.selection_key(filters))
+
+
+def _zip():
+    # Runs on another thread when the button is pressed: it opens its own connection.
+    store = Store(ctx.store.path)
+    try:
+        return export.zip_file(history.iter_tasks(store, filters))
+    finally:
+        store.close()
+
+
+files, size = history.archived_totals(ctx.store, filters)
+st.download_button(f"Download the {files} output file(s) as ZIP ({size / 1e6:.1f} MB)", data=_zip,
+                   file_name=f"runway-compare-{group or 'tasks'}.zip", mime="application/zip", icon="🗜️",
+                   disabled=files == 0 or size > export.ZIP_MAX_BYTES)

@@ -1,0 +1,111 @@
+"""Compare: a group's (or any chosen) tasks side by side, one column each, with ratings,
+notes and a winner that are stored in SQLite and come back on reload."""
+from __future__ import annotations
+
+import re
+
+from streamlit.testing.v1 import AppTest
+
+from lib import compare
+from lib.history import Filters
+from lib.store import Store
+from tests.history_rows import insert_output, insert_task
+
+COMPARE_PAGE = "../pages/11_Compare.py"
+MODELS = ("gen4.5", "veo3.1", "veo3.1_fast")
+
+
+def _page(**query):
+    at = AppTest.from_file(COMPARE_PAGE, default_timeout=30)
+    for key, value in query.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def _group(store: Store, group_id: str = "g-lighthouse") -> list[int]:
+    ids = []
+    for model in MODELS:
+        task_id = insert_task(store, model=model, group_id=group_id, prompt="A lighthouse at dawn")
+        insert_output(store, task_id, path=f"static/{model}-{task_id}.mp4")
+        ids.append(task_id)
+    return ids
+
+
+def test_a_group_shows_one_equal_player_per_model(app_env):
+    store = Store(app_env / "dashboard.db")
+    ids = _group(store)
+    insert_task(store, model="gen4.5", group_id="another", prompt="elsewhere")
+    at = _page(group="g-lighthouse")
+    assert not at.exception
+    [frame] = at.get("iframe")
+    html = frame.proto.srcdoc
+    assert re.findall(r'<video src="/app/static/([^"]+)"', html) == [f"{m}-{i}.mp4" for m, i in zip(MODELS, ids)]
+    assert "grid-template-columns: repeat(3, minmax(0, 1fr))" in html and "aspect-ratio: 1.7778" in html
+    text = " ".join(m.value for m in at.markdown)
+    assert all(f"[#{i}](Task?task={i})" in text for i in ids)
+    assert "A lighthouse at dawn" in text and "elsewhere" not in text
+    assert len(at.get("feedback")) == 3 and len(at.text_area) == 3
+    store.close()
+
+
+def test_ratings_notes_and_winner_are_kept_across_reloads(app_env):
+    store = Store(app_env / "dashboard.db")
+    ids = _group(store)
+    at = _page(group="g-lighthouse", teammate="Ana")
+    at.get("feedback")[1].set_value(3).run()  # four stars
+    at.text_area(key=f"notes_{ids[1]}").input("Best light, \"warm\"\n<b>sharp</b>").run()
+    at.radio[0].set_value(ids[1]).run()
+    assert not at.exception
+    reviews = store.reviews_for(ids)
+    assert (reviews[ids[1]]["rating"], reviews[ids[1]]["winner"], reviews[ids[1]]["reviewer"]) == (4, 1, "Ana")
+    assert reviews[ids[1]]["notes"] == "Best light, \"warm\"\n<b>sharp</b>"
+
+    again = _page(group="g-lighthouse")  # a new session: what it shows comes from SQLite
+    assert [f.value for f in again.get("feedback")] == [None, 3, None]
+    assert again.text_area(key=f"notes_{ids[1]}").value == "Best light, \"warm\"\n<b>sharp</b>"
+    assert again.radio[0].value == ids[1]
+
+    again.radio[0].set_value(ids[2]).run()
+    again.get("feedback")[1].set_value(None).run()
+    reviews = store.reviews_for(ids)
+    assert [reviews.get(i, {}).get("winner", 0) for i in ids] == [0, 0, 1]
+    assert reviews[ids[1]]["rating"] is None and reviews[ids[1]]["notes"].startswith("Best light")
+    store.close()
+
+
+def test_any_set_of_tasks_can_be_compared(app_env):
+    store = Store(app_env / "dashboard.db")
+    ids = _group(store)
+    image = insert_task(store, task_type="text_to_image", model="gen4_image", prompt="A kite")
+    insert_output(store, image, path=f"static/kite-{image}.png", mime="image/png")
+    failed = insert_task(store, status="FAILED", failure="The output failed internal quality checks.",
+                         failure_code="INTERNAL.BAD_OUTPUT.CODE01", prompt="A glitch")
+    at = _page(tasks=f"{failed}, {ids[0]} {image}")
+    assert not at.exception
+    html = at.get("iframe")[0].proto.srcdoc
+    assert re.findall(r'<(video|img) src="/app/static/[^"]+"', html) == ["video", "img"]
+    assert '<div class="box empty">failed</div>' in html
+    assert any("internal quality checks" in e.value for e in at.error)
+    assert not any(m.value.startswith("**Prompt:**") for m in at.markdown)  # prompts differ: one per column
+    store.close()
+
+
+def test_compare_without_a_choice_says_how_to_pick(app_env):
+    at = _page()
+    assert not at.exception
+    assert any("Pick a group" in i.value for i in at.info)
+
+
+def test_players_are_equal_synced_and_never_carry_a_prompt():
+    tasks = [{"id": i, "task_type": "text_to_video", "model": model, "status": "SUCCEEDED",
+              "request": {"ratio": "720:1280", "promptText": "<script>alert(1)</script>"}}
+             for i, model in enumerate(("gen4.5", "veo3.1\"><img src=x onerror=alert(1)>"), start=1)]
+    cols = [compare.Column(t, ({"path": f"static/{t['id']}.mp4", "mime": "video/mp4"},)) for t in tasks]
+    html = compare.players_html(cols, compare.aspect(cols))
+    assert "aspect-ratio: 0.5625" in html and "repeat(2, minmax(0, 1fr))" in html
+    assert "alert(1)</script>" not in html and "<img src=x" not in html and "&lt;img src=x" in html
+    for event in ("'play'", "'pause'", "'seeked'"):
+        assert f"addEventListener({event}" in html
+    assert compare.parse_task_ids("12, 15 18,12 #20") == [12, 15, 18, 20]
+    assert compare.selection("g1", []) == Filters(group_id="g1")
+    assert compare.selection("g1", [3, 4]) == Filters(task_ids=(3, 4))
