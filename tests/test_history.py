@@ -127,9 +127,11 @@ def test_prompt_search_is_literal_text(store):
 
 
 def _timed(call) -> float:
-    started = time.perf_counter()
+    """CPU seconds the call took on this thread (SQLite runs on the caller's thread): the
+    server's own cost, whatever else the machine is running."""
+    started = time.thread_time()
     call()
-    return time.perf_counter() - started
+    return time.thread_time() - started
 
 
 def test_filter_queries_use_indexes_and_stay_fast_at_100k(tmp_path):
@@ -158,14 +160,17 @@ def test_filter_queries_use_indexes_and_stay_fast_at_100k(tmp_path):
                 store.reviews_for([t["id"] for t in page])
                 return page
             assert render()
-            elapsed = min(_timed(render) for _ in range(3))  # best of three: the machine may be busy
+            elapsed = min(_timed(render) for _ in range(3))
             assert elapsed < 0.3, (filters, number, elapsed)
-    started = time.perf_counter()
     assert history.distinct_values(store, "model") == sorted(m for _, m in MODELS)
     assert history.distinct_values(store, "teammate") == sorted(PEOPLE)
-    store.unfinished_count()
-    store.pending_archive_count()
-    assert time.perf_counter() - started < 0.1  # what every auto-refresh costs besides the page
+
+    def refresh_extras():  # what every auto-refresh costs besides the page
+        history.distinct_values(store, "model")
+        history.distinct_values(store, "teammate")
+        store.unfinished_count()
+        store.pending_archive_count()
+    assert min(_timed(refresh_extras) for _ in range(3)) < 0.1
     store.close()
 
 
