@@ -90,10 +90,10 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
                 os.fsync(out.fileno())
         if declared and size != declared:
             raise ArchiveError(f"the download stopped after {size} of {declared} bytes")
-        sniffed = media.sniff_mime(head)
-        mime = sniffed or header_mime
+        # The bytes decide, never the header: a page served as "image/png" is still a page.
+        mime = media.sniff_mime(head)
         if mime not in media.ARCHIVABLE:
-            raise ArchiveError(f"the output is {mime or 'of an unknown type'}, not an accepted media type")
+            raise ArchiveError(f"the output ({header_mime or 'no type given'}) is not an accepted media type")
         final = static_dir / f"{token}{media.extension_for(mime)}"
         os.replace(partial, final)
         return ArchivedFile(path=f"static/{final.name}", mime=mime, size=size, sha256=digest.hexdigest())

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from lib import archive, history, lifecycle
+from lib import archive, auth, history, lifecycle
 from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
@@ -73,6 +73,7 @@ def _load_secrets() -> None:
 def setup_page(title: str, icon: str = "🎬") -> Context:
     """Every page's first call: page config, backend, store, poller and the sidebar."""
     st.set_page_config(page_title=f"{title} · Runway dashboard", page_icon=icon, layout="wide")
+    auth.require_password()
     _load_secrets()
     backend = _backend()
     db_path = str(default_db_path())
