@@ -129,10 +129,10 @@ def status_label(task: dict) -> str:
         label += " · cancelling"
     elif task.get("api_status") == "THROTTLED":
         label += " · throttled"
+    elif task.get("api_status") and not lifecycle.is_known(task["api_status"]):
+        label += f" · {task['api_status']}"  # before the progress, which is from an older answer
     elif status == lifecycle.PROCESSING and task.get("progress") is not None:
         label += f" · {task['progress']:.0%}"
-    elif task.get("api_status") and not lifecycle.is_known(task["api_status"]):
-        label += f" · {task['api_status']}"
     return label
 
 

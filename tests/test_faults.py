@@ -289,6 +289,7 @@ def _unknown_status(rig):
     rig.poll_round()
     task = rig.store.task(video)
     assert (task["status"], task["api_status"]) == (lifecycle.PROCESSING, "ON_HOLD")  # not back to PENDING
+    assert "PROCESSING · ON_HOLD" in page_text()  # not a progress figure from an older answer
     assert "ON_HOLD" in [e["api_status"] for e in rig.store.events_for(video)]
     rig.settle()
     rig.assert_nothing_lost()
@@ -324,13 +325,18 @@ def test_output_links_that_expire_before_the_archive_runs_are_renewed(page_env):
 
 def test_downloads_that_fail_or_drop_are_retried_until_archived(rig):
     rig.submit()
-    rig.admin.faults({"path_prefix": "/outputs/", "status": 503, "count": 1},
-                     {"path_prefix": "/outputs/", "drop": True, "count": 1},
+    rig.admin.faults({"path_prefix": "/outputs/", "status": 503, "count": 3})
+    succeeded = [i for i, t in zip(rig.ids, TASKS) if t[3] == lifecycle.SUCCEEDED]
+    wait_until(lambda: rig.poll_round() is not None and all(rig.store.outputs_for([i])[i] for i in succeeded),
+               20, "the outputs to be known")
+    assert rig.poller.archive_once() == 0
+    assert "Not archived yet: the output server answered HTTP 503" in page_text()
+    rig.admin.faults({"path_prefix": "/outputs/", "drop": True, "count": 1},
                      {"path_prefix": "/outputs/", "malformed": True, "count": 1})
     rig.settle()
     rig.assert_nothing_lost()
     outputs = [o for i in rig.ids for o in rig.store.outputs_for([i])[i]]
-    assert sum(o["attempts"] for o in outputs) == len(outputs) + 3
+    assert sum(o["attempts"] for o in outputs) == len(outputs) + 5  # three 503s, a drop, a non-media body
 
 
 # ---------------------------------------------------------------- everything at once
