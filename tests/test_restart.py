@@ -86,8 +86,8 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
         # The first output download gets half its bytes, then nothing for two minutes.
         admin.faults({"path_prefix": "/outputs/", "slow_body": 120, "count": 1})
         ids = _submit(store, backend, FIRST)
-        [partial] = wait_until(lambda: _partials(first_app.pid), 30, "a download to stall half written")
-        [stalled] = wait_until(lambda: _all_but_one_archived(store), 30, "the other outputs to be archived")
+        [partial] = wait_until(lambda: _partials(first_app.pid), 60, "a download to stall half written")
+        [stalled] = wait_until(lambda: _all_but_one_archived(store), 60, "the other outputs to be archived")
 
         # While it stalls, History embeds only whole files, and never the half-written one.
         srcs = _media_on_history(page, first_url)
@@ -104,7 +104,7 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
             != "archived"
 
         second_app, second_url = start_app(app_env, tmp_path / "app.log")
-        wait_until(lambda: not partial.exists(), 15, "the restarted app to remove the half-written file")
+        wait_until(lambda: not partial.exists(), 60, "the restarted app to remove the half-written file")
 
         def finished():
             tasks = [store.task(i) for i in ids]
@@ -113,7 +113,7 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
                 outputs[t["id"]] and all(o["state"] == "archived" for o in outputs[t["id"]])
                 for t in tasks if t["status"] == lifecycle.SUCCEEDED)
 
-        wait_until(finished, 60, "every task to finish and be archived after the restart")
+        wait_until(finished, 120, "every task to finish and be archived after the restart")
 
         # No task was created twice: one create request per task, and the simulator holds exactly these.
         assert len(admin.creates()) == len(ids) == admin.created() == store.count_tasks()

@@ -110,7 +110,7 @@ def test_a_planted_key_appears_nowhere_and_hostile_text_stays_text(tmp_path, pag
         pages["form error"] = page.content()
 
         wait_until(lambda: store.outputs_for([3]).get(3) and store.outputs_for([3])[3][0]["state"] == "archived",
-                   60, "the task to succeed and be archived")
+                   120, "the task to succeed and be archived")
 
         page.goto(f"{url}/History")
         page.get_by_text("A quiet harbour").first.wait_for(timeout=30_000)
