@@ -61,21 +61,32 @@ class Poller:
     # ------------------------------------------------------------ one round
 
     def poll_once(self, now: float | None = None) -> int:
-        """Read every task that is due, once; returns how many were read."""
+        """Read every task that is due, once; returns how many were read.
+
+        The claim plans each task's next read one interval after `now`. On the real
+        clock (no `now`), each read moves that on to one interval after its answer came
+        back, so Runway never sees a task read twice within an interval.
+        """
         rows = self.store.claim_due_polls(list(self.backends), self.interval, self.batch, now)
-        results = self._pool.map(self._fetch, rows)
-        for row, (state, error) in zip(rows, results):
+        results = list(self._pool.map(self._fetch, rows))
+        for row, (state, error, _) in zip(rows, results):
             if error is None:
                 self._record(row, state)
             else:
                 self._record_error(row, error)
+        if now is None:
+            self.store.postpone_polls({row["id"]: answered + self.interval
+                                       for row, (_, _, answered) in zip(rows, results)})
         return len(rows)
 
     def _fetch(self, row):
         try:
-            return self._clients[row["backend"]].get_task(row["task_uuid"]), None
+            state, error = self._clients[row["backend"]].get_task(row["task_uuid"]), None
         except RunwayError as exc:
-            return None, exc
+            state, error = None, exc
+        # When the answer came back: Runway has logged the read by then, however long the
+        # request waited on either side, so the next read goes out at least an interval later.
+        return state, error, time.time()
 
     def _record(self, row, state) -> None:
         status = state.status

@@ -352,6 +352,14 @@ class Store:
         self.db.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
                              (time.time() if when is None else when, task_id))
 
+    def postpone_polls(self, due: dict[int, float]) -> None:
+        """Move tasks' next reads on to the given times; never earlier, and never for a
+        task that needs no more reads."""
+        if due:
+            with self.immediate() as conn:
+                conn.executemany("UPDATE tasks SET next_poll_at = ? WHERE id = ? AND next_poll_at < ?",
+                                 [(when, task_id, when) for task_id, when in due.items()])
+
     def refresh_expired_outputs(self, task_id: int, output: list[str]) -> None:
         """New signed URLs from a GET of a finished task, for outputs not yet archived."""
         with self.immediate() as conn:
