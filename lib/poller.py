@@ -23,7 +23,7 @@ import httpx
 from lib import archive, lifecycle
 from lib.backend import SIMULATOR, Backend
 from lib.client import NotFound, RunwayError
-from lib.store import Store, TaskUpdate
+from lib.store import Store, TaskUpdate, default_db_path
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ NOT_FOUND_LIMIT = 3  # a task Runway keeps answering 404 for is gone, not merely
 # third of it, so a crashed process's downloads are taken up again within one lease.
 ARCHIVE_LEASE = float(os.environ.get("DASHBOARD_ARCHIVE_LEASE_SECONDS", "30"))
 SETTLE_EVERY = 30.0  # seconds between looks for submissions a crash interrupted
+GATHER = 0.05  # reads due within this many seconds of each other go out in one round
 
 
 class Poller:
@@ -55,6 +56,9 @@ class Poller:
         self._in_flight: dict = {}  # download future -> its output row (the archive thread's alone)
         self._renew_leases_at = 0.0
         self._stop = threading.Event()
+        self._tick = min(1.0, interval / 5)  # the longest either thread goes without looking for work
+        self._poll_wake = threading.Event()
+        self._archive_wake = threading.Event()  # set when a poll finds outputs to download
         self._threads: list[threading.Thread] = []
         self._next_settle = time.monotonic() + SETTLE_EVERY  # start() settles first
 
@@ -102,6 +106,8 @@ class Poller:
             self.store.refresh_expired_outputs(row["id"], list(state.output))
         else:
             self.store.apply_update(row["id"], update)
+        if state.output:
+            self._archive_wake.set()  # the archive thread starts on them now, not at its next look
 
     def _record_error(self, row, error: RunwayError) -> None:
         task = self.store.task(row["id"])
@@ -134,9 +140,14 @@ class Poller:
             done += self._finish_downloads(timeout=self.archive_lease / 3)
         return done
 
-    def _archive_round(self) -> None:
+    def _archive_round(self) -> float:
         self._finish_downloads(timeout=0)
         self._start_downloads()
+        if not self._in_flight:
+            return self._tick
+        # Waiting on the downloads rather than sleeping records a file (and shows it) as soon as it is complete.
+        self._finish_downloads(timeout=self._tick)
+        return 0
 
     def _start_downloads(self) -> None:
         free = self._download_slots - len(self._in_flight)
@@ -185,35 +196,46 @@ class Poller:
         if not self._threads:
             self.store.settle_interrupted_submissions()
             archive.remove_partial_files(self.static_dir)
-            self._threads = [threading.Thread(target=self._run, args=(self._poll_round,), name="task-poller",
-                                              daemon=True),
-                             threading.Thread(target=self._run, args=(self._archive_round,), name="task-archiver",
-                                              daemon=True)]
+            self._threads = [threading.Thread(target=self._run, args=(self._poll_round, self._poll_wake),
+                                              name="task-poller", daemon=True),
+                             threading.Thread(target=self._run, args=(self._archive_round, self._archive_wake),
+                                              name="task-archiver", daemon=True)]
             for thread in self._threads:
                 thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        self._poll_wake.set()
+        self._archive_wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._downloads.shutdown(wait=False, cancel_futures=True)
 
-    def _poll_round(self) -> None:
-        self.poll_once()
+    def _poll_round(self) -> float:
+        read = self.poll_once()
         if time.monotonic() >= self._next_settle:
             # A submission a crash cut short (in this process or another) stops looking unfinished.
             self.store.settle_interrupted_submissions()
             self._next_settle = time.monotonic() + SETTLE_EVERY
+        if read >= self.batch:
+            return 0  # a full batch: more are due now, so no pause between batches
+        # Wake when the next read is due rather than up to a tick late, and look in every tick
+        # for tasks other processes submit.
+        due = self.store.next_poll_due(list(self.backends))
+        return self._tick if due is None else min(self._tick, max(GATHER, due - time.time()))
 
-    def _run(self, one_round) -> None:
+    def _run(self, one_round, wake: threading.Event) -> None:
+        """Run rounds until stopped; a round returns how long to pause, and `wake` cuts a pause short."""
         while not self._stop.is_set():
             try:
-                one_round()
+                pause = one_round()
             except Exception:  # the loop must outlive any single bad round
                 log.exception("%s failed", one_round.__name__)
-            self._stop.wait(min(1.0, self.interval / 5))
+                pause = self._tick
+            wake.wait(pause)
+            wake.clear()
 
 
 _running: dict[tuple, Poller] = {}
@@ -222,7 +244,9 @@ _lock = threading.Lock()
 
 def ensure_poller(backend: Backend, db_path: str | Path | None = None) -> Poller:
     """The process's one poller for this database and backend, started on first call."""
-    key = (str(Path(db_path).resolve()) if db_path else None, backend.name, backend.base_url)
+    # The default database by name, so the server's start-up (no path) and the pages (the
+    # default path) share one poller rather than running two over the same file.
+    key = (str(Path(db_path or default_db_path()).resolve()), backend.name, backend.base_url)
     with _lock:
         if key not in _running:
             _running[key] = Poller(db_path, [backend]).start()

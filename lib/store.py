@@ -360,6 +360,16 @@ class Store:
                 conn.executemany("UPDATE tasks SET next_poll_at = ? WHERE id = ? AND next_poll_at < ?",
                                  [(when, task_id, when) for task_id, when in due.items()])
 
+    def next_poll_due(self, backends: list[str]) -> float | None:
+        """When the earliest planned read of these backends' tasks is due (epoch seconds)."""
+        if not backends:
+            return None
+        row = self.db.conn.execute(
+            f"SELECT next_poll_at FROM tasks WHERE next_poll_at IS NOT NULL AND submit_state = ? "
+            f"AND backend IN ({','.join('?' * len(backends))}) ORDER BY next_poll_at LIMIT 1",
+            (SUBMITTED, *backends)).fetchone()
+        return row[0] if row else None
+
     def refresh_expired_outputs(self, task_id: int, output: list[str]) -> None:
         """New signed URLs from a GET of a finished task, for outputs not yet archived."""
         with self.immediate() as conn:
