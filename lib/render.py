@@ -109,8 +109,11 @@ def render_video(out_path: str | Path, width: int | None, height: int | None, se
             chain = (f"[0:v]zoompan=z='1+0.2*on/{frames}':d=1:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
                      f":s={w}x{h}:fps={FPS},setsar=1")
         else:
-            inputs += ["-f", "lavfi", "-i", f"gradients=s={w}x{h}:c0=0x{c0}:c1=0x{c1}:speed=0.03:r={FPS}"]
-            chain = "[0:v]null"
+            # Drawn at a quarter of the size and scaled up: a smooth gradient loses nothing, and
+            # ffmpeg's gradients source costs ~12 ms a frame at 1280x720 (3 s for 10 s of video).
+            small = f"{max(2, w // 4)}x{max(2, h // 4)}"
+            inputs += ["-f", "lavfi", "-i", f"gradients=s={small}:c0=0x{c0}:c1=0x{c1}:speed=0.03:r={FPS}"]
+            chain = f"[0:v]scale={w}:{h}:flags=bilinear,setsar=1"
 
         overlay = _label_overlay(label, w, h)
         if overlay is not None:
