@@ -1,0 +1,148 @@
+"""History render: the server-side time of one run of pages/10_History.py
+(one page of tasks, with filters and a sort) over a history of 1,000, 10,000
+and 100,000 tasks.
+
+The histories are written straight into SQLite (see `common.make_history`):
+two years of tasks from six teammates over eight models, 85 % succeeded with
+an archived output, the rest failed or cancelled, ten still running. Each
+figure is the wall time of `AppTest.run()` (the whole script: set-up, every
+query, every element), repeated, after two warm-up runs.
+
+    python benchmarks/bench_history.py [--sizes 1000,10000,100000] [--runs 15]
+
+Target (issue 6): under 300 ms at 100,000 tasks, nearly flat from 1,000.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import sqlite3
+import sys
+import time
+
+from common import ROOT, machine, make_history, median, percentile, print_table, temp_dir, verdict
+
+HISTORY_PAGE = str(ROOT / "pages" / "10_History.py")
+TITLE = re.compile(r"\*\*\[?#\d+")
+
+# name -> widget values set by key before the timed runs (None: the page as it opens).
+SCENARIOS = {
+    "as opened (newest first)": {},
+    "status SUCCEEDED + model gen4.5, newest": {"status": ["SUCCEEDED"], "model": ["gen4.5"], "sort": "newest"},
+    "status FAILED, highest cost": {"status": ["FAILED"], "sort": "cost"},
+    "teammate Chen + type text to image, oldest": {"by": ["Chen"], "type": ["text_to_image"], "sort": "oldest"},
+    "prompt contains 'lighthouse', newest": {"q": "lighthouse", "sort": "newest"},
+    "best rated, all tasks": {"sort": "rating"},
+    "status SUCCEEDED, newest, last page": {"status": ["SUCCEEDED"], "sort": "newest", "page": "last"},
+}
+
+
+def _set(at, key: str, value) -> bool:
+    """Set a widget by key, whatever its kind; False if the page has no such widget."""
+    for kind in ("multiselect", "selectbox", "text_input"):
+        try:
+            widget = getattr(at, kind)(key=key)
+        except KeyError:
+            continue
+        if kind == "selectbox":
+            # AppTest matches a selectbox's value by its label; the sort's label comes from lib.history.
+            from lib import history
+            widget.select_index(widget.options.index(history.SORTS[value][0]))
+        else:
+            widget.set_value(value)
+        return True
+    return False
+
+
+def _cards(at) -> int:
+    """Tasks on the page, counted by their titles (`**#12 · ...` or `**[#12](...) · ...`)."""
+    return sum(1 for m in at.markdown if TITLE.match(m.value))
+
+
+def _last_page(at, db_path, status: str) -> bool:
+    """Go to the last page, as a user clicking the pager's last number would."""
+    per_page = _cards(at)
+    if not per_page or "page" not in at.session_state:
+        return False
+    conn = sqlite3.connect(db_path)
+    matching = conn.execute("SELECT COUNT(*) FROM tasks WHERE status = ?", (status,)).fetchone()[0]
+    conn.close()
+    at.session_state["page"] = -(-matching // per_page)
+    return True
+
+
+def time_scenarios(db_path, runs: int) -> dict[str, tuple[float, float, int] | str]:
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["DASHBOARD_DB"] = str(db_path)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    results: dict[str, tuple[float, float, int] | str] = {}
+    for name, values in SCENARIOS.items():
+        at = AppTest.from_file(HISTORY_PAGE, default_timeout=120)
+        at.run()
+        missing = [k for k, v in values.items() if k != "page" and not _set(at, k, v)]
+        if missing:
+            results[name] = f"n/a (no widget {', '.join(missing)})"
+            continue
+        at.run()
+        if values.get("page") == "last" and not _last_page(at, db_path, values["status"][0]):
+            results[name] = "n/a (no pager)"
+            continue
+        at.run()
+        if at.exception:
+            results[name] = f"error: {at.exception[0].message[:60]}"
+            continue
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            at.run()
+            times.append(time.perf_counter() - start)
+        cards = _cards(at)
+        results[name] = (median(times), percentile(times, 95), cards)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    import streamlit.logger
+    from streamlit.testing.v1 import AppTest  # noqa: F401 - loads the modules whose loggers are quietened
+    streamlit.logger.set_log_level(logging.ERROR)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    print(f"Machine: {machine()}")
+    with temp_dir("history") as tmp:
+        os.environ.pop("RUNWAYML_API_SECRET", None)
+        os.environ["SIMULATOR_STATE_DIR"] = str(tmp / "simulator")
+        by_size = {}
+        for n in sizes:
+            start = time.perf_counter()
+            db = make_history(tmp / f"history-{n}.db", n, unfinished=10)
+            print(f"generated {n:,} tasks in {time.perf_counter() - start:.1f} s", flush=True)
+            by_size[n] = time_scenarios(db, args.runs)
+    rows = []
+    for name in SCENARIOS:
+        row = [name]
+        for n in sizes:
+            r = by_size[n][name]
+            row.append(r if isinstance(r, str) else f"{r[0] * 1000:.0f} / {r[1] * 1000:.0f} ms ({r[2]})")
+        rows.append(row)
+    print_table(f"History render, median / p95 of {args.runs} runs (tasks on the page)", ["scenario"] + [
+        f"{n:,} tasks" for n in sizes], rows)
+    largest = [r for r in by_size[sizes[-1]].values() if not isinstance(r, str)]
+    if largest:
+        worst = max(p95 for _, p95, _ in largest)
+        print(f"Target: every scenario under 300 ms at {sizes[-1]:,} tasks (p95): {verdict(worst < 0.3)} "
+              f"(worst p95 {worst * 1000:.0f} ms)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
