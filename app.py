@@ -1,11 +1,11 @@
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lib import catalog, server, ui
+from lib import catalog, downloads, server, ui
 
 # `streamlit run app.py` finds this and runs the lifespan once per server: the
 # poller starts with the server, before any browser connects.
-app = st.App("app.py", lifespan=server.lifespan)
+app = st.App("app.py", lifespan=server.lifespan, routes=downloads.ROUTES)
 
 
 def home() -> None:

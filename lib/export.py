@@ -89,8 +89,7 @@ def csv_file(tasks: Iterable[dict]) -> BinaryIO:
         text.write(chunk)
     text.flush()
     text.detach()
-    out.seek(0)
-    return out
+    return _rewound(out)
 
 
 def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> BinaryIO:
@@ -115,5 +114,9 @@ def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> Bi
                     "yes" if task.get("winner") else "", output.get("mime"), output.get("size"),
                     output.get("sha256"), output.get("url"), output.get("path"))])
         bundle.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
+    return _rewound(out)
+
+
+def _rewound(out) -> BinaryIO:
     out.seek(0)
     return out

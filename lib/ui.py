@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from lib import archive, auth, history, lifecycle
+from lib import archive, auth, downloads, history, lifecycle
 from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
@@ -249,9 +249,8 @@ def output_tools(task: dict, outputs: list[dict], key: str) -> None:
         if path is None:
             continue
         number = f" {output['position'] + 1}" if len(outputs) > 1 else ""
-        st.download_button(f"Download{number}", data=path.read_bytes, mime=output.get("mime"),
-                           file_name=f"task-{task['id']}-{task['model']}-{output['position']}{path.suffix}",
-                           key=f"{key}_download_{output['id']}", icon="⬇️")
+        name = f"task-{task['id']}-{task['model']}-{output['position']}{path.suffix}"
+        st.link_button(f"Download{number}", downloads.output_link(output["id"], name), icon="⬇️")
         targets = history.reuse_targets(output.get("mime"))
         if targets:
             with st.popover(f"Use{number} as input"):

@@ -1,8 +1,7 @@
 import streamlit as st
 from streamlit_autorefresh import st_autorefresh
 
-from lib import catalog, export, history, lifecycle, ui
-from lib.store import Store
+from lib import catalog, downloads, export, history, lifecycle, ui
 
 ctx = ui.setup_page("History", "📜")
 st.title("📜 History")
@@ -54,35 +53,14 @@ with summary:
     number = st.pagination(pages, key="page", bind="query-params", max_visible_pages=7) if pages > 1 else 1
 
 
-def _csv(selected: history.Filters):
-    def build():
-        # Runs on another thread when the button is pressed: it opens its own connection.
-        store = Store(ctx.store.path)
-        try:
-            return export.csv_file(history.iter_tasks(store, selected))
-        finally:
-            store.close()
-    return build
-
-
-def _zip(selected: history.Filters):
-    def build():
-        store = Store(ctx.store.path)
-        try:
-            return export.zip_file(history.iter_tasks(store, selected))
-        finally:
-            store.close()
-    return build
-
-
 with actions_row:
     buttons = st.columns(3 if filters.active else 2)
     # "Export CSV" writes what the filters show; with filters on, "All rows" writes everything.
-    buttons[0].download_button("Export CSV", data=_csv(filters), file_name="runway-tasks.csv", mime="text/csv",
-                               icon="⬇️", width="stretch", disabled=total == 0)
+    buttons[0].link_button("Export CSV", downloads.csv_link(filters), icon="⬇️", width="stretch",
+                           disabled=total == 0)
     if filters.active:
-        buttons[1].download_button("All rows", data=_csv(history.Filters()), file_name="runway-tasks-all.csv",
-                                   mime="text/csv", icon="⬇️", width="stretch")
+        buttons[1].link_button("All rows", downloads.csv_link(history.Filters(), "runway-tasks-all.csv"),
+                               icon="⬇️", width="stretch")
     # Counting the archived files is a join over the filtered outputs: done only when asked.
     buttons[-1].toggle("ZIP of outputs", key="zip_open", help="The archived outputs of the tasks shown, "
                        "with a manifest.csv.")
@@ -93,9 +71,8 @@ if st.session_state.get("zip_open"):
         st.warning(f"The {files} archived file(s) of these tasks come to {size / 1e6:,.0f} MB, too much for one "
                    "download; narrow the filters first.")
     else:
-        st.download_button(f"Download the {files} archived file(s) as ZIP ({size / 1e6:,.1f} MB)",
-                           data=_zip(filters), file_name="runway-outputs.zip", mime="application/zip",
-                           icon="🗜️", disabled=files == 0)
+        st.link_button(f"Download the {files} archived file(s) as ZIP ({size / 1e6:,.1f} MB)",
+                       downloads.zip_link(filters), icon="🗜️", disabled=files == 0)
 
 picked = st.session_state.setdefault("compare_picks", [])
 if picked:

@@ -1,8 +1,7 @@
 import streamlit as st
 from streamlit_autorefresh import st_autorefresh
 
-from lib import compare, export, history, lifecycle, ui
-from lib.store import Store
+from lib import compare, downloads, export, history, lifecycle, ui
 
 ctx = ui.setup_page("Compare", "⚖️")
 st.title("⚖️ Compare")
@@ -61,16 +60,7 @@ for start in range(0, len(cols), compare.PER_ROW):
 compare.winner_picker(ctx.store, cols, reviews, ctx.teammate, compare.selection_key(filters))
 
 
-def _zip():
-    # Runs on another thread when the button is pressed: it opens its own connection.
-    store = Store(ctx.store.path)
-    try:
-        return export.zip_file(history.iter_tasks(store, filters))
-    finally:
-        store.close()
-
-
 files, size = history.archived_totals(ctx.store, filters)
-st.download_button(f"Download the {files} output file(s) as ZIP ({size / 1e6:.1f} MB)", data=_zip,
-                   file_name=f"runway-compare-{group or 'tasks'}.zip", mime="application/zip", icon="🗜️",
-                   disabled=files == 0 or size > export.ZIP_MAX_BYTES)
+st.link_button(f"Download the {files} output file(s) as ZIP ({size / 1e6:.1f} MB)",
+               downloads.zip_link(filters, f"runway-compare-{group or 'tasks'}.zip"), icon="🗜️",
+               disabled=files == 0 or size > export.ZIP_MAX_BYTES)

@@ -1,4 +1,6 @@
 """End to end in a real Chromium against a real `streamlit run` on the built-in simulator."""
+import csv
+import io
 from pathlib import Path
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -24,6 +26,13 @@ def test_text_to_video_plays_on_history_without_a_click(dashboard, page):
     assert playing["width"] / playing["height"] == 16 / 9 or abs(playing["width"] / playing["height"] - 16 / 9) < 0.02
     assert page.get_by_text("SUCCEEDED").count() >= 1
     _screenshot(page, "history_with_video")
+
+    # The CSV export downloads in the browser, with the task in it.
+    with page.expect_download(timeout=20_000) as download:
+        page.get_by_role("link", name="Export CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    assert [(r["prompt"], r["status"], r["model"]) for r in rows] == [
+        ("A paper boat drifting down a rainy street", "SUCCEEDED", "gen4.5")]
 
 
 def _wait_for_playing_video(page, timeout=45_000):

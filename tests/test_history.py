@@ -376,7 +376,7 @@ def test_history_page_filters_sorts_and_pages_from_the_address(app_env):
     at = _page(HISTORY_PAGE, status="FAILED", by="Ana", sort="Oldest first")
     assert _shown_ids(at) == [1, 6, 11, 16, 21, 26]
     assert any("6 task(s) match the filters" in c.value for c in at.caption)
-    assert [b.proto.label for b in at.get("download_button")] == ["Export CSV", "All rows"]
+    assert [b.proto.label for b in at.get("link_button")] == ["Export CSV", "All rows"]
 
     at = _page(HISTORY_PAGE, q="kite", by="Bo")
     assert _shown_ids(at) == [44, 42, 40, 38, 36, 34, 32]
@@ -408,7 +408,7 @@ def test_history_offers_what_each_task_allows(app_env):
     errors = " ".join(e.value for e in at.error)
     assert "Flagged by moderation" in errors and "SAFETY" in errors
     assert f"/app/static/{archived.name}" in [v.proto.url for v in at.get("video")]
-    assert [b.proto.label for b in at.get("download_button")] == ["Export CSV", "Download"]
+    assert [b.proto.label for b in at.get("link_button")] == ["Export CSV", "Download"]
     reuse = re.findall(r"\]\((\w+)\?from_output=(\d+)\)", texts)
     assert ("Video_to_Video", str(output)) in reuse and ("Video_Upscale", str(output)) in reuse
     assert all(o == str(output) for _, o in reuse)

@@ -99,7 +99,7 @@ def test_history_shows_status_and_archived_output(env):
     # The app's own poller may have archived it first, into the real static/: then the
     # output can be downloaded from its card as well.
     on_disk = (archive.STATIC_DIR / Path(output["path"]).name).is_file()
-    assert [b.proto.label for b in at.get("download_button")] == ["Export CSV"] + (["Download"] if on_disk else [])
+    assert [b.proto.label for b in at.get("link_button")] == ["Export CSV"] + (["Download"] if on_disk else [])
 
 
 def test_empty_history_says_how_to_start(env):

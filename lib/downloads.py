@@ -1,0 +1,142 @@
+"""Downloads served by the dashboard's own server: the CSV export streamed
+from SQLite in batches, ZIPs of archived outputs, and single outputs, each
+at a signed link the pages hand out.
+
+Why routes and not `st.download_button(data=callable)`: under `st.App`
+(which app.py needs so the poller starts with the server) Streamlit 1.67
+answers every deferred download with "Deferred file ... not found", and a
+callable's result is held whole in server memory anyway. A route streams.
+
+Links are signed with a secret of this server process and expire, so only
+someone a page showed them to (past the password gate, when one is set) can
+use them.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import asdict, fields
+from datetime import date
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from lib import archive, export, history
+from lib.store import Store
+
+PREFIX = "/downloads"
+LINK_TTL = 3600  # seconds a link stays valid
+_SECRET = secrets.token_bytes(32)
+
+
+def _sign(data: str) -> str:
+    return hmac.new(_SECRET, data.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _link(kind: str, filename: str, **payload) -> str:
+    body = {"kind": kind, "name": filename, "exp": int(time.time()) + LINK_TTL, **payload}
+    data = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
+    return f"{PREFIX}/{quote(filename)}?t={data}.{_sign(data)}"
+
+
+def _read(token: str) -> dict | None:
+    data, _, signature = token.partition(".")
+    if not hmac.compare_digest(_sign(data), signature):
+        return None
+    try:
+        body = json.loads(base64.urlsafe_b64decode(data.encode()))
+    except ValueError:
+        return None
+    return body if body.get("exp", 0) >= time.time() else None
+
+
+def _filters_json(filters: history.Filters) -> dict:
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(filters).items()}
+
+
+def _filters(data: dict) -> history.Filters:
+    values = {}
+    for f in fields(history.Filters):
+        value = data.get(f.name)
+        if f.name in ("created_from", "created_to"):
+            value = date.fromisoformat(value) if value else None
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[f.name] = value if value is not None else f.default
+    return history.Filters(**values)
+
+
+def csv_link(filters: history.Filters, filename: str = "runway-tasks.csv") -> str:
+    return _link("csv", filename, filters=_filters_json(filters))
+
+
+def zip_link(filters: history.Filters, filename: str = "runway-outputs.zip") -> str:
+    return _link("zip", filename, filters=_filters_json(filters))
+
+
+def output_link(output_id: int, filename: str) -> str:
+    return _link("output", filename, output=output_id)
+
+
+def _attachment(name: str) -> dict:
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+
+
+def _csv_stream(filters: history.Filters):
+    # Starlette iterates a plain generator on a worker thread: one connection, opened here.
+    store = Store()
+    try:
+        yield "\ufeff".encode()  # a BOM, so spreadsheets read the file as UTF-8
+        for chunk in export.csv_chunks(history.iter_tasks(store, filters)):
+            yield chunk.encode()
+    finally:
+        store.close()
+
+
+def _file_stream(handle):
+    try:
+        while chunk := handle.read(256 * 1024):
+            yield chunk
+    finally:
+        handle.close()
+
+
+def _zip_stream(filters: history.Filters):
+    store = Store()
+    try:
+        handle = export.zip_file(history.iter_tasks(store, filters))
+    finally:
+        store.close()
+    yield from _file_stream(handle)
+
+
+async def serve(request: Request) -> Response:
+    body = _read(request.query_params.get("t", ""))
+    if body is None:
+        return PlainTextResponse("This download link is not valid or has expired: open the dashboard and "
+                                 "download again.", status_code=403)
+    name = body["name"]
+    if body["kind"] == "csv":
+        return StreamingResponse(_csv_stream(_filters(body["filters"])), media_type="text/csv; charset=utf-8",
+                                 headers=_attachment(name))
+    if body["kind"] == "zip":
+        return StreamingResponse(_zip_stream(_filters(body["filters"])), media_type="application/zip",
+                                 headers=_attachment(name))
+    store = Store()
+    try:
+        output = store.archived_output(int(body["output"]))
+    finally:
+        store.close()
+    path = archive.STATIC_DIR / (output.get("path") or "").rsplit("/", 1)[-1] if output else None
+    if path is None or not path.is_file():
+        return PlainTextResponse("That output is no longer archived.", status_code=404)
+    return FileResponse(path, media_type=output["mime"], headers=_attachment(name))
+
+
+ROUTES = [Route(PREFIX + "/{name}", serve, methods=["GET"])]

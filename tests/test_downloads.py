@@ -1,0 +1,59 @@
+"""Downloads are served by the dashboard's own routes at signed links: the CSV streams the
+filtered history, a tampered or expired link is refused, an output comes back byte for byte."""
+import csv
+import io
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from lib import archive, downloads, history
+from lib.store import Store, TaskUpdate
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch):
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
+    return TestClient(Starlette(routes=downloads.ROUTES))
+
+
+def _task(store, prompt, status):
+    task_id = store.record_submission(backend="simulator", task_type="text_to_video", model="gen4.5",
+                                      endpoint="/v1/text_to_video", body={"promptText": prompt})
+    store.mark_submitted(task_id, f"uuid-{task_id}", None, first_poll_in=0)
+    store.apply_update(task_id, TaskUpdate(status, status, output=("https://cdn.test/o.mp4",)
+                                           if status == "SUCCEEDED" else ()))
+    return task_id
+
+
+def test_csv_link_streams_the_filtered_rows(client, tmp_path):
+    store = Store(tmp_path / "dashboard.db")
+    _task(store, "=1+1, a \"quoted\"\nline", "FAILED")
+    _task(store, "kept out", "SUCCEEDED")
+    answer = client.get(downloads.csv_link(history.Filters(statuses=("FAILED",))))
+    assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
+    assert [r["prompt"] for r in rows] == ["'=1+1, a \"quoted\"\nline"]
+
+
+def test_a_tampered_or_expired_link_is_refused(client, monkeypatch):
+    link = downloads.csv_link(history.Filters())
+    assert client.get(link[:-1] + ("0" if link[-1] != "0" else "1")).status_code == 403
+    monkeypatch.setattr(downloads, "LINK_TTL", -10)
+    assert client.get(downloads.csv_link(history.Filters())).status_code == 403
+
+
+def test_output_link_serves_the_archived_file(client, tmp_path):
+    store = Store(tmp_path / "dashboard.db")
+    task_id = _task(store, "a clip", "SUCCEEDED")
+    [output] = store.outputs_for([task_id])[task_id]
+    data = b"\x00\x00\x00\x18ftypisom" + b"\x07" * 300
+    name = "test-download-output.mp4"
+    (archive.STATIC_DIR / name).write_bytes(data)
+    try:
+        store.record_archived(output["id"], path=f"static/{name}", mime="video/mp4", size=len(data), sha256="x")
+        answer = client.get(downloads.output_link(output["id"], "task-1.mp4"))
+        assert answer.status_code == 200 and answer.content == data
+        assert answer.headers["content-type"] == "video/mp4"
+    finally:
+        (archive.STATIC_DIR / name).unlink()
