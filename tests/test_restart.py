@@ -51,13 +51,21 @@ def _all_but_one_archived(store: Store) -> list | None:
     return waiting if len(rows) == len(FIRST) and len(waiting) == 1 else None
 
 
-def _media_on_history(page, url: str) -> list[str]:
-    """The archived files History embeds, once it has drawn its task cards."""
+MEDIA_SRCS = """() => [...document.querySelectorAll('video, audio, img')]
+    .map(e => e.getAttribute('src') || '').filter(s => s.includes('/app/static/'))"""
+
+
+def _media_on_history(page, url: str, expected: int = 5) -> list[str]:
+    """The archived files History embeds, once it has drawn its task cards (on a busy machine
+    the players can take a while after the text: wait for them rather than a fixed time)."""
     page.goto(f"{url}/History")
     page.get_by_text("A tram in the fog").first.wait_for(timeout=30_000)
-    page.wait_for_timeout(1500)
-    return page.evaluate("""() => [...document.querySelectorAll('video, audio, img')]
-        .map(e => e.getAttribute('src') || '').filter(s => s.includes('/app/static/'))""")
+    try:
+        page.wait_for_function(f"() => ({MEDIA_SRCS})().length >= {expected}", timeout=30_000)
+    except Exception:  # the assertion on the count below says what was found
+        pass
+    page.wait_for_timeout(500)  # a player beyond the expected ones would show up by now
+    return page.evaluate(MEDIA_SRCS)
 
 
 def _assert_embedded_files_are_whole(srcs: list[str], store: Store, app_url: str) -> None:
@@ -90,7 +98,8 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
         [stalled] = wait_until(lambda: _all_but_one_archived(store), 60, "the other outputs to be archived")
 
         # While it stalls, History embeds only whole files, and never the half-written one.
-        srcs = _media_on_history(page, first_url)
+        archived_now = store.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE state = 'archived'").fetchone()[0]
+        srcs = _media_on_history(page, first_url, expected=archived_now)
         assert partial.name not in " ".join(srcs)
         _assert_embedded_files_are_whole(srcs, store, first_url)
 
