@@ -22,6 +22,7 @@ def app_env(tmp_path, monkeypatch):
     import streamlit as st
 
     monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
+    monkeypatch.delenv("DASHBOARD_PASSWORD", raising=False)
     monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
     monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "simulator"))
     monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")

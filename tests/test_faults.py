@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from lib import lifecycle
@@ -134,20 +133,10 @@ class Rig:
 
 
 @pytest.fixture
-def page_env(tmp_path, monkeypatch):
+def page_env(app_env, monkeypatch):
     """The pages read the rig's database; their own backend is a separate built-in simulator."""
-    monkeypatch.delenv("RUNWAYML_API_SECRET", raising=False)
-    monkeypatch.delenv("DASHBOARD_PASSWORD", raising=False)
-    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
-    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(tmp_path / "page-simulator"))
-    monkeypatch.setenv("SIMULATOR_PENDING_SECONDS", "0.2")
-    monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "0.4")
-    monkeypatch.setenv("SIMULATOR_MAX_SIDE", "96")
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield tmp_path
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    monkeypatch.setenv("SIMULATOR_STATE_DIR", str(app_env / "page-simulator"))
+    return app_env
 
 
 @pytest.fixture
