@@ -148,7 +148,6 @@ def dashboard(tmp_path):
     env.update(FAST_SIMULATOR, DASHBOARD_DB=str(tmp_path / "dashboard.db"),
                SIMULATOR_STATE_DIR=str(tmp_path / "simulator"))
     log = open(tmp_path / "streamlit.log", "w")
-    before = set((ROOT / "static").iterdir())
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.headless", "true"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -169,8 +168,13 @@ def dashboard(tmp_path):
     except subprocess.TimeoutExpired:
         proc.kill()
     log.close()
-    for leftover in set((ROOT / "static").iterdir()) - before:
-        leftover.unlink(missing_ok=True)
+    # Remove only the files this dashboard archived: another run may share static/.
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "dashboard.db") as db:
+        archived = [row[0] for row in db.execute("SELECT path FROM outputs WHERE path IS NOT NULL")]
+    for path in archived:
+        (ROOT / "static" / Path(path).name).unlink(missing_ok=True)
 
 
 @pytest.fixture
