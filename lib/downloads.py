@@ -92,9 +92,7 @@ def _csv_stream(filters: history.Filters):
     # Starlette iterates a plain generator on a worker thread: one connection, opened here.
     store = Store()
     try:
-        yield "\ufeff".encode()  # a BOM, so spreadsheets read the file as UTF-8
-        for chunk in export.csv_chunks(history.iter_tasks(store, filters)):
-            yield chunk.encode()
+        yield from export.csv_bytes(history.iter_tasks(store, filters))
     finally:
         store.close()
 

@@ -80,15 +80,19 @@ def csv_chunks(tasks: Iterable[dict], rows_per_chunk: int = 500) -> Iterator[str
     yield buffer.getvalue()
 
 
-def csv_file(tasks: Iterable[dict]) -> BinaryIO:
-    """The CSV in a temporary file, rewound: UTF-8 with a BOM (so spreadsheets detect the
-    encoding), CRLF rows, a header. The file disappears when closed."""
-    out = tempfile.TemporaryFile()
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="")
+def csv_bytes(tasks: Iterable[dict]) -> Iterator[bytes]:
+    """The CSV as the file holds it: UTF-8 with a BOM (so spreadsheets detect the encoding),
+    CRLF rows, a header; in pieces, for streaming."""
+    yield "\ufeff".encode()
     for chunk in csv_chunks(tasks):
-        text.write(chunk)
-    text.flush()
-    text.detach()
+        yield chunk.encode()
+
+
+def csv_file(tasks: Iterable[dict]) -> BinaryIO:
+    """The CSV in a temporary file, rewound. The file disappears when closed."""
+    out = tempfile.TemporaryFile()
+    for piece in csv_bytes(tasks):
+        out.write(piece)
     return _rewound(out)
 
 

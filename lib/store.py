@@ -447,20 +447,6 @@ class Store:
     def pending_archive_count(self) -> int:
         return self.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE state != ?", (OUT_ARCHIVED,)).fetchone()[0]
 
-    def iter_export_rows(self, batch: int = 1000) -> Iterator[dict]:
-        """Every task with its outputs, oldest first, read in batches so memory stays flat."""
-        last = 0
-        while True:
-            rows = self.db.conn.execute(
-                "SELECT t.*, (SELECT group_concat(o.url, ' ') FROM outputs o WHERE o.task_id = t.id) AS output_urls, "
-                "(SELECT group_concat(o.path, ' ') FROM outputs o WHERE o.task_id = t.id) AS archived_paths "
-                "FROM tasks t WHERE t.id > ? ORDER BY t.id LIMIT ?", (last, batch)).fetchall()
-            if not rows:
-                return
-            for r in rows:
-                yield _task_dict(r)
-            last = rows[-1]["id"]
-
     def archived_outputs(self, kinds: list[str], limit: int = 50) -> list[dict]:
         """Recent archived outputs of the given media kinds, newest first, to reuse as inputs."""
         mimes = [mime for kind in kinds for mime in media.MIME_TYPES[kind]]

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, auth, export
+from lib import archive, auth, export, history
 from lib.poller import Poller
 from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store, TaskUpdate
@@ -128,7 +128,7 @@ def test_a_planted_key_appears_nowhere_and_hostile_text_stays_text(tmp_path, pag
         assert seen["dialogs"] == []
 
         # The CSV export: every row and column History's export writes.
-        csv = "".join(export.csv_chunks(store.iter_export_rows()))
+        csv = "".join(export.csv_chunks(history.iter_tasks(store, history.Filters())))
         assert "A quiet harbour" in csv and HOSTILE["prompt"] in csv
     finally:
         if app is not None:
