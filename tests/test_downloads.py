@@ -1,6 +1,7 @@
 """Downloads are served by the dashboard's own routes at signed links: the CSV streams the
 filtered history, a tampered or expired link is refused, an output comes back byte for byte."""
 import csv
+import gzip
 import io
 
 import pytest
@@ -57,3 +58,18 @@ def test_output_link_serves_the_archived_file(client, tmp_path):
         assert answer.headers["content-type"] == "video/mp4"
     finally:
         (archive.STATIC_DIR / name).unlink()
+
+
+def test_csv_is_gzipped_for_clients_that_accept_it_and_plain_for_others(client, tmp_path):
+    store = Store(tmp_path / "dashboard.db")
+    for i in range(300):
+        _task(store, f"shot {i}: a lighthouse at dawn", "SUCCEEDED")
+    link = downloads.csv_link(history.Filters())
+    with client.stream("GET", link, headers={"Accept-Encoding": "identity"}) as plain:
+        body = b"".join(plain.iter_raw())
+        assert "content-encoding" not in plain.headers
+    with client.stream("GET", link, headers={"Accept-Encoding": "gzip, deflate, br"}) as packed:
+        raw = b"".join(packed.iter_raw())
+        assert packed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == body and len(raw) < len(body) / 3
+    assert len(list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))) == 300

@@ -43,8 +43,7 @@ def test_csv_round_trips_through_pandas(store):
     store.set_notes(ids[0], "=better, \"sharper\"\nkeep", "Bo")
     store.set_winner(ids, ids[0], "Bo")
 
-    with export.csv_file(history.iter_tasks(store, Filters())) as out:
-        raw = out.read()
+    raw = b"".join(export.csv_bytes(store, Filters()))
     assert raw.startswith("\ufeff".encode()) and b"\r\n" in raw
     frame = _read(io.BytesIO(raw))
 
@@ -75,27 +74,54 @@ def test_csv_round_trips_through_pandas(store):
 def test_export_writes_what_the_filters_select(store):
     insert_tasks(store, [task_row(prompt=f"shot {i}", status="FAILED" if i % 3 == 0 else "SUCCEEDED",
                                   created=START + timedelta(minutes=i)) for i in range(30)])
-    with export.csv_file(history.iter_tasks(store, Filters(statuses=("FAILED",)), batch=4)) as out:
-        frame = _read(out)
+    frame = _read(io.BytesIO(b"".join(export.csv_bytes(store, Filters(statuses=("FAILED",)), batch=4))))
     assert frame["prompt"].tolist() == [f"shot {i}" for i in range(0, 30, 3)]
     assert set(frame["status"]) == {"FAILED"}
 
 
-def test_csv_is_written_in_batches_not_built_in_memory():
-    def tasks(n):
-        for i in range(n):
-            yield {"id": i, "task_type": "text_to_video", "model": "gen4.5", "status": "SUCCEEDED",
-                   "created_at": "2026-03-01T00:00:00.000Z", "outputs": [],
-                   "request": {"promptText": f"shot {i}: " + "a long and winding prompt " * 12}}
+def test_every_cell_a_person_or_the_api_wrote_is_neutralised(store):
+    """Cells built by SQL (JSON fields, joined outputs, reviews) are made safe like plain ones."""
+    task = insert_task(store, teammate="-Bo", group_id="@g", task_uuid="=uuid", status="FAILED",
+                       failure="+failed", failure_code="-1", cost_credits=-4.0,
+                       request={"model": "gen4.5", "promptText": "\tindented", "ratio": "=1:1", "duration": -5,
+                                "seed": -42})
+    insert_output(store, task, position=1, url="https://cdn.test/second.mp4")
+    insert_output(store, task, position=0, url="=HYPERLINK(\"x\")", path="static/first.mp4")
+    store.set_notes(task, "@notes", "Bo")
+    [row] = list(csv.DictReader(io.StringIO(b"".join(export.csv_bytes(store, Filters())).decode("utf-8-sig"))))
+    assert {k: row[k] for k in ("teammate", "group_id", "task_uuid", "failure", "failure_code", "cost_credits",
+                                "prompt", "ratio", "duration", "seed", "notes")} == {
+        "teammate": "'-Bo", "group_id": "'@g", "task_uuid": "'=uuid", "failure": "'+failed", "failure_code": "'-1",
+        "cost_credits": "'-4.0", "prompt": "'\tindented", "ratio": "'=1:1", "duration": "'-5", "seed": "'-42",
+        "notes": "'@notes"}
+    # Outputs in position order, whatever order they were recorded in.
+    assert row["output_urls"] == "'=HYPERLINK(\"x\") https://cdn.test/second.mp4"
+    assert row["archived_paths"] == "static/first.mp4"
 
-    chunks = list(export.csv_chunks(tasks(2_000), rows_per_chunk=500))
-    assert len(chunks) == 5 and chunks[0].startswith("id,task_uuid")  # the header, then 4 batches of rows
+
+def test_media_inputs_are_listed_by_field_and_inline_files_by_kind(store):
+    request = {"model": "gen4_turbo", "promptText": "a \"promptImage\": in the prompt is not an input",
+               "promptImage": [{"uri": "https://img.test/a.png", "position": "first"},
+                               {"uri": "data:image/png;base64,AAAA", "position": "last"}]}
+    insert_task(store, task_type="image_to_video", model="gen4_turbo", request=request)
+    insert_task(store, request={"model": "gen4.5", "promptText": "\"videoUri\": only in words"})
+    rows = list(csv.DictReader(io.StringIO(b"".join(export.csv_bytes(store, Filters())).decode("utf-8-sig"))))
+    assert [r["input_sources"] for r in rows] == [
+        "promptImage=https://img.test/a.png promptImage=uploaded file", ""]
+
+
+def test_csv_is_written_in_batches_not_built_in_memory(store):
+    prompt = "a long and winding prompt " * 12
+    insert_tasks(store, [task_row(prompt=f"shot {i}: {prompt}", created=START + timedelta(seconds=i))
+                         for i in range(20_000)])
     tracemalloc.start()
-    with export.csv_file(tasks(60_000)) as out:
-        peak = tracemalloc.get_traced_memory()[1]
-        size = out.seek(0, io.SEEK_END)
+    pieces = size = 0
+    for piece in export.csv_bytes(store, Filters(), batch=500):
+        pieces, size = pieces + 1, size + len(piece)
+    peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert size > 20_000_000 and peak < 3_000_000, (size, peak)  # a 20 MB file, written in well under 3 MB
+    assert pieces == 40 and size > 8_000_000  # 20,000 rows, handed out 500 at a time
+    assert peak < 3_000_000, peak  # an 8 MB file written in well under 3 MB
 
 
 def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):

@@ -128,7 +128,7 @@ def test_a_planted_key_appears_nowhere_and_hostile_text_stays_text(tmp_path, pag
         assert seen["dialogs"] == []
 
         # The CSV export: every row and column History's export writes.
-        csv = "".join(export.csv_chunks(history.iter_tasks(store, history.Filters())))
+        csv = b"".join(export.csv_bytes(store, history.Filters())).decode("utf-8-sig")
         assert "A quiet harbour" in csv and HOSTILE["prompt"] in csv
     finally:
         if app is not None:
