@@ -20,7 +20,7 @@ from lib.client import RunwayError
 from lib.store import SUBMITTED, Store
 from lib.tasks import SubmitResult, submit_task
 
-PAGE_SIZE = 20
+PAGE_SIZE = 25
 
 # Sort orders: key (kept in the page address) -> (label, ORDER BY).
 SORTS = {

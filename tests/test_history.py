@@ -367,11 +367,11 @@ def test_history_page_filters_sorts_and_pages_from_the_address(app_env):
                          for i in range(45)])
     at = _page(HISTORY_PAGE)
     assert not at.exception
-    assert _shown_ids(at) == list(range(45, 25, -1))  # newest first, one page of 20
+    assert _shown_ids(at) == list(range(45, 20, -1))  # newest first, one page of 25
     assert any("45 task(s)" in c.value for c in at.caption)
 
-    at = _page(HISTORY_PAGE, page="3")
-    assert _shown_ids(at) == list(range(5, 0, -1))
+    at = _page(HISTORY_PAGE, page="2")
+    assert _shown_ids(at) == list(range(20, 0, -1))
 
     at = _page(HISTORY_PAGE, status="FAILED", by="Ana", sort="Oldest first")
     assert _shown_ids(at) == [1, 6, 11, 16, 21, 26]
