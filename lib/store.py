@@ -135,6 +135,32 @@ def m002_reviews(db: Database) -> None:
     }, pk="task_id", foreign_keys=[("task_id", "tasks", "id")], defaults={"winner": 0})
 
 
+# Columns no page shows: the poll and archive schedules (moved on every read and lease)
+# and the clock of the last write. A change to any other column moves the change counter.
+UNSHOWN_COLUMNS = {"tasks": {"next_poll_at", "updated_at"}, "outputs": {"next_attempt_at"}, "reviews": set()}
+
+
+def count_changes(db: Database) -> None:
+    """(Re)create the triggers that add one to `changes.version` in the same transaction as any
+    insert, delete or shown change of a task, output or review, so a page can tell in one row
+    read whether it is out of date. A migration that adds a column calls this again."""
+    for table, unshown in UNSHOWN_COLUMNS.items():
+        changed = " OR ".join(f"NEW.{c.name} IS NOT OLD.{c.name}" for c in db[table].columns
+                              if c.name not in unshown)
+        for event, when in (("INSERT", ""), ("DELETE", ""), ("UPDATE", f"WHEN {changed}")):
+            name = f"{table}_{event.lower()}_counted"
+            db.execute(f"DROP TRIGGER IF EXISTS {name}")
+            db.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} {when} "
+                       "BEGIN UPDATE changes SET version = version + 1; END")
+
+
+@migrations()
+def m003_change_counter(db: Database) -> None:
+    db.execute("CREATE TABLE changes (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)")
+    db.execute("INSERT INTO changes VALUES (1, 0)")
+    count_changes(db)
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
@@ -438,6 +464,10 @@ class Store:
     def events_for(self, task_id: int) -> list[dict]:
         return [dict(r) for r in self.db.conn.execute(
             "SELECT * FROM events WHERE task_id = ? ORDER BY id", (task_id,))]
+
+    def change_version(self) -> int:
+        """A number that moves whenever a task, output or review changes in a way a page shows."""
+        return self.db.conn.execute("SELECT version FROM changes WHERE id = 1").fetchone()[0]
 
     def unfinished_count(self) -> int:
         return self.db.conn.execute(

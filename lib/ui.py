@@ -341,6 +341,28 @@ def refresh_interval_ms() -> int:
     return int(float(os.environ.get("DASHBOARD_REFRESH_SECONDS", "2")) * 1000)
 
 
+def redraw_on_change(store: Store, key: str, since: int | None = None) -> None:
+    """Keep a page live without redrawing it for nothing. Every refresh interval a fragment reads
+    the store's change counter (one row) and reruns the page only if the tasks, outputs or
+    reviews changed since the page was drawn; an unchanged page costs that read and no redraw.
+    The counter must be read before the page reads what it shows, so that a change made while
+    the page is drawn shows on the next tick: call this first, or pass `since`, the
+    `store.change_version()` read before the page's reads."""
+    # Imported here, in a script run: app.py imports this module before the server's runtime
+    # exists, and a component declared then is never served (its frame answers 404).
+    from streamlit_autorefresh import st_autorefresh
+
+    st.session_state[key] = store.change_version() if since is None else since
+
+    @st.fragment
+    def watch() -> None:
+        # The autorefresh component inside a fragment reruns the fragment alone on each tick.
+        st_autorefresh(interval=refresh_interval_ms(), key=f"{key}_tick")
+        if store.change_version() != st.session_state.get(key):
+            st.rerun()
+
+    watch()
+
 
 @st.cache_data(ttl=30, show_spinner=False)
 def _organization(backend_name: str, _backend: Backend) -> dict | str:

@@ -1,16 +1,15 @@
 import streamlit as st
-from streamlit_autorefresh import st_autorefresh
 
 from lib import catalog, downloads, export, history, lifecycle, ui
 
 ctx = ui.setup_page("History", "📜")
 st.title("📜 History")
 
+# Redrawn whenever a task, output or review changes, by this session, a teammate or the server's
+# poller (which alone talks to the API); reruns only read SQLite.
+ui.redraw_on_change(ctx.store, "history_version")
 unfinished = ctx.store.unfinished_count()
 archiving = ctx.store.pending_archive_count()
-if unfinished or archiving:
-    # Reruns only redraw from SQLite; the server's poller is what talks to the API.
-    st_autorefresh(interval=ui.refresh_interval_ms(), key="history_refresh")
 
 if ctx.store.count_tasks() == 0:
     st.info("No tasks yet. Submit one from a task page in the sidebar, for example Text to Video.")

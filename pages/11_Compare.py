@@ -1,9 +1,9 @@
 import streamlit as st
-from streamlit_autorefresh import st_autorefresh
 
 from lib import compare, downloads, export, history, lifecycle, ui
 
 ctx = ui.setup_page("Compare", "⚖️")
+version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
 st.title("⚖️ Compare")
 
 groups = {g["group_id"]: g for g in history.recent_groups(ctx.store)}
@@ -36,7 +36,7 @@ if not cols:
 if any(not lifecycle.is_terminal(c.task["status"]) or any(o["state"] != "archived" for o in c.outputs)
        for c in cols):
     # Only while something is on its way; a finished comparison is left alone to be watched.
-    st_autorefresh(interval=ui.refresh_interval_ms(), key="compare_refresh")
+    ui.redraw_on_change(ctx.store, "compare_version", since=version)
 
 prompts = {(c.task.get("request") or {}).get("promptText") or "" for c in cols}
 shared_prompt = len(prompts) == 1

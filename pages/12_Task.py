@@ -1,9 +1,9 @@
 import streamlit as st
-from streamlit_autorefresh import st_autorefresh
 
 from lib import catalog, history, lifecycle, ui
 
 ctx = ui.setup_page("Task", "🔎")
+version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
 
 task_id = st.number_input("Task #", min_value=1, step=1, value=None, key="task", bind="query-params",
                           placeholder="A task number, e.g. 12", width=220)
@@ -19,7 +19,7 @@ if task is None:
 outputs = ctx.store.outputs_for([task["id"]])[task["id"]]
 kind = catalog.task_type(task["task_type"]).output
 if not lifecycle.is_terminal(task["status"]) or any(o["state"] != "archived" for o in outputs):
-    st_autorefresh(interval=ui.refresh_interval_ms(), key="task_refresh")
+    ui.redraw_on_change(ctx.store, "task_version", since=version)
 
 st.markdown(f"## {ui.task_title(task, link_to_detail=False)} &nbsp; {ui.badge_markdown(task)}")
 if not lifecycle.is_terminal(task["status"]):

@@ -125,3 +125,30 @@ def test_schema_migrates_an_existing_database(tmp_path):
     Store(path).close()
     again = Store(path)
     assert again.db["tasks"].exists() and again.count_tasks() == 0
+
+
+def test_the_change_counter_moves_with_what_pages_show_and_only_then(store):
+    """Pages redraw when `change_version` moves: every shown change moves it (in another process
+    too), and the poll and archive schedules, rewritten on every read, do not."""
+    moves = []
+
+    def step(action):
+        before = store.change_version()
+        action()
+        moves.append(store.change_version() != before)
+
+    task_id = _record(store)
+    step(lambda: store.mark_submitted(task_id, "uuid-1", 60.0, first_poll_in=0))
+    step(lambda: store.claim_due_polls(["simulator"], interval=5, now=10 ** 10))  # schedule only
+    step(lambda: store.postpone_polls({task_id: 10 ** 11}))  # schedule only
+    step(lambda: store.apply_update(task_id, TaskUpdate("RUNNING", lifecycle.PROCESSING, progress=0.5)))
+    step(lambda: store.apply_update(task_id, TaskUpdate("RUNNING", lifecycle.PROCESSING, progress=0.5)))  # same
+    step(lambda: store.apply_update(task_id, TaskUpdate("SUCCEEDED", lifecycle.SUCCEEDED,
+                                                        output=("https://cdn.test/a.mp4",))))
+    [output] = store.outputs_for([task_id])[task_id]
+    step(lambda: store.claim_due_archives(now=10 ** 10))  # a lease: schedule only
+    step(lambda: store.record_archived(output["id"], path="static/a.mp4", mime="video/mp4", size=1, sha256="x"))
+    other = Store(store.path)  # another connection, as another app process would be
+    step(lambda: other.set_rating(task_id, 5, "Bo"))
+    step(lambda: other.remove_task(task_id))
+    assert moves == [True, False, False, True, False, True, False, True, True, True]
