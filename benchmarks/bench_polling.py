@@ -9,6 +9,10 @@
 2. One poll round over 500 unfinished tasks: `Poller.poll_once` against the
    simulator, and the server's poller thread as it runs, with the number of
    requests in flight at once.
+3. What open History tabs cost the server when nothing polls: 20 sessions on a
+   finished history of 1,000 tasks, first with nothing changing (each tab then
+   reads the change counter every DASHBOARD_REFRESH_SECONDS and does not
+   redraw), then with a rating changed every second (every tick redraws).
 
     python benchmarks/bench_polling.py [--quick] [--sessions 1,5,20] [--window 30]
 
@@ -31,8 +35,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import (Dashboard, chromium, machine, median, open_history, print_table, submit_text_to_video,
-                    temp_dir, verdict, wait_for_history)
+from common import (Dashboard, chromium, machine, make_history, median, open_history, print_table,
+                    submit_text_to_video, temp_dir, verdict, wait_for_history)
 
 from lib.backend import Backend
 from lib.poller import Poller
@@ -174,6 +178,43 @@ def poll_round(tmp: Path, n_tasks: int) -> list[list]:
     return rows
 
 
+# ---------------------------------------------------------------- 3. tabs with nothing to poll
+
+def redraw_cost(tmp: Path, n_sessions: int, window: float) -> list[list]:
+    make_history(tmp / "dashboard.db", 1_000)
+    rows = []
+    with Dashboard(tmp, DASHBOARD_REFRESH_SECONDS="2") as app, chromium() as browser:
+        pages = [open_history(browser, app.url, wait=False) for _ in range(n_sessions)]
+        for page in pages:
+            wait_for_history(page)
+        time.sleep(3)
+        store = Store(app.db_path)
+        for label, change_every in (("nothing changes", None), ("a rating changes every second", 1.0)):
+            stop = threading.Event()
+
+            def rate() -> None:
+                n = 0
+                while not stop.wait(change_every):
+                    n += 1
+                    store.set_rating(1_000 - n % 25, 1 + n % 5, "bench")  # a task on History's first page
+
+            changer = threading.Thread(target=rate) if change_every else None
+            if changer:
+                changer.start()
+            cpu_before = _cpu_seconds(app.proc.pid)
+            time.sleep(window)
+            cpu = _cpu_seconds(app.proc.pid) - cpu_before
+            stop.set()
+            if changer:
+                changer.join()
+            rows.append([n_sessions, label, f"{cpu / window * 100:.1f} %", f"{cpu / window / n_sessions * 1000:.1f} ms"])
+            print(rows[-1], flush=True)
+        store.close()
+        for page in pages:
+            page.context.close()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1 and 5 sessions, a 15 s window")
@@ -192,6 +233,10 @@ def main() -> None:
                     poll_round(tmp, args.round_tasks))
     if args.skip_sessions:
         return
+    with temp_dir("poll-redraws") as tmp:
+        print_table(f"Server CPU for History tabs on a finished history of 1,000 tasks (refresh 2 s, "
+                    f"{window:g} s window each)", ["sessions", "history", "server CPU", "per session per second"],
+                    redraw_cost(tmp, counts[-1], window))
     with temp_dir("poll-sessions") as tmp:
         rows = sessions_cost(tmp, counts, window, args.tasks)
     print_table(f"API reads with {args.tasks} unfinished tasks and N History sessions open "
