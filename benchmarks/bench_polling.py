@@ -3,8 +3,8 @@
 1. Reads per minute of `GET /v1/tasks/{id}` with 200 unfinished tasks while 1,
    5 and 20 History sessions are open at once: a real `streamlit run app.py`
    on its built-in simulator, and real Chromium sessions on History (each in
-   its own browser context, so each is its own Streamlit session, redrawing
-   every DASHBOARD_REFRESH_SECONDS). Counted in the request log of the
+   its own browser context, so each is its own Streamlit session, checking
+   for changes every DASHBOARD_REFRESH_SECONDS). Counted in the request log of the
    simulator, which runs in a process of its own as Runway would.
 2. One poll round over 500 unfinished tasks: `Poller.poll_once` against the
    simulator, and the server's poller thread as it runs, with the number of
