@@ -113,10 +113,8 @@ def csv_rows(store: Store, filters: history.Filters, batch: int = 1000) -> Itera
                 cells[_SOURCES] = " ".join(f"{key}={_source(uri)}"
                                            for key, uri in history.media_inputs(json.loads(request)))
             for i in _CHECKED:
-                if (value := cells[i]) is not None:
-                    text = value if value.__class__ is str else str(value)
-                    if text and text[0] in FORMULA_STARTS:
-                        cells[i] = "'" + text
+                if cells[i] is not None:
+                    cells[i] = safe_cell(cells[i])
             yield cells
         last = rows[-1][0]
 
