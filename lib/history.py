@@ -77,12 +77,20 @@ class Filters:
             clauses.append("t.created_at < ?")
             params.append((self.created_to + timedelta(days=1)).isoformat())
         if self.prompt.strip():
-            # The raw JSON holds the prompt as json.dumps wrote it, so a LIKE on the JSON-encoded
-            # text is a cheap first pass; json_extract then checks only the prompt itself.
+            # A first pass finds candidates cheaply; LIKE on the prompt itself then decides, so the
+            # match is the same either way (literal text, case ignored for ASCII letters). Three
+            # characters or more: the trigram index (store.m004), which folds more cases than
+            # LIKE, never fewer. Shorter: a LIKE on the raw JSON, which holds the prompt as
+            # json.dumps wrote it.
             term = self.prompt.strip()
-            clauses.append("t.request_json LIKE ? ESCAPE '\\' "
-                           "AND json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
-            params += [f"%{_like_escape(json.dumps(term, ensure_ascii=False)[1:-1])}%", f"%{_like_escape(term)}%"]
+            if len(term) >= 3:
+                clauses.append("t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
+                params.append('"' + term.replace('"', '""') + '"')  # one phrase: the text as typed
+            else:
+                clauses.append("t.request_json LIKE ? ESCAPE '\\'")
+                params.append(f"%{_like_escape(json.dumps(term, ensure_ascii=False)[1:-1])}%")
+            clauses.append("json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like_escape(term)}%")
         return " AND ".join(clauses) or "1", params
 
 

@@ -161,6 +161,23 @@ def m003_change_counter(db: Database) -> None:
     count_changes(db)
 
 
+@migrations()
+def m004_prompt_search(db: Database) -> None:
+    # History's "Prompt contains": a trigram index of every task's prompt (rowid = task id) finds
+    # the tasks holding any text of three characters or more without reading every request, which
+    # took a scan of the table (~60 ms at 100,000 tasks, growing with the history).
+    prompt = "json_extract(NEW.request_json, '$.promptText')"
+    db.execute("CREATE VIRTUAL TABLE prompts USING fts5(prompt, tokenize = 'trigram')")
+    db.execute("INSERT INTO prompts (rowid, prompt) SELECT id, json_extract(request_json, '$.promptText') FROM tasks")
+    db.execute(f"CREATE TRIGGER tasks_prompt_insert AFTER INSERT ON tasks "
+               f"BEGIN INSERT INTO prompts (rowid, prompt) VALUES (NEW.id, {prompt}); END")
+    db.execute("CREATE TRIGGER tasks_prompt_delete AFTER DELETE ON tasks "
+               "BEGIN DELETE FROM prompts WHERE rowid = OLD.id; END")
+    db.execute(f"CREATE TRIGGER tasks_prompt_update AFTER UPDATE OF request_json ON tasks "
+               f"BEGIN DELETE FROM prompts WHERE rowid = OLD.id; "
+               f"INSERT INTO prompts (rowid, prompt) VALUES (NEW.id, {prompt}); END")
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
