@@ -22,7 +22,7 @@ import httpx
 
 from lib import archive, lifecycle
 from lib.backend import SIMULATOR, Backend
-from lib.client import NotFound, RunwayError
+from lib.client import NotFound, RunwayError, default_timeout
 from lib.store import Store, TaskUpdate, default_db_path
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,9 @@ class Poller:
         self.archive_store = Store(db_path)  # the archive thread's own connection
         self.backends = {b.name: b for b in backends}
         self.interval = interval
+        # How long a claim holds a task: until its read has surely come back (one request's
+        # timeout), so another poller never reads it meanwhile, however busy the machine.
+        self.hold = interval + default_timeout().read
         self.batch = batch
         self.static_dir = static_dir
         self.max_bytes = max_bytes
@@ -67,20 +70,20 @@ class Poller:
     def poll_once(self, now: float | None = None) -> int:
         """Read every task that is due, once; returns how many were read.
 
-        The claim plans each task's next read one interval after `now`. On the real
-        clock (no `now`), each read moves that on to one interval after its answer came
-        back, so Runway never sees a task read twice within an interval.
+        The claim holds each task until its read comes back; its next read is then planned
+        one interval after the answer (after `now`, on a clock of the caller's), so Runway
+        never sees a task read twice within an interval. A failed read is retried later,
+        the longer the more reads in a row failed.
         """
-        rows = self.store.claim_due_polls(list(self.backends), self.interval, self.batch, now)
+        rows = self.store.claim_due_polls(list(self.backends), self.hold, self.batch, now)
         results = list(self._pool.map(self._fetch, rows))
-        for row, (state, error, _) in zip(rows, results):
+        for row, (state, error, answered) in zip(rows, results):
             if error is None:
                 self._record(row, state)
             else:
-                self._record_error(row, error)
-        if now is None:
-            self.store.postpone_polls({row["id"]: answered + self.interval
-                                       for row, (_, _, answered) in zip(rows, results)})
+                self._record_error(row, error, answered if now is None else now)
+        self.store.plan_polls({row["id"]: (answered if now is None else now) + self.interval
+                               for row, (_, error, answered) in zip(rows, results) if error is None})
         return len(rows)
 
     def _fetch(self, row):
@@ -109,7 +112,7 @@ class Poller:
         if state.output:
             self._archive_wake.set()  # the archive thread starts on them now, not at its next look
 
-    def _record_error(self, row, error: RunwayError) -> None:
+    def _record_error(self, row, error: RunwayError, now: float) -> None:
         task = self.store.task(row["id"])
         errors = (task["poll_errors"] if task else 0) + 1
         if isinstance(error, NotFound) and task and task["last_error"] != error.user_message:
@@ -126,7 +129,7 @@ class Poller:
                 failure_code="DASHBOARD.NOT_FOUND"))
             return
         retry_in = min(self.interval * 2 ** (errors - 1), 300)
-        self.store.record_poll_error(row["id"], error.user_message, retry_in, errors)
+        self.store.record_poll_error(row["id"], error.user_message, retry_in, errors, now)
 
     def archive_once(self) -> int:
         """Download the outputs that are due and wait for them; returns how many were archived.

@@ -324,13 +324,14 @@ class Store:
 
     # ------------------------------------------------------------ polling
 
-    def claim_due_polls(self, backends: list[str], interval: float, limit: int = 50,
+    def claim_due_polls(self, backends: list[str], hold: float, limit: int = 50,
                         now: float | None = None) -> list[sqlite3.Row]:
-        """Take the tasks due for a read and push their next read one interval on.
+        """Take the tasks due for a read and hold them for `hold` seconds, long enough for the
+        reads to come back; the poller then plans each one's next read (`plan_polls`).
 
-        Because the claim and the reschedule are one IMMEDIATE transaction, any
-        number of pollers in any number of processes read each task at most
-        once per interval.
+        The claim is one IMMEDIATE transaction, so any number of pollers in any number of
+        processes never read a task at the same time, however long a read waits on a busy
+        machine; with `plan_polls` from the answer, Runway sees at most one read an interval.
         """
         if not backends:
             return []
@@ -346,7 +347,7 @@ class Store:
                 conn.execute(
                     f"UPDATE tasks SET next_poll_at = CASE WHEN status IN (?, ?) THEN ? END "
                     f"WHERE id IN ({','.join('?' * len(rows))})",
-                    (*lifecycle.UNFINISHED, now + interval, *[r["id"] for r in rows]))
+                    (*lifecycle.UNFINISHED, now + hold, *[r["id"] for r in rows]))
         return rows
 
     def apply_update(self, task_id: int, update: TaskUpdate) -> bool:
@@ -382,26 +383,28 @@ class Store:
                 self._event(conn, task_id, update.status, update.api_status, note)
         return True
 
-    def record_poll_error(self, task_id: int, message: str, retry_in: float, errors: int | None = None) -> None:
-        """A failed read: kept with its message; `errors` restarts the count of failures in a row."""
+    def record_poll_error(self, task_id: int, message: str, retry_in: float, errors: int | None = None,
+                          now: float | None = None) -> None:
+        """A failed read: kept with its message, and read again `retry_in` seconds from `now`;
+        `errors` restarts the count of failures in a row."""
         with self.immediate() as conn:
             conn.execute(
                 "UPDATE tasks SET poll_errors = COALESCE(?, poll_errors + 1), last_error = ?, "
-                "next_poll_at = MAX(COALESCE(next_poll_at, 0), ?), updated_at = ? WHERE id = ?",
-                (errors, message, time.time() + retry_in, utcnow(), task_id))
+                "next_poll_at = ?, updated_at = ? WHERE id = ?",
+                (errors, message, (time.time() if now is None else now) + retry_in, utcnow(), task_id))
 
     def schedule_poll(self, task_id: int, when: float | None = None) -> None:
         """Ask for a read soon, e.g. of a finished task to renew output links that expired."""
         self.db.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
                              (time.time() if when is None else when, task_id))
 
-    def postpone_polls(self, due: dict[int, float]) -> None:
-        """Move tasks' next reads on to the given times; never earlier, and never for a
-        task that needs no more reads."""
+    def plan_polls(self, due: dict[int, float]) -> None:
+        """Set when tasks that were just read are read next; never for a task that needs no
+        more reads (its next_poll_at is NULL)."""
         if due:
             with self.immediate() as conn:
-                conn.executemany("UPDATE tasks SET next_poll_at = ? WHERE id = ? AND next_poll_at < ?",
-                                 [(when, task_id, when) for task_id, when in due.items()])
+                conn.executemany("UPDATE tasks SET next_poll_at = ? WHERE id = ? AND next_poll_at IS NOT NULL",
+                                 [(when, task_id) for task_id, when in due.items()])
 
     def next_poll_due(self, backends: list[str]) -> float | None:
         """When the earliest planned read of these backends' tasks is due (epoch seconds)."""

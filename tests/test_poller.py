@@ -2,6 +2,7 @@
 answers land in the store, and succeeded outputs are archived (or kept at risk and retried)."""
 import hashlib
 import threading
+import time
 
 import httpx
 
@@ -37,6 +38,40 @@ def test_several_pollers_read_each_task_once_per_interval(store, fake_backend, f
     assert [fake_runway.gets(u) for u in uuids] == [4] * 12
     for p in pollers:
         p.stop()
+
+
+def test_a_read_that_comes_back_late_is_not_doubled_by_another_poller(store, fake_backend, fake_runway, tmp_path):
+    """On a busy machine a read can take longer than the interval. The claim holds the task until
+    the read comes back, so another process's poller does not read it meanwhile; the next read is
+    planned an interval after the answer."""
+    [task_id] = _submit(store, fake_backend, 1)
+    store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
+    answer, sent, release = fake_runway.handler, threading.Event(), threading.Event()
+
+    def held_up(request):
+        sent.set()
+        release.wait(10)
+        return answer(request)
+
+    fake_runway.handler = held_up
+    slow = Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
+    fake_runway.handler = answer
+    other = Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
+    reading = threading.Thread(target=slow.poll_once)
+    reading.start()
+    assert sent.wait(10)
+    read_meanwhile = []
+    for _ in range(8):  # four intervals while the first read is out
+        time.sleep(0.1)
+        read_meanwhile.append(other.poll_once())
+    release.set()
+    reading.join()
+    uuid = store.task(task_id)["task_uuid"]
+    assert read_meanwhile == [0] * 8 and fake_runway.gets(uuid) == 1
+    time.sleep(0.3)
+    assert other.poll_once() == 1 and fake_runway.gets(uuid) == 2
+    slow.stop()
+    other.stop()
 
 
 def test_poll_answers_update_rows(store, fake_backend, fake_runway, tmp_path):

@@ -111,13 +111,13 @@ def test_claims_share_work_without_overlap(tmp_path):
         task_id = first.record_submission(backend="simulator", task_type="text_to_video", model="gen4.5",
                                           endpoint="/v1/text_to_video", body={})
         first.mark_submitted(task_id, f"u{i}", None, first_poll_in=0)
-    a = first.claim_due_polls(["simulator"], interval=5, limit=6, now=1e10)
-    b = second.claim_due_polls(["simulator"], interval=5, limit=6, now=1e10)
+    a = first.claim_due_polls(["simulator"], hold=5, limit=6, now=1e10)
+    b = second.claim_due_polls(["simulator"], hold=5, limit=6, now=1e10)
     assert len(a) == 6 and len(b) == 4
     assert not {r["id"] for r in a} & {r["id"] for r in b}
-    assert second.claim_due_polls(["simulator"], interval=5, now=1e10 + 4.9) == []
-    assert len(first.claim_due_polls(["simulator"], interval=5, now=1e10 + 5)) == 10
-    assert first.claim_due_polls(["https://api.example"], interval=5, now=2e10) == []
+    assert second.claim_due_polls(["simulator"], hold=5, now=1e10 + 4.9) == []
+    assert len(first.claim_due_polls(["simulator"], hold=5, now=1e10 + 5)) == 10
+    assert first.claim_due_polls(["https://api.example"], hold=5, now=2e10) == []
 
 
 def test_schema_migrates_an_existing_database(tmp_path):
@@ -139,8 +139,8 @@ def test_the_change_counter_moves_with_what_pages_show_and_only_then(store):
 
     task_id = _record(store)
     step(lambda: store.mark_submitted(task_id, "uuid-1", 60.0, first_poll_in=0))
-    step(lambda: store.claim_due_polls(["simulator"], interval=5, now=10 ** 10))  # schedule only
-    step(lambda: store.postpone_polls({task_id: 10 ** 11}))  # schedule only
+    step(lambda: store.claim_due_polls(["simulator"], hold=5, now=10 ** 10))  # schedule only
+    step(lambda: store.plan_polls({task_id: 10 ** 11}))  # schedule only
     step(lambda: store.apply_update(task_id, TaskUpdate("RUNNING", lifecycle.PROCESSING, progress=0.5)))
     step(lambda: store.apply_update(task_id, TaskUpdate("RUNNING", lifecycle.PROCESSING, progress=0.5)))  # same
     step(lambda: store.apply_update(task_id, TaskUpdate("SUCCEEDED", lifecycle.SUCCEEDED,
