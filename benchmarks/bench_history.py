@@ -33,7 +33,8 @@ SCENARIOS = {
     "status SUCCEEDED + model gen4.5, newest": {"status": ["SUCCEEDED"], "model": ["gen4.5"], "sort": "newest"},
     "status FAILED, highest cost": {"status": ["FAILED"], "sort": "cost"},
     "teammate Chen + type text to image, oldest": {"by": ["Chen"], "type": ["text_to_image"], "sort": "oldest"},
-    "prompt contains 'lighthouse', newest": {"q": "lighthouse", "sort": "newest"},
+    "prompt contains 'lighthouse' (1 task in 4), newest": {"q": "lighthouse", "sort": "newest"},
+    "prompt contains 'neon city' (1 in 120), newest": {"q": "neon city", "sort": "newest"},
     "best rated, all tasks": {"sort": "rating"},
     "status SUCCEEDED, newest, last page": {"status": ["SUCCEEDED"], "sort": "newest", "page": "last"},
 }
