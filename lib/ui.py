@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -118,7 +119,7 @@ def age(iso: str | None) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{seconds // size} {unit} ago"
-    return f"{seconds} s ago"
+    return "just now"  # a page redraws at least once a minute: seconds would go stale
 
 
 def status_label(task: dict) -> str:
@@ -337,6 +338,9 @@ def _toggle_pick(task_id: int) -> None:
         picks.remove(task_id)
 
 
+REDRAW_AT_LEAST_S = 60  # a page's ages ("3 min ago") are never more than a minute old
+
+
 def refresh_interval_ms() -> int:
     return int(float(os.environ.get("DASHBOARD_REFRESH_SECONDS", "2")) * 1000)
 
@@ -344,7 +348,8 @@ def refresh_interval_ms() -> int:
 def redraw_on_change(store: Store, key: str, since: int | None = None) -> None:
     """Keep a page live without redrawing it for nothing. Every refresh interval a fragment reads
     the store's change counter (one row) and reruns the page only if the tasks, outputs or
-    reviews changed since the page was drawn; an unchanged page costs that read and no redraw.
+    reviews changed since the page was drawn, or a minute has passed (so the ages shown,
+    "3 min ago", stay true); an unchanged page costs that read and no redraw.
     The counter must be read before the page reads what it shows, so that a change made while
     the page is drawn shows on the next tick: call this first, or pass `since`, the
     `store.change_version()` read before the page's reads."""
@@ -352,13 +357,14 @@ def redraw_on_change(store: Store, key: str, since: int | None = None) -> None:
     # exists, and a component declared then is never served (its frame answers 404).
     from streamlit_autorefresh import st_autorefresh
 
-    st.session_state[key] = store.change_version() if since is None else since
+    st.session_state[key] = (store.change_version() if since is None else since, time.monotonic())
 
     @st.fragment
     def watch() -> None:
         # The autorefresh component inside a fragment reruns the fragment alone on each tick.
         st_autorefresh(interval=refresh_interval_ms(), key=f"{key}_tick")
-        if store.change_version() != st.session_state.get(key):
+        version, drawn_at = st.session_state.get(key, (None, 0.0))
+        if store.change_version() != version or time.monotonic() - drawn_at >= REDRAW_AT_LEAST_S:
             st.rerun()
 
     watch()
