@@ -178,6 +178,14 @@ def m004_prompt_search(db: Database) -> None:
                f"INSERT INTO prompts (rowid, prompt) VALUES (NEW.id, {prompt}); END")
 
 
+@migrations()
+def m005_login_failures(db: Database) -> None:
+    # Wrong passwords, for every session of every app process on this database: the
+    # password gate's back-off and lockout count them here, not per browser tab.
+    db.execute("CREATE TABLE login_failures (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL)")
+    db.execute("CREATE INDEX login_failures_at ON login_failures (at)")
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
@@ -587,6 +595,21 @@ class Store:
             f"INSERT INTO reviews (task_id, {column}, reviewer, updated_at) VALUES (?, ?, ?, ?) "
             f"ON CONFLICT (task_id) DO UPDATE SET {column} = excluded.{column}, reviewer = excluded.reviewer, "
             f"updated_at = excluded.updated_at", (task_id, value, reviewer or "", utcnow()))
+
+    # ------------------------------------------------------------ the password gate
+
+    def record_login_failure(self, now: float | None = None) -> None:
+        with self.immediate() as conn:
+            conn.execute("INSERT INTO login_failures (at) VALUES (?)", (time.time() if now is None else now,))
+
+    def login_failures_since(self, since: float) -> tuple[int, float | None]:
+        """(how many wrong passwords, when the latest was) since `since`, epoch seconds."""
+        count, latest = self.db.conn.execute(
+            "SELECT COUNT(*), MAX(at) FROM login_failures WHERE at >= ?", (since,)).fetchone()
+        return count, latest
+
+    def forget_login_failures(self, before: float) -> None:
+        self.db.conn.execute("DELETE FROM login_failures WHERE at < ?", (before,))
 
     # ------------------------------------------------------------ helpers
 
