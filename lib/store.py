@@ -186,6 +186,16 @@ def m005_login_failures(db: Database) -> None:
     db.execute("CREATE INDEX login_failures_at ON login_failures (at)")
 
 
+@migrations()
+def m006_download_links(db: Database) -> None:
+    # What a download link hands out (filters, prompt search text, an output id) stays here;
+    # the link itself carries only a random token, so it reads as nothing and works on every
+    # app process over this database, across restarts, until it expires.
+    db.execute("CREATE TABLE download_links (token TEXT PRIMARY KEY, payload TEXT NOT NULL, "
+               "expires_at REAL NOT NULL)")
+    db.execute("CREATE INDEX download_links_expires_at ON download_links (expires_at)")
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
@@ -610,6 +620,20 @@ class Store:
 
     def forget_login_failures(self, before: float) -> None:
         self.db.conn.execute("DELETE FROM login_failures WHERE at < ?", (before,))
+
+    # ------------------------------------------------------------ download links
+
+    def save_link(self, token: str, payload: dict, expires_at: float) -> None:
+        with self.immediate() as conn:
+            conn.execute("DELETE FROM download_links WHERE expires_at < ?", (time.time(),))
+            conn.execute("INSERT INTO download_links (token, payload, expires_at) VALUES (?, ?, ?)",
+                         (token, json.dumps(payload, separators=(",", ":")), expires_at))
+
+    def link_payload(self, token: str, now: float | None = None) -> dict | None:
+        """What a link was made for, or None if there is no such link or it has expired."""
+        row = self.db.conn.execute("SELECT payload FROM download_links WHERE token = ? AND expires_at >= ?",
+                                   (token, time.time() if now is None else now)).fetchone()
+        return json.loads(row[0]) if row else None
 
     # ------------------------------------------------------------ helpers
 
