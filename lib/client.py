@@ -18,9 +18,11 @@ import json
 import math
 import os
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
+from urllib.parse import unquote
 
 import httpx
 
@@ -182,7 +184,7 @@ class RunwayClient:
     def create_task(self, endpoint: str, body: dict) -> CreatedTask:
         """POST a generation request, e.g. create_task("/v1/text_to_video", {...})."""
         def parse(response: httpx.Response) -> CreatedTask:
-            data = _json_object(response)
+            data = self._json(response)
             if not isinstance(data.get("id"), str):
                 raise MalformedResponse("the created task has no string 'id'", status=response.status_code)
             return CreatedTask(data["id"], _credits(data.get("estimatedCost")))
@@ -190,7 +192,8 @@ class RunwayClient:
         return self._call(lambda: self._http.build_request("POST", endpoint, json=body), parse, create=True)
 
     def get_task(self, task_id: str) -> TaskState:
-        return self._call(lambda: self._http.build_request("GET", f"/v1/tasks/{task_id}"), _task_state)
+        return self._call(lambda: self._http.build_request("GET", f"/v1/tasks/{task_id}"),
+                          lambda response: _task_state(self._json(response), response.status_code))
 
     def cancel_task(self, task_id: str) -> None:
         """Cancel a running task or delete a finished one.
@@ -205,7 +208,7 @@ class RunwayClient:
 
     def organization(self) -> dict:
         """Credit balance, tier limits and usage; a non-billable check of the key."""
-        return self._call(lambda: self._http.build_request("GET", "/v1/organization"), _json_object)
+        return self._call(lambda: self._http.build_request("GET", "/v1/organization"), self._json)
 
     def upload(self, filename: str, data: bytes, mime: str) -> str:
         """Upload a file through Runway's ephemeral uploads and return its runway:// URI.
@@ -214,7 +217,7 @@ class RunwayClient:
         the storage POST overwrites the same object), so both retry like reads.
         """
         def parse_slot(response: httpx.Response) -> tuple[str, dict, str]:
-            slot = _json_object(response)
+            slot = self._json(response)
             url, fields, uri = slot.get("uploadUrl"), slot.get("fields"), slot.get("runwayUri")
             if not (isinstance(url, str) and isinstance(fields, dict) and isinstance(uri, str)):
                 raise MalformedResponse("the upload slot lacks uploadUrl, fields or runwayUri",
@@ -287,8 +290,31 @@ class RunwayClient:
         return delay * (1 + random.uniform(0, 0.5))
 
     def _scrub(self, text: str) -> str:
-        """Remove the key from text headed for an error (a proxy or test server may echo headers)."""
-        return text.replace(self._api_key, "[redacted]") if self._api_key else text
+        """The text with the key taken out, in any case and percent-encoded too (a proxy or a test
+        server may echo the request's headers). Applied to decoded text: a JSON escape such as
+        `\\u006bey_...` is the key again once parsed."""
+        if not self._api_key:
+            return text
+        if self._api_key.lower() not in text.lower():
+            decoded = unquote(text)
+            if self._api_key.lower() not in decoded.lower():
+                return text
+            text = decoded  # a URL that carries the key is of no use anyway
+        return re.sub(re.escape(self._api_key), "[redacted]", text, flags=re.IGNORECASE)
+
+    def _scrubbed(self, value: Any) -> Any:
+        """Every string in a decoded JSON value (keys included), scrubbed."""
+        if isinstance(value, str):
+            return self._scrub(value)
+        if isinstance(value, dict):
+            return {self._scrub(str(k)): self._scrubbed(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._scrubbed(v) for v in value]
+        return value
+
+    def _json(self, response: httpx.Response) -> dict:
+        """A 2xx body as a JSON object, with the key scrubbed from every string in it."""
+        return self._scrubbed(_json_object(response))
 
     def _transport_error(self, exc: httpx.TransportError, request: httpx.Request) -> RunwayError:
         detail = self._scrub(f"{type(exc).__name__}: {exc}".rstrip(": "))
@@ -301,13 +327,13 @@ class RunwayClient:
     def _status_error(self, response: httpx.Response) -> RunwayError:
         status = response.status_code
         try:
-            body = json.loads(self._scrub(response.text))
+            body = self._scrubbed(json.loads(response.text))
         except ValueError:
             body = None
         body = body if isinstance(body, dict) else {}
         message = body.get("error")
         if not isinstance(message, str) or not message.strip():
-            message = f"{status} {response.reason_phrase}".strip()
+            message = self._scrub(f"{status} {response.reason_phrase}".strip())
         raw_issues = body.get("issues")
         issues = [_issue(i) for i in raw_issues if isinstance(i, dict)] if isinstance(raw_issues, list) else []
 
@@ -352,11 +378,10 @@ def _json_object(response: httpx.Response) -> dict:
     return data
 
 
-def _task_state(response: httpx.Response) -> TaskState:
-    data = _json_object(response)
+def _task_state(data: dict, status: int) -> TaskState:
     task_id, api_status = data.get("id"), data.get("status")
     if not (isinstance(task_id, str) and isinstance(api_status, str)):
-        raise MalformedResponse("the task has no string 'id' or 'status'", status=response.status_code)
+        raise MalformedResponse("the task has no string 'id' or 'status'", status=status)
     output = data.get("output")
     return TaskState(
         id=task_id,
