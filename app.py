@@ -1,11 +1,12 @@
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from lib import catalog, downloads, server, ui
+from lib import catalog, downloads, guard, server, ui
 
 # `streamlit run app.py` finds this and runs the lifespan once per server: the
-# poller starts with the server, before any browser connects.
-app = st.App("app.py", lifespan=server.lifespan, routes=downloads.ROUTES)
+# poller starts with the server, before any browser connects. The guard sees every request
+# first: foreign host names and other sites' pages are refused before Streamlit runs anything.
+app = st.App("app.py", lifespan=server.lifespan, routes=downloads.ROUTES, middleware=guard.MIDDLEWARE)
 
 
 def home() -> None:
