@@ -19,6 +19,7 @@ import streamlit as st
 from lib import archive, catalog, history, lifecycle
 from lib.history import Filters
 from lib.store import Store
+from lib.ui import parse_id, plain
 
 MAX_TASKS = 20
 PER_ROW = 4  # more columns than this make each player too small to judge
@@ -36,13 +37,21 @@ class Column:
         return f"#{self.task['id']} · {self.task['model']}"
 
 
+TASK_NUMBER = re.compile(r"\d+")
+
+
 def parse_task_ids(text: str) -> list[int]:
-    """`12, 15 18` -> [12, 15, 18]: task numbers in the order given, each once."""
-    seen: list[int] = []
-    for token in re.findall(r"\d+", text or ""):
-        if int(token) not in seen:
-            seen.append(int(token))
-    return seen
+    """`12, 15 18` -> [12, 15, 18]: task numbers in the order given, each once, at most MAX_TASKS
+    (the page shows no more, so the rest of a long address is never read). Numbers that cannot
+    be task ids (0, past 64 bits) are left out."""
+    ids: dict[int, None] = {}  # a dict keeps the order and answers "seen?" at once
+    for match in TASK_NUMBER.finditer(text or ""):
+        task_id = parse_id(match.group())
+        if task_id is not None:
+            ids.setdefault(task_id)
+            if len(ids) == MAX_TASKS:
+                break
+    return list(ids)
 
 
 def selection(group_id: str = "", task_ids: list[int] | None = None) -> Filters:
@@ -170,7 +179,7 @@ def winner_picker(store: Store, cols: list[Column], reviews: dict[int, dict], re
     labels = {c.task["id"]: c.label for c in cols}
     current = next((i for i in ids if reviews.get(i, {}).get("winner")), None)
     st.radio("Winner", [None, *ids], index=[None, *ids].index(current), horizontal=True, key=key,
-             format_func=lambda i: "none yet" if i is None else labels[i],
+             format_func=lambda i: "none yet" if i is None else plain(labels[i]),
              on_change=_save_winner, args=(store, ids, key, reviewer))
 
 

@@ -213,40 +213,55 @@ def parse_seeds(text: str) -> tuple[list[int], list[Issue]]:
 
 # ---------------------------------------------------------------- limits
 
+def _model_entry(organization: dict, section: str, model_id: str) -> dict:
+    """One model's entry under the organization's `tier` or `usage`; {} where the answer has none."""
+    models = organization.get(section)
+    models = models.get("models") if isinstance(models, dict) else None
+    entry = models.get(model_id) if isinstance(models, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def limit_warnings(organization: dict | None, plans: list[Plan], inputs: dict) -> list[str]:
     """What the organization's balance and daily limits say about this set, before it is sent."""
     if not organization:
         return []
     warnings = []
     total = sum(catalog.estimate_credits(p.model, inputs_for(p, inputs)) for p in plans)
-    balance = organization.get("creditBalance")
-    if isinstance(balance, (int, float)) and total > balance:
+    balance = organization["creditBalance"]
+    if total > balance:
         warnings.append(f"This would cost up to {total:g} credits; the balance is {balance:g}.")
-    tier_models = (organization.get("tier") or {}).get("models") or {}
-    usage = (organization.get("usage") or {}).get("models") or {}
     for model_id in dict.fromkeys(p.model.id for p in plans):
-        limit = (tier_models.get(model_id) or {}).get("maxDailyGenerations")
-        used = (usage.get(model_id) or {}).get("dailyGenerations", 0)
+        limit = _count(_model_entry(organization, "tier", model_id).get("maxDailyGenerations"))
+        used = _count(_model_entry(organization, "usage", model_id).get("dailyGenerations")) or 0
         wanted = sum(1 for p in plans if p.model.id == model_id)
-        if isinstance(limit, int) and used + wanted > limit:
+        if limit is not None and used + wanted > limit:
             warnings.append(f"{model_id}: {used} of {limit} daily generations are used; {wanted} more would go "
                             "over the limit and Runway would refuse them (429).")
     return warnings
 
 
+def _limit_text(value) -> str:
+    """A limit or count from the API as the caption shows it: a number, ∞ for none, else its text."""
+    if value is None:
+        return "∞"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:,}"
+    return ui.quoted(str(value))
+
+
 def _limits_caption(organization: dict | None, model_ids: list[str]) -> str:
     if not organization:
         return "Credit balance and limits are unavailable right now."
-    tier_models = (organization.get("tier") or {}).get("models") or {}
-    usage = (organization.get("usage") or {}).get("models") or {}
-    parts = [f"Balance {organization.get('creditBalance', 0):,} credits"]
+    parts = [f"Balance {organization['creditBalance']:,} credits"]
     for model_id in model_ids:
-        limits = tier_models.get(model_id) or {}
-        used = (usage.get(model_id) or {}).get("dailyGenerations", 0)
-        daily = limits.get("maxDailyGenerations")
-        at_once = limits.get("maxConcurrentGenerations")
-        parts.append(f"{model_id}: {used}/{daily if daily is not None else '∞'} today, "
-                     f"{at_once if at_once is not None else '∞'} at once")
+        limits = _model_entry(organization, "tier", model_id)
+        used = _model_entry(organization, "usage", model_id).get("dailyGenerations", 0)
+        parts.append(f"{model_id}: {_limit_text(used)}/{_limit_text(limits.get('maxDailyGenerations'))} today, "
+                     f"{_limit_text(limits.get('maxConcurrentGenerations'))} at once")
     return " · ".join(parts)
 
 
@@ -255,7 +270,18 @@ def _limits_caption(organization: dict | None, model_ids: list[str]) -> str:
 def _preset_output(ctx: Context) -> dict | None:
     """The earlier output named by `?from_output=<id>` (History's "use as input")."""
     value = st.query_params.get("from_output", "")
-    return ctx.store.archived_output(int(value)) if value.isdigit() else None
+    if not value:
+        return None
+    output_id = ui.parse_id(value)
+    if output_id is None:
+        st.warning(f"“{ui.quoted(value)}” in the page address is not an output number; the form starts "
+                   "without an earlier output.", icon="⚠️")
+        return None
+    output = ctx.store.archived_output(output_id)
+    if output is None:
+        st.warning(f"There is no archived output #{output_id}; it may have been removed from the history. "
+                   "The form starts without it.", icon="⚠️")
+    return output
 
 
 def task_form(ctx: Context, task_type_key: str) -> None:

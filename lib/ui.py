@@ -3,8 +3,10 @@ poller, sidebar), and the pieces that show a task. Pages hold layout only.
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
 from lib.poller import Poller, ensure_poller
 from lib.store import Store, default_db_path
+
+log = logging.getLogger(__name__)
 
 BADGE_COLOURS = {
     lifecycle.PENDING: "gray",
@@ -78,12 +82,25 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
     _load_secrets()
     backend = _backend()
     db_path = str(default_db_path())
-    poller = _poller(backend, db_path)
-    store = st.session_state.get("_store")
-    if store is None or str(store.path) != db_path:
-        store = st.session_state["_store"] = Store(db_path)
+    try:
+        poller = _poller(backend, db_path)
+        store = st.session_state.get("_store")
+        if store is None or str(store.path) != db_path:
+            store = st.session_state["_store"] = Store(db_path)
+        store.change_version()  # one row: a file damaged since it was opened shows here, not mid-page
+    except sqlite3.DatabaseError as exc:
+        # Forget the connection, so that a restored file is opened again on the next rerun.
+        st.session_state.pop("_store", None)
+        log.error("The task database %s cannot be read: %s", db_path, exc)
+        st.error(DATABASE_UNREADABLE, icon="🛑")
+        st.stop()
     teammate = _sidebar(backend)
     return Context(backend=backend, store=store, poller=poller, teammate=teammate)
+
+
+# The server's own path stays in its log: the page names the setting instead.
+DATABASE_UNREADABLE = ("The task database cannot be read. Check the file that the DASHBOARD_DB setting names "
+                       "(data/dashboard.db when it is not set) or restore it from a backup, then reload the page.")
 
 
 def _sidebar(backend: Backend) -> str:
@@ -93,19 +110,52 @@ def _sidebar(backend: Backend) -> str:
                     "simulator: free, fast, real media.", icon="🧪")
         else:
             st.success(f"**Live Runway API.** Tasks cost real credits.  \n{backend.base_url}", icon="🟢")
-        # Kept in the session (across pages) and in the address (across reloads and bookmarks).
-        name = st.query_params.get("teammate") or st.session_state.get("teammate", "")
-        entered = st.text_input("Your name", value=name, key="teammate_input",
+        # Kept in the session (across pages) and in the address (across reloads and bookmarks). A name
+        # this session already has wins over the address, so a teammate's shared link cannot make
+        # someone submit under the teammate's name; only a session with no name yet takes it.
+        own = st.session_state.get("teammate", "")
+        from_address = st.query_params.get("teammate", "")
+        entered = st.text_input("Your name", value=own or from_address, key="teammate_input",
                                 help="Recorded on every task you submit; kept in the page address.").strip()
+        if entered and entered == from_address and not own:
+            st.caption("Name taken from the page address; change it if it is not yours.")
         st.session_state["teammate"] = entered
-        if st.query_params.get("teammate", "") != entered:
+        if from_address != entered:
             st.query_params["teammate"] = entered
         return entered
 
 
+# Where GitHub-flavoured markdown would make a link out of bare text: `www.`, `http(s)://` and an
+# e-mail's `@` (which `mailto:` needs too). Streamlit finds these in the text after markdown
+# escapes are undone, so escaping alone does not stop them; an invisible word joiner does.
+_AUTOLINK = re.compile(r"(?i)www(?=\.)|:/(?=/)|@")
+WORD_JOINER = "\u2060"
+
+
 def plain(text: str | None) -> str:
-    """Text shown as written: markdown and HTML characters are escaped, never rendered."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", text or "")
+    """Text shown as written inside markdown: no character of it becomes markup, a link or an image.
+    Markdown and HTML characters are escaped; a word joiner, which shows as nothing, goes where a
+    bare address would otherwise become a link (copied text keeps it). Text that stands alone is
+    shown with st.text instead, which is exact."""
+    unlinked = _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, text or "")
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", unlinked)
+
+
+# The ids a page address can name: SQLite's integers are 64-bit, and ids start at 1.
+ID_MAX = 2 ** 63 - 1
+
+
+def parse_id(text: str | None) -> int | None:
+    """A task or output number from a page address, or None if the text is not one."""
+    if not text or not re.fullmatch(r"[0-9]{1,19}", text):
+        return None
+    number = int(text)
+    return number if 1 <= number <= ID_MAX else None
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """Something a visitor typed, shortened and made safe to repeat back on the page."""
+    return plain(text if len(text) <= limit else text[:limit] + "…")
 
 
 TASK_PAGE = "pages/12_Task.py"  # one task by deep link: ?task=<id>
@@ -216,7 +266,7 @@ def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None
             prompt = (task.get("request") or {}).get("promptText")
             if prompt:
                 shown = prompt if len(prompt) <= PROMPT_PREVIEW else prompt[:PROMPT_PREVIEW].rstrip() + "…"
-                st.markdown(plain(shown))
+                st.text(shown)  # not markdown: shown, and copied, exactly as written
             summary = history.input_summary(task)
             meta = [age(task["created_at"]), credits_text(task)]
             if task.get("teammate"):
@@ -379,13 +429,22 @@ def _organization(backend_name: str, _backend: Backend) -> dict | str:
         return exc.user_message
 
 
+def _is_organization(answer: dict | str) -> bool:
+    # Everything shown of the answer hangs on the balance being a number; the API is not trusted to send one.
+    balance = answer.get("creditBalance") if isinstance(answer, dict) else None
+    return isinstance(balance, (int, float)) and not isinstance(balance, bool)
+
+
 def organization(backend: Backend) -> dict | None:
-    """The credit balance and per-model limits, read at most every 30 s; None if the API cannot say."""
+    """The credit balance (a number) and per-model limits, read at most every 30 s; None if the API
+    cannot say."""
     answer = _organization(backend.name, backend)
-    return answer if isinstance(answer, dict) else None
+    return answer if _is_organization(answer) else None
 
 
 def organization_problem(backend: Backend) -> str | None:
     """Why the organization could not be read (a rejected key, say), in words for people; None if it was."""
     answer = _organization(backend.name, backend)
-    return answer if isinstance(answer, str) else None
+    if isinstance(answer, str):
+        return answer
+    return None if _is_organization(answer) else "The API's answer about the organization has no credit balance."

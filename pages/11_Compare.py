@@ -23,6 +23,8 @@ typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params
 task_ids = compare.parse_task_ids(typed)
 if group in groups and not task_ids:
     pick_group.caption(f"{groups[group]['tasks']} tasks · {groups[group]['models'].replace(',', ', ')}")
+if typed and not task_ids:
+    st.warning(f"“{ui.quoted(typed)}” names no task: task numbers are whole numbers from 1 up.", icon="⚠️")
 if not task_ids and not group:
     st.info("Pick a group of tasks submitted together, or type task numbers. On History, tick "
             "“Compare” on a few tasks to compare them here.")
@@ -41,7 +43,8 @@ if any(not lifecycle.is_terminal(c.task["status"]) or any(o["state"] != "archive
 prompts = {(c.task.get("request") or {}).get("promptText") or "" for c in cols}
 shared_prompt = len(prompts) == 1
 if shared_prompt and prompts != {""}:
-    st.markdown(f"**Prompt:** {ui.plain(next(iter(prompts)))}")
+    st.markdown("**Prompt**")
+    st.text(next(iter(prompts)))  # not markdown: shown, and copied, exactly as written
 
 reviews = ctx.store.reviews_for([c.task["id"] for c in cols])
 ratio = compare.aspect(cols)
@@ -53,7 +56,7 @@ for start in range(0, len(cols), compare.PER_ROW):
             st.markdown(f"{ui.task_title(col.task)} &nbsp; {ui.badge_markdown(col.task)}")
             st.caption(" · ".join(p for p in (ui.credits_text(col.task), ui.age(col.task["created_at"])) if p))
             if not shared_prompt and (col.task.get("request") or {}).get("promptText"):
-                st.markdown(ui.plain(col.task["request"]["promptText"]))
+                st.text(col.task["request"]["promptText"])
             ui.show_failure(col.task)
             compare.review_column(ctx.store, col, reviews.get(col.task["id"], {}), ctx.teammate)
 

@@ -5,9 +5,17 @@ from lib import catalog, history, lifecycle, ui
 ctx = ui.setup_page("Task", "🔎")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
 
+# Read before the widget: a number the widget cannot take (0, past 64 bits, not a number) is dropped
+# from the address by it without a word.
+asked = st.query_params.get("task", "")
 task_id = st.number_input("Task #", min_value=1, step=1, value=None, key="task", bind="query-params",
                           placeholder="A task number, e.g. 12", width=220)
+if task_id is None and asked and ui.parse_id(asked) is not None:
+    task_id = ui.parse_id(asked)  # past what the browser's number field holds, but an id all the same
 if task_id is None:
+    if asked:
+        st.warning(f"“{ui.quoted(asked)}” is not a task number: task numbers are whole numbers from 1 up.",
+                   icon="⚠️")
     st.info("Open a task from History (its number is a link), or type its number above.")
     ui.link(ui.HISTORY_PAGE, "Open History")
     st.stop()

@@ -92,7 +92,7 @@ def test_history_shows_status_and_archived_output(env):
     poller.stop()
     at = _run(HISTORY_PAGE)
     assert not at.exception
-    assert any("A kite over dunes" in m.value for m in at.markdown)
+    assert any("A kite over dunes" in t.value for t in at.text)
     [output] = store.outputs_for([1])[1]
     assert output["state"] == "archived" and output["mime"] == "video/mp4"
     assert any("SUCCEEDED" in m.value for m in at.markdown)  # the status badge
