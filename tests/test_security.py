@@ -232,7 +232,6 @@ def test_the_password_gates_every_page_and_the_server_keeps_to_loopback(tmp_path
 @pytest.fixture
 def gated(app_env, monkeypatch):
     monkeypatch.setenv("DASHBOARD_PASSWORD", PASSWORD)
-    monkeypatch.setattr(auth, "WRONG_PASSWORD_DELAY", 0)
     store = Store(app_env / "dashboard.db")
     task = store.record_submission(backend=ELSEWHERE, task_type="text_to_video", model="gen4.5",
                                    endpoint="/v1/text_to_video", body={"promptText": "Top secret storyboard"})
