@@ -85,7 +85,7 @@ def mime_from_name(name: str) -> str | None:
 
 
 def sniff_mime(head: bytes) -> str | None:
-    """Recognise a media file by its first bytes (at least 16 are needed)."""
+    """Recognise a media file by its first bytes (64 are enough; the whole file does too)."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
     if head.startswith(b"\xff\xd8\xff"):
@@ -94,7 +94,7 @@ def sniff_mime(head: bytes) -> str | None:
         return "image/webp"
     if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
         return "audio/wav"
-    if head[4:8] == b"ftyp":
+    if _starts_iso_media(head):
         brand = head[8:12]
         if brand == b"qt  ":
             return "video/quicktime"
@@ -110,6 +110,28 @@ def sniff_mime(head: bytes) -> str | None:
     if len(head) > 1 and head[0] == 0xFF and head[1] & 0xF6 == 0xF0:
         return "audio/aac"
     return None
+
+
+def _starts_iso_media(head: bytes) -> bool:
+    """Whether `head` opens with a real `ftyp` box (and, when `head` reaches it, a real box after
+    it), not merely the letters "ftyp" at offset 4 as in an HTML page starting `<!--ftyp-->`."""
+    if head[4:8] != b"ftyp" or len(head) < 16:
+        return False
+    size = int.from_bytes(head[:4], "big")
+    if not (16 <= size <= 1024 and size % 4 == 0):
+        return False
+    # Some QuickTime writers pad the compatible brands with zero bytes.
+    brands = [head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)]
+    if not _printable(head[8:12]) or not all(_printable(b) or b == b"\0\0\0\0" for b in brands):
+        return False
+    if len(head) < size + 8:
+        return True
+    following = int.from_bytes(head[size:size + 4], "big")
+    return (following >= 8 or following in (0, 1)) and _printable(head[size + 4:size + 8])
+
+
+def _printable(four: bytes) -> bool:
+    return len(four) == 4 and all(0x20 <= c <= 0x7E for c in four)
 
 
 @dataclass(frozen=True)
