@@ -1,23 +1,25 @@
 """Downloads served by the dashboard's own server: the CSV export streamed
 from SQLite in batches, ZIPs of archived outputs, and single outputs, each
-at a signed link the pages hand out.
+at a link the pages hand out.
 
 Why routes and not `st.download_button(data=callable)`: under `st.App`
 (which app.py needs so the poller starts with the server) Streamlit 1.67
 answers every deferred download with "Deferred file ... not found", and a
 callable's result is held whole in server memory anyway. A route streams.
 
-Links are signed with a secret of this server process and expire, so only
-someone a page showed them to (past the password gate, when one is set) can
-use them.
+A link is a random token (192 bits) and nothing else: what it was made for
+(the filters, the prompt search text, an output id) stays in the database,
+so a link reads as nothing, works on every app process over that database
+and after restarts, and expires after LINK_TTL. Only someone a page showed
+it to (past the password gate, when one is set) can use it; lib/guard.py
+keeps foreign host names and other sites' pages away from these routes.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import asyncio
 import json
 import secrets
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -30,32 +32,43 @@ from starlette.responses import FileResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route
 
 from lib import archive, export, history
-from lib.store import Store
+from lib.store import Store, default_db_path
 
 PREFIX = "/downloads"
 LINK_TTL = 3600  # seconds a link stays valid
-_SECRET = secrets.token_bytes(32)
-
-
-def _sign(data: str) -> str:
-    return hmac.new(_SECRET, data.encode(), hashlib.sha256).hexdigest()[:32]
+# Pages redraw every minute or so and draw a link per button: the same download is handed the
+# same token while at least half its life is left, rather than a new database row per redraw.
+_issued: dict[tuple[str, str], tuple[str, float]] = {}
+_issued_lock = threading.Lock()
 
 
 def _link(kind: str, filename: str, **payload) -> str:
-    body = {"kind": kind, "name": filename, "exp": int(time.time()) + LINK_TTL, **payload}
-    data = base64.urlsafe_b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
-    return f"{PREFIX}/{quote(filename)}?t={data}.{_sign(data)}"
+    body = {"kind": kind, "name": filename, **payload}
+    key = (str(default_db_path()), json.dumps(body, sort_keys=True))
+    now = time.time()
+    with _issued_lock:
+        for old in [k for k, (_, expires) in _issued.items() if expires - now < LINK_TTL / 2]:
+            del _issued[old]
+        if key not in _issued:
+            token = secrets.token_urlsafe(24)
+            store = Store(key[0])
+            try:
+                store.save_link(token, body, now + LINK_TTL)
+            finally:
+                store.close()
+            _issued[key] = (token, now + LINK_TTL)
+        token = _issued[key][0]
+    return f"{PREFIX}/{quote(filename)}?t={token}"
 
 
 def _read(token: str) -> dict | None:
-    data, _, signature = token.partition(".")
-    if not hmac.compare_digest(_sign(data), signature):
+    if not token or len(token) > 64:
         return None
+    store = Store()
     try:
-        body = json.loads(base64.urlsafe_b64decode(data.encode()))
-    except ValueError:
-        return None
-    return body if body.get("exp", 0) >= time.time() else None
+        return store.link_payload(token)
+    finally:
+        store.close()
 
 
 def _filters_json(filters: history.Filters) -> dict:
@@ -137,7 +150,7 @@ def _zip_stream(filters: history.Filters):
 
 
 async def serve(request: Request) -> Response:
-    body = _read(request.query_params.get("t", ""))
+    body = await asyncio.to_thread(_read, request.query_params.get("t", ""))
     if body is None:
         return PlainTextResponse("This download link is not valid or has expired: open the dashboard and "
                                  "download again.", status_code=403)

@@ -1,8 +1,9 @@
-"""Downloads are served by the dashboard's own routes at signed links: the CSV streams the
-filtered history, a tampered or expired link is refused, an output comes back byte for byte."""
+"""Downloads are served by the dashboard's own routes at random-token links: the CSV streams the
+filtered history, a tampered, unknown or expired link is refused, an output comes back byte for byte."""
 import csv
 import gzip
 import io
+import time
 
 import pytest
 from starlette.applications import Starlette
@@ -37,11 +38,16 @@ def test_csv_link_streams_the_filtered_rows(client, tmp_path):
     assert [r["prompt"] for r in rows] == ["'=1+1, a \"quoted\"\nline"]
 
 
-def test_a_tampered_or_expired_link_is_refused(client, monkeypatch):
+def test_a_tampered_unknown_or_expired_link_is_refused(client, tmp_path):
     link = downloads.csv_link(history.Filters())
-    assert client.get(link[:-1] + ("0" if link[-1] != "0" else "1")).status_code == 403
-    monkeypatch.setattr(downloads, "LINK_TTL", -10)
-    assert client.get(downloads.csv_link(history.Filters())).status_code == 403
+    assert client.get(link).status_code == 200
+    assert client.get(link[:-1] + ("A" if link[-1] != "A" else "B")).status_code == 403
+    assert client.get(f"{downloads.PREFIX}/runway-tasks.csv?t=" + "x" * 32).status_code == 403
+    assert client.get(f"{downloads.PREFIX}/runway-tasks.csv").status_code == 403
+    store = Store(tmp_path / "dashboard.db")
+    store.save_link("expired-token-0123456789abcdefghij", {"kind": "csv", "name": "old.csv", "filters": {}},
+                    expires_at=time.time() - 1)
+    assert client.get(f"{downloads.PREFIX}/old.csv?t=expired-token-0123456789abcdefghij").status_code == 403
 
 
 def test_output_link_serves_the_archived_file(client, tmp_path):
