@@ -1,5 +1,7 @@
 """Media-type rules: which MIME types each kind of media may have, their file
-extensions, size limits, data URIs, and recognising a file by its first bytes.
+extensions, size and pixel limits, data URIs, recognising a file by its first
+bytes, and reading a file's structure (image dimensions, whether it was cut
+short) without decoding it.
 
 Everything that decides "is this an image, a video or a sound, and may it go
 there" lives here, so the forms, the catalog validation, the simulator and the
@@ -9,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import io
 import re
+import threading
 from dataclasses import dataclass
 
 MB = 1024 * 1024
@@ -51,6 +53,15 @@ URL_MAX_BYTES = {"image": 16 * MB, "video": 32 * MB, "audio": 32 * MB}
 UPLOAD_MIN_BYTES = 512
 UPLOAD_MAX_BYTES = 200 * MB
 URL_MAX_LENGTH = 2048
+# An image's pixels, not its bytes, decide what decoding it costs: a 642 KB PNG of zero rows
+# decodes to 676 MB. 40 MP is above any phone's default photo and keeps a decode near 160 MB.
+IMAGE_MAX_PIXELS = 40_000_000
+# Boxes, chunks or segments walked in one file. Real files have far fewer (an MP4 a handful, a
+# fragmented one two per fragment, a 200 MB PNG in 8 KB chunks ~25,000); walking this many
+# takes about 0.1 s of CPU.
+STRUCTURE_MAX_PARTS = 100_000
+# Upload checks running at once in the process, so many tabs checking big files queue up.
+UPLOAD_CHECKS_AT_ONCE = 2
 
 # The archive only ever writes these types into static/, never HTML or SVG.
 ARCHIVABLE = {mime for kinds in MIME_TYPES.values() for mime in kinds}
@@ -173,6 +184,154 @@ def encode_data_uri(mime: str, data: bytes) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+# ---------------------------------------------------------------- structure, read without decoding
+
+class _NotWhole(Exception):
+    """What a file's structure shows is wrong with it, as the words that follow its name."""
+
+
+def _cut_short(reason: str) -> _NotWhole:
+    return _NotWhole(f"is incomplete ({reason}); the file was cut short, so export or download it again.")
+
+
+def _check_part_count(parts: int, what: str, format_name: str) -> None:
+    if parts > STRUCTURE_MAX_PARTS:
+        raise _NotWhole(f"has more than {STRUCTURE_MAX_PARTS:,} {what}, which no real {format_name} file has.")
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    """An image's width and height in pixels, read from its header (PNG IHDR, JPEG SOFn, WebP
+    VP8/VP8L/VP8X) without decoding it; None if the header is missing, damaged or not one of these."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and data[12:16] == b"IHDR":
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    elif data.startswith(b"\xff\xd8"):
+        width = height = 0
+        try:
+            for marker, start, end in _jpeg_segments(data):
+                if marker in _JPEG_FRAMES and end - start >= 5:  # precision, then height and width
+                    height = int.from_bytes(data[start + 1:start + 3], "big")
+                    width = int.from_bytes(data[start + 3:start + 5], "big")
+                if marker in _JPEG_FRAMES or marker == _JPEG_SCAN:
+                    break
+        except _NotWhole:
+            return None
+    elif data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        chunk, payload = data[12:16], data[20:30]
+        if chunk == b"VP8X" and len(payload) == 10:
+            width, height = int.from_bytes(payload[4:7], "little") + 1, int.from_bytes(payload[7:10], "little") + 1
+        elif chunk == b"VP8L" and len(payload) >= 5 and payload[0] == 0x2F:
+            bits = int.from_bytes(payload[1:5], "little")
+            width, height = (bits & 0x3FFF) + 1, (bits >> 14 & 0x3FFF) + 1
+        elif chunk == b"VP8 " and len(payload) == 10 and payload[3:6] == b"\x9d\x01\x2a":
+            width = int.from_bytes(payload[6:8], "little") & 0x3FFF
+            height = int.from_bytes(payload[8:10], "little") & 0x3FFF
+        else:
+            return None
+    else:
+        return None
+    return (width, height) if width and height else None
+
+
+def over_pixel_limit(data: bytes) -> str | None:
+    """How an image is over IMAGE_MAX_PIXELS, as "is 20000 × 20000 pixels (400 MP); the limit is
+    40 MP", from its header alone; None if it is within the limit or its header cannot be read."""
+    size = image_size(data)
+    if size is None or size[0] * size[1] <= IMAGE_MAX_PIXELS:
+        return None
+    width, height = size
+    return (f"is {width} × {height} pixels ({_megapixels(width * height)}); "
+            f"the limit is {_megapixels(IMAGE_MAX_PIXELS)}")
+
+
+# JPEG markers: frame headers (SOF0-15 but DHT, JPG and DAC), start of scan, end of image, and those
+# that stand alone with no length (TEM, RST0-7, SOI).
+_JPEG_FRAMES = {code for code in range(0xC0, 0xD0) if code not in (0xC4, 0xC8, 0xCC)}
+_JPEG_SCAN, _JPEG_END = 0xDA, 0xD9
+_JPEG_STANDALONE = {0x01, *range(0xD0, 0xD9)}
+_JPEG_MARKER = re.compile(rb"\xff+([^\x00\xff])")  # fill bytes may come before a marker
+# Scan data runs to the first 0xFF that is neither a stuffed byte (FF 00), a restart (FF D0-D7) nor fill.
+_JPEG_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+
+
+def _jpeg_segments(data: bytes):
+    """(marker, payload start, payload end) of each JPEG segment after SOI, up to EOI;
+    _NotWhole if the structure stops before EOI."""
+    offset, parts = 2, 0
+    while True:
+        parts += 1
+        _check_part_count(parts, "segments", "JPEG")
+        marker = _JPEG_MARKER.match(data, offset)
+        if marker is None:
+            raise _cut_short("the image data ends early")
+        code, offset = marker[1][0], marker.end()
+        if code == _JPEG_END:
+            return
+        if code in _JPEG_STANDALONE:
+            continue
+        length = int.from_bytes(data[offset:offset + 2], "big")
+        if length < 2 or offset + length > len(data):
+            raise _cut_short("the image data ends early")
+        yield code, offset + 2, offset + length
+        offset += length
+        if code == _JPEG_SCAN:
+            scan_end = _JPEG_SCAN_END.search(data, offset)
+            if scan_end is None:
+                raise _cut_short("the image data ends early")
+            offset = scan_end.start()
+
+
+def _check_png(data: bytes) -> None:
+    offset, parts = 8, 0
+    while True:
+        parts += 1
+        _check_part_count(parts, "chunks", "PNG")
+        end = offset + 12 + int.from_bytes(data[offset:offset + 4], "big")
+        if end > len(data):
+            raise _cut_short("the image data ends early")
+        if data[offset + 4:offset + 8] == b"IEND":
+            return
+        offset = end
+
+
+def _check_iso_media(data: bytes, format_name: str) -> None:
+    offset, boxes, parts = 0, set(), 0
+    while offset + 8 <= len(data):
+        parts += 1
+        _check_part_count(parts, "boxes", format_name)
+        size, box = int.from_bytes(data[offset:offset + 4], "big"), data[offset + 4:offset + 8]
+        header = 8
+        if size == 1:
+            size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
+        elif size == 0:  # the last box runs to the end of the file
+            size = len(data) - offset
+        if size < header:
+            raise _cut_short("its boxes are corrupt")
+        if offset + size > len(data):
+            raise _cut_short(f"the {box.decode('latin-1')!r} box needs {offset + size - len(data)} more bytes")
+        boxes.add(box)
+        offset += size
+    if offset != len(data):
+        raise _cut_short("it stops inside a box header")
+    if b"moov" not in boxes and b"moof" not in boxes:
+        raise _cut_short("it has no movie header")
+
+
+def _check_structure(mime: str, data: bytes) -> None:
+    """_NotWhole if a file ends before its own structure says it should, or has more parts than
+    any real file. Cut-short files are recognised for PNG, JPEG, WebP, MP4/MOV/M4A and WAV."""
+    if mime in _ISO_MEDIA:
+        _check_iso_media(data, _FORMAT_NAMES[mime])
+    elif data[:4] == b"RIFF":  # WAV and WebP declare their length up front
+        declared = int.from_bytes(data[4:8], "little") + 8
+        if len(data) < declared:
+            raise _cut_short(f"{len(data)} of {declared} bytes")
+    elif mime == "image/png":
+        _check_png(data)
+    elif mime == "image/jpeg":
+        for _ in _jpeg_segments(data):
+            pass
+
+
 # ---------------------------------------------------------------- uploads
 
 _FORMAT_NAMES = {
@@ -182,6 +341,7 @@ _FORMAT_NAMES = {
 }
 # One container, several names: an .m4a or .mov may start like an .mp4 and still be fine.
 _ISO_MEDIA = {"video/mp4", "video/quicktime", "audio/mp4"}
+_checks_running = threading.BoundedSemaphore(UPLOAD_CHECKS_AT_ONCE)
 
 
 def check_upload(name: str, data: bytes, kinds: tuple[str, ...] | list[str]) -> list[str]:
@@ -191,9 +351,11 @@ def check_upload(name: str, data: bytes, kinds: tuple[str, ...] | list[str]) -> 
 
     The bytes decide what a file is, and the name must agree with them: a file
     that is empty, over the upload limit, named with an extension the field does
-    not take, of another kind than its name says, or cut short is refused
-    before anything is sent. Cut-short files are recognised for PNG, JPEG, WebP,
-    MP4/MOV/M4A and WAV. `name` is only read for its extension, never used as a path.
+    not take, of another kind than its name says, cut short, built of more parts
+    than any real file, or an image of more than IMAGE_MAX_PIXELS is refused
+    before anything is sent. Nothing is decoded: the structure and the image
+    header are read, so a small file that would decode to gigabytes costs
+    nothing to refuse. `name` is only read for its extension, never used as a path.
     """
     kinds = tuple(kinds)
     shown = re.split(r"[\\/]", name or "")[-1][:80] or "The file"
@@ -218,57 +380,29 @@ def check_upload(name: str, data: bytes, kinds: tuple[str, ...] | list[str]) -> 
     elif named and kind_of(named) in kinds and named != sniffed and not {named, sniffed} <= _ISO_MEDIA:
         problems.append(f"{shown} is named as {_FORMAT_NAMES[named]} but contains {_FORMAT_NAMES[sniffed]}; "
                         f"rename it to {extension_for(sniffed)}.")
-    elif (cut := _cut_short(sniffed, data)) is not None:
-        problems.append(f"{shown} is incomplete ({cut}); the file was cut short, so export or download it again.")
+    elif (problem := _read_structure(sniffed, data)) is not None:
+        problems.append(f"{shown} {problem}")
     return problems
 
 
-def _cut_short(mime: str, data: bytes) -> str | None:
-    """Why a file of this type ends before its own structure says it should; None if it looks whole."""
-    if mime in _ISO_MEDIA:
-        return _iso_media_cut_short(data)
-    if data[:4] == b"RIFF":  # WAV and WebP declare their length up front
-        declared = int.from_bytes(data[4:8], "little") + 8
-        if len(data) < declared:
-            return f"{len(data)} of {declared} bytes"
-    if mime.startswith("image/"):
-        return _image_cut_short(data)
+def _read_structure(mime: str, data: bytes) -> str | None:
+    """What the structure or image header shows is wrong with a file; None if it may be sent."""
+    with _checks_running:
+        try:
+            _check_structure(mime, data)
+        except _NotWhole as problem:
+            return str(problem)
+        if kind_of(mime) != "image":
+            return None
+        if image_size(data) is None:
+            return "is not a valid image file: its header does not give its size in pixels."
+        if (too_large := over_pixel_limit(data)) is not None:
+            return f"{too_large}."
     return None
 
 
-def _iso_media_cut_short(data: bytes) -> str | None:
-    offset, boxes = 0, set()
-    while offset + 8 <= len(data):
-        size, box = int.from_bytes(data[offset:offset + 4], "big"), data[offset + 4:offset + 8]
-        header = 8
-        if size == 1:
-            size, header = int.from_bytes(data[offset + 8:offset + 16], "big"), 16
-        elif size == 0:  # the last box runs to the end of the file
-            size = len(data) - offset
-        if size < header:
-            return "its boxes are corrupt"
-        if offset + size > len(data):
-            return f"the {box.decode('latin-1')!r} box needs {offset + size - len(data)} more bytes"
-        boxes.add(box)
-        offset += size
-    if offset != len(data):
-        return "it stops inside a box header"
-    if b"moov" not in boxes and b"moof" not in boxes:
-        return "it has no movie header"
-    return None
-
-
-def _image_cut_short(data: bytes) -> str | None:
-    from PIL import Image  # only uploads need a decoder here
-
-    try:
-        with Image.open(io.BytesIO(data)) as picture:
-            picture.load()
-    except Image.DecompressionBombError:
-        return None  # whole, only very large; the API decides about pixel counts
-    except (OSError, ValueError, SyntaxError):
-        return "the image data ends early"
-    return None
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:.1f}".removesuffix(".0") + " MP"
 
 
 def _size(n: int) -> str:
