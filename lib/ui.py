@@ -109,7 +109,7 @@ def _sidebar(backend: Backend) -> str:
             st.info("**Simulator.** No `RUNWAYML_API_SECRET` is set, so tasks run on the built-in Runway "
                     "simulator: free, fast, real media.", icon="🧪")
         else:
-            st.success(f"**Live Runway API.** Tasks cost real credits.  \n{backend.base_url}", icon="🟢")
+            st.success(f"**Live Runway API.** Tasks cost real credits.  \n{plain(backend.base_url)}", icon="🟢")
         # Kept in the session (across pages) and in the address (across reloads and bookmarks). A name
         # this session already has wins over the address, so a teammate's shared link cannot make
         # someone submit under the teammate's name; only a session with no name yet takes it.
