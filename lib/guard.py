@@ -23,14 +23,13 @@ that sees every HTTP request and websocket handshake before Streamlit does.
 from __future__ import annotations
 
 import logging
-import os
 from urllib.parse import urlsplit
 
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
 from streamlit import config
 
-from lib.auth import PASSWORD_VARIABLE
+from lib.auth import configured_password
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ def refusal(scope: dict) -> tuple[int, str] | None:
     # a request without an Origin, as an image or a no-cors fetch; a link someone follows is fine.
     if headers.get("sec-fetch-site") in ("cross-site", "same-site") and headers.get("sec-fetch-mode") != "navigate":
         return 403, "This dashboard only answers its own pages."
-    if scope["path"].rstrip("/").endswith("/_stcore/metrics") and os.environ.get(PASSWORD_VARIABLE):
+    if scope["path"].rstrip("/").endswith("/_stcore/metrics") and configured_password():
         return 403, "The dashboard's metrics are not served while it has a password."
     return None
 
