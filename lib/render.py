@@ -5,7 +5,8 @@ WAV. Each is derived from what was given (an image is slowly zoomed, a video is
 recoloured) or, with nothing to start from, synthesised with colours and tones
 taken from a hash of the label, so different prompts give visibly different
 results. Everything is kept small (the longer side at most ``max_side``) so a
-render takes well under a second or two.
+render takes well under a second or two, and an input image is decoded only
+once its header shows it is within the pixel limit (``media.IMAGE_MAX_PIXELS``).
 
 ``probe`` reads a file's codec, size and duration from ``ffmpeg -i``, because
 imageio-ffmpeg ships ffmpeg without ffprobe.
@@ -23,6 +24,8 @@ from pathlib import Path
 import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from lib import media
 
 FPS = 24
 MAX_DERIVED_SECONDS = 10  # a video made from a video lasts as long as its input, up to this
@@ -250,8 +253,14 @@ def _ffmpeg(args: list[str], out_path: Path) -> None:
 
 
 def _open_image(data: bytes) -> Image.Image:
+    """Decode an input image, once its header shows it is a PNG, JPEG or WebP within the pixel
+    limit: a small file can decode to gigabytes, and that must never reach Pillow."""
+    if media.image_size(data) is None:
+        raise RenderError("the input image could not be read")
+    if (too_large := media.over_pixel_limit(data)) is not None:
+        raise RenderError(f"the input image {too_large}")
     try:
-        picture = Image.open(io.BytesIO(data))
+        picture = Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"])
         picture.load()
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise RenderError("the input image could not be read") from exc

@@ -332,7 +332,7 @@ class Simulator:
             mime, data = row["mime"], (self.upload_dir / row["file"]).read_bytes()
         else:
             return None, None
-        return media.kind_of(media.sniff_mime(data[:32]) or mime), data
+        return media.kind_of(media.sniff_mime(data[:64]) or mime), data
 
     def _render(self, task_id: str) -> None:
         with self._lock:
@@ -537,7 +537,7 @@ class Simulator:
             size = upload.size or 0
             if not media.UPLOAD_MIN_BYTES <= size <= media.UPLOAD_MAX_BYTES:
                 return error(400, f"Files must be between 512 bytes and 200 MB (got {size} bytes).")
-            head = await upload.read(32)
+            head = await upload.read(64)
             await upload.seek(0)
             mime = media.sniff_mime(head) or media.mime_from_name(row["filename"]) or upload.content_type
             with open(self.upload_dir / upload_id, "wb") as target:

@@ -6,6 +6,7 @@ ffmpeg still pass."""
 from __future__ import annotations
 
 import io
+import json
 import struct
 import subprocess
 import sys
@@ -239,6 +240,41 @@ def test_only_a_few_upload_checks_run_at_once():
         for check in checks:
             check.join()
     assert media.UPLOAD_CHECKS_AT_ONCE == 2 and results == [[]] * 6
+
+
+# ---------------------------------------------------------------- item 5: the simulator
+
+SIMULATED_TASK = """
+import time, httpx, tempfile
+from pathlib import Path
+from lib.simulator import SimulatorConfig, SimulatorServer
+with SimulatorServer(SimulatorConfig(state_dir=Path(tempfile.mkdtemp()), pending_seconds=0.1, run_seconds=0.2,
+                                     max_side=96)) as server:
+    client = httpx.Client(base_url=server.url, timeout=30, headers={
+        "Authorization": f"Bearer {server.api_key}", "X-Runway-Version": "2024-11-06"})
+    uri = lib.media.encode_data_uri("image/png", Path(sys.argv[1]).read_bytes())
+    created = client.post("/v1/image_to_video", json={"model": "gen4_turbo", "promptImage": uri,
+                                                     "ratio": "960:960", "duration": 2})
+    assert created.status_code == 200, created.text
+    for _ in range(600):
+        task = client.get(f"/v1/tasks/{created.json()['id']}").json()
+        if task["status"] in ("SUCCEEDED", "FAILED"):
+            break
+        time.sleep(0.05)
+print(json.dumps(task))
+"""
+
+
+def test_the_simulator_fails_a_task_whose_image_would_decode_to_gigabytes_without_decoding_it(tmp_path):
+    hostile = tmp_path / "photo.png"
+    hostile.write_bytes(zero_png(13000, 13000))
+    growth, printed = peak_growth_mb("import json\n" + SIMULATED_TASK, str(hostile))
+    task = json.loads(printed)
+    assert task["status"] == "FAILED" and task["failureCode"] == "ASSET.INVALID"
+    assert task["failure"] == ("An input could not be used: the input image is 13000 × 13000 pixels (169 MP); "
+                               "the limit is 40 MP.")
+    assert task["cost"] == {"credits": 0}
+    assert growth < GROWTH_LIMIT_MB
 
 
 # ---------------------------------------------------------------- item 16: ftyp in a page is not a video
