@@ -166,18 +166,28 @@ class Poller:
         finished, pending = wait(self._in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
         done = sum(self._record_download(self._in_flight.pop(future), *future.result()) for future in finished)
         if pending and time.monotonic() >= self._renew_leases_at:
-            self.archive_store.renew_archive_leases([self._in_flight[f]["id"] for f in pending], self.archive_lease)
+            self.archive_store.renew_archive_leases([self._in_flight[f] for f in pending], self.archive_lease)
             self._renew_leases_at = time.monotonic() + self.archive_lease / 3
         return done
 
     def _record_download(self, row, saved: archive.ArchivedFile | None, error: archive.ArchiveError | None) -> int:
-        """Keep what a download gave; a failure is marked at risk and retried with a growing delay."""
+        """Keep what a download gave; a failure is marked at risk and retried with a growing delay.
+
+        Only on the claim it was made for: an output removed with its task, given a fresh URL or
+        claimed again by another worker while the download ran gets nothing from it, and the
+        file, which no row refers to, is deleted.
+        """
         store = self.archive_store
         if error is None:
-            store.record_archived(row["id"], path=saved.path, mime=saved.mime, size=saved.size, sha256=saved.sha256)
-            return 1
+            if store.record_archived(row["id"], path=saved.path, mime=saved.mime, size=saved.size,
+                                     sha256=saved.sha256, claim=row):
+                return 1
+            (self.static_dir / Path(saved.path).name).unlink(missing_ok=True)
+            log.info("discarded a download for output %s: the output changed or went while it ran", row["id"])
+            return 0
         retry_in = min(10 * 2 ** row["attempts"], 600)
-        store.record_archive_failure(row["id"], str(error), retry_in)
+        if not store.record_archive_failure(row["id"], str(error), retry_in, claim=row):
+            return 0
         if error.expired:
             # A fresh link comes from reading the task again: at once the first time, then
             # no more often than the download itself is retried.

@@ -12,7 +12,10 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
+import re
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -25,6 +28,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from lib import lifecycle, media
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parent.parent
 BUSY_TIMEOUT_S = 10
@@ -137,7 +142,8 @@ def m002_reviews(db: Database) -> None:
 
 # Columns no page shows: the poll and archive schedules (moved on every read and lease)
 # and the clock of the last write. A change to any other column moves the change counter.
-UNSHOWN_COLUMNS = {"tasks": {"next_poll_at", "updated_at"}, "outputs": {"next_attempt_at"}, "reviews": set()}
+UNSHOWN_COLUMNS = {"tasks": {"next_poll_at", "updated_at"}, "outputs": {"next_attempt_at", "lease"},
+                   "reviews": set()}
 
 
 def count_changes(db: Database) -> None:
@@ -196,6 +202,73 @@ def m006_download_links(db: Database) -> None:
     db.execute("CREATE INDEX download_links_expires_at ON download_links (expires_at)")
 
 
+def _rebuild_with_autoincrement(db: Database, table: str, used: str) -> None:
+    """Rebuild `table` with `id INTEGER PRIMARY KEY AUTOINCREMENT`, rows, ids, indexes and
+    triggers as they were, its sequence past the largest id `used` (a SQL query) finds."""
+    conn = db.conn
+    create = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+    if "AUTOINCREMENT" in create.upper():
+        return  # rebuilt already, by a run that stopped before recording the migration
+    kept = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+        (table,))]
+    rebuilt = f"{table}_rebuilt"
+    new_create, found = re.subn(r'^CREATE TABLE\s+("\w+"|\[\w+\]|\w+)\s*\(\s*("id"|\[id\]|id)\s+INTEGER PRIMARY KEY',
+                                f'CREATE TABLE "{rebuilt}" (\n   "id" INTEGER PRIMARY KEY AUTOINCREMENT', create)
+    if found != 1:
+        raise RuntimeError(f"unexpected schema of {table}: {create[:80]}")
+    columns = ", ".join(f'"{c.name}"' for c in db[table].columns)
+    conn.execute(new_create)
+    conn.execute(f'INSERT INTO "{rebuilt}" ({columns}) SELECT {columns} FROM "{table}"')
+    conn.execute(f'DROP TABLE "{table}"')
+    conn.execute(f'ALTER TABLE "{rebuilt}" RENAME TO "{table}"')
+    for sql in kept:
+        conn.execute(sql)
+    conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+    conn.execute(f"INSERT INTO sqlite_sequence (name, seq) VALUES (?, COALESCE(({used}), 0))", (table,))
+
+
+@migrations(transactional=False)  # foreign keys can only be switched off outside a transaction
+def m007_ids_never_reused(db: Database) -> None:
+    # Without AUTOINCREMENT, SQLite gives a removed newest task's id (and its outputs' ids) to the
+    # next one, so a late download, an old bookmark or a link for the removed task landed on the
+    # new one. The sequence starts past every id still referred to: the largest that survive.
+    conn = db.conn
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys = OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _rebuild_with_autoincrement(db, "tasks", "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM tasks UNION ALL "
+                                        "SELECT MAX(parent_task_id) FROM tasks UNION ALL SELECT MAX(task_id) "
+                                        "FROM outputs UNION ALL SELECT MAX(task_id) FROM events UNION ALL "
+                                        "SELECT MAX(task_id) FROM reviews UNION ALL SELECT MAX(rowid) FROM prompts)")
+            _rebuild_with_autoincrement(db, "outputs", "SELECT MAX(id) FROM outputs")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
+
+
+@migrations()
+def m008_archive_leases(db: Database) -> None:
+    # A download is recorded only on the claim it was made for: the same output row, URL and lease.
+    db["outputs"].add_column("lease", str)
+    count_changes(db)
+
+
+@migrations()
+def m009_owner_only_inputs(db: Database) -> None:
+    # Uploads stashed by an older dashboard were readable by every local user.
+    stash = Path(db.conn.execute("PRAGMA database_list").fetchone()[2]).parent / "inputs"
+    if stash.is_dir():
+        stash.chmod(0o700)
+        for stashed in stash.iterdir():
+            stashed.chmod(0o600)
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
@@ -213,8 +286,10 @@ class TaskUpdate:
 class Store:
     def __init__(self, path: str | Path | None = None):
         self.path = Path(path) if path else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.stash_dir = self.path.parent / "inputs"
+        self.created_log = self.path.with_suffix(self.path.suffix + ".created")
+        _owner_only(self.path)
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
@@ -223,12 +298,13 @@ class Store:
         conn.execute("PRAGMA foreign_keys = ON")
         self.db = Database(conn)
         self._migrate()
+        self.replay_created_log()
 
     def _migrate(self) -> None:
         # A file lock, because two processes opening a new database at once
         # would otherwise both try to create the same tables.
         lock_path = self.path.with_suffix(self.path.suffix + ".migrate.lock")
-        with open(lock_path, "w") as lock:
+        with open(os.open(lock_path, os.O_CREAT | os.O_WRONLY, 0o600), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if migrations.pending(self.db):
                 migrations.apply(self.db)
@@ -243,10 +319,12 @@ class Store:
         conn.execute("BEGIN IMMEDIATE")
         try:
             yield conn
+            conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            # After some errors (a full disk, say) SQLite has rolled the transaction back itself.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
-        conn.execute("COMMIT")
 
     # ------------------------------------------------------------ inputs
 
@@ -259,9 +337,10 @@ class Store:
                 name = digest + media.extension_for(mime)
                 target = self.stash_dir / name
                 if not target.exists():
-                    self.stash_dir.mkdir(parents=True, exist_ok=True)
+                    self.stash_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
                     tmp = target.with_suffix(".part")
-                    tmp.write_bytes(data)
+                    with open(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
+                        out.write(data)
                     tmp.replace(target)
                 return f"{STASH_PREFIX}{mime}:{name}"
             if isinstance(value, dict):
@@ -283,6 +362,11 @@ class Store:
                 return [restore(v) for v in value]
             return value
         return restore(stored)
+
+    def free_bytes(self) -> int:
+        """Space left to an unprivileged writer on the disk that holds the database."""
+        disk = os.statvfs(self.path.parent)
+        return disk.f_bavail * disk.f_frsize
 
     # ------------------------------------------------------------ submission
 
@@ -317,6 +401,61 @@ class Store:
                  task_id))
             self._event(conn, task_id, lifecycle.PENDING, None, f"created as {task_uuid}")
 
+    def record_created(self, task_id: int, task_uuid: str, estimated_credits: float | None,
+                       first_poll_in: float, tries: int = 3) -> bool:
+        """Record Runway's id of a task it has created (and billed), whatever the disk does: in the
+        row (`mark_submitted`, tried `tries` times), else appended to the created log, which every
+        start-up and the poller's periodic settle replay into the row. Returns whether the row has it;
+        raises OSError when neither could be written."""
+        for attempt in range(tries):
+            try:
+                self.mark_submitted(task_id, task_uuid, estimated_credits, first_poll_in)
+                return True
+            except sqlite3.OperationalError as exc:  # "database or disk is full", a disk I/O error
+                log.warning("recording Runway's id %s of task #%s failed (%s)", task_uuid, task_id, exc)
+                if attempt + 1 < tries:
+                    time.sleep(0.2 * 2 ** attempt)
+        line = json.dumps({"task_id": task_id, "task_uuid": task_uuid, "estimated_credits": estimated_credits})
+        while True:
+            with open(os.open(self.created_log, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600), "a") as out:
+                fcntl.flock(out, fcntl.LOCK_EX)
+                if os.fstat(out.fileno()).st_nlink:  # not replayed and removed while we waited for the lock
+                    out.write(line + "\n")
+                    out.flush()
+                    os.fsync(out.fileno())
+                    return False
+
+    def replay_created_log(self) -> int:
+        """Write the Runway ids kept in the created log into their rows; returns how many. The log
+        goes once every entry is in the database; while the database cannot be written it stays."""
+        try:
+            log_file = open(self.created_log, "r+")
+        except FileNotFoundError:
+            return 0
+        replayed = 0
+        with log_file:
+            fcntl.flock(log_file, fcntl.LOCK_EX)
+            if not os.fstat(log_file.fileno()).st_nlink:
+                return 0  # another process replayed it while we waited for the lock
+            for line in log_file:
+                try:
+                    entry = json.loads(line)
+                    task_id, task_uuid = int(entry["task_id"]), str(entry["task_uuid"])
+                except (ValueError, KeyError, TypeError):
+                    log.warning("skipped an unreadable line of %s", self.created_log.name)
+                    continue
+                row = self.db.conn.execute("SELECT task_uuid FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                if row is None or row[0] is not None:
+                    continue  # removed since, or recorded after all
+                try:
+                    self.mark_submitted(task_id, task_uuid, entry.get("estimated_credits"), first_poll_in=0)
+                except sqlite3.OperationalError as exc:
+                    log.warning("the created log is kept: the database cannot be written yet (%s)", exc)
+                    return replayed
+                replayed += 1
+            self.created_log.unlink()
+        return replayed
+
     def mark_not_created(self, task_id: int, *, unknown: bool, message: str) -> None:
         """The API refused the request (rejected), or we cannot tell whether it was created (unknown)."""
         now = utcnow()
@@ -329,7 +468,9 @@ class Store:
             self._event(conn, task_id, lifecycle.FAILED, None, message)
 
     def settle_interrupted_submissions(self, older_than_s: float = 120) -> int:
-        """Rows left 'submitting' by a crash: their outcome is unknown, and they are never resent blind."""
+        """Rows left 'submitting' by a crash: their outcome is unknown, and they are never resent blind.
+        Ids of created tasks that a full disk kept out of their rows are written in first."""
+        self.replay_created_log()
         cutoff = datetime.fromtimestamp(time.time() - older_than_s, timezone.utc).isoformat(
             timespec="milliseconds").replace("+00:00", "Z")
         ids = [r[0] for r in self.db.conn.execute(
@@ -443,36 +584,55 @@ class Store:
 
     # ------------------------------------------------------------ archive
 
-    def claim_due_archives(self, limit: int = 10, lease: float = 120, now: float | None = None) -> list[sqlite3.Row]:
-        """Outputs waiting for download; each is leased so only one worker fetches it."""
+    def claim_due_archives(self, limit: int = 10, lease: float = 120, now: float | None = None) -> list[dict]:
+        """Outputs waiting for download; each is leased so only one worker fetches it. A claim
+        carries its own `lease` token: what it downloads is recorded only while that holds."""
         now = time.time() if now is None else now
         with self.immediate() as conn:
-            rows = conn.execute(
+            rows = [dict(r) for r in conn.execute(
                 "SELECT o.id, o.task_id, o.position, o.url, o.attempts, t.backend FROM outputs o "
                 "JOIN tasks t ON t.id = o.task_id WHERE o.state != ? AND o.next_attempt_at <= ? "
-                "ORDER BY o.next_attempt_at LIMIT ?", (OUT_ARCHIVED, now, limit)).fetchall()
-            if rows:
-                conn.execute(f"UPDATE outputs SET next_attempt_at = ? WHERE id IN ({','.join('?' * len(rows))})",
-                             (now + lease, *[r["id"] for r in rows]))
+                "ORDER BY o.next_attempt_at LIMIT ?", (OUT_ARCHIVED, now, limit))]
+            for row in rows:
+                row["lease"] = secrets.token_hex(8)
+            conn.executemany("UPDATE outputs SET next_attempt_at = ?, lease = ? WHERE id = ?",
+                             [(now + lease, row["lease"], row["id"]) for row in rows])
         return rows
 
-    def renew_archive_leases(self, output_ids: list[int], lease: float) -> None:
-        """Keep downloads in progress claimed, so no other worker starts the same files."""
-        if output_ids:
-            self.db.conn.execute(
-                f"UPDATE outputs SET next_attempt_at = ? WHERE state != ? AND id IN ({','.join('?' * len(output_ids))})",
-                (time.time() + lease, OUT_ARCHIVED, *output_ids))
+    def renew_archive_leases(self, claims: list[dict], lease: float) -> None:
+        """Keep downloads in progress claimed, so no other worker starts the same files; a claim
+        whose output was removed, re-leased or given a new URL meanwhile is not renewed."""
+        if claims:
+            with self.immediate() as conn:
+                conn.executemany(
+                    "UPDATE outputs SET next_attempt_at = ? WHERE id = ? AND lease = ? AND url = ? AND state != ?",
+                    [(time.time() + lease, c["id"], c["lease"], c["url"], OUT_ARCHIVED) for c in claims])
 
-    def record_archived(self, output_id: int, *, path: str, mime: str, size: int, sha256: str) -> None:
-        self.db.conn.execute(
-            "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, "
-            "last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?",
-            (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id))
+    def record_archived(self, output_id: int, *, path: str, mime: str, size: int, sha256: str,
+                        claim: dict | None = None) -> bool:
+        """Record an archived file; with the `claim` it was downloaded for (from claim_due_archives),
+        only while the output is still that row, with the same URL and lease. Returns whether it
+        was recorded: if not, the file belongs to nobody and the caller deletes it."""
+        guard, params = self._claim_guard(claim)
+        return self.db.conn.execute(
+            "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, lease = NULL, "
+            f"last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?{guard}",
+            (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id, *params)).rowcount == 1
 
-    def record_archive_failure(self, output_id: int, message: str, retry_in: float) -> None:
-        self.db.conn.execute(
-            "UPDATE outputs SET state = ?, last_error = ?, attempts = attempts + 1, next_attempt_at = ? "
-            "WHERE id = ?", (OUT_AT_RISK, message, time.time() + retry_in, output_id))
+    def record_archive_failure(self, output_id: int, message: str, retry_in: float,
+                               claim: dict | None = None) -> bool:
+        """A failed download, kept at risk and retried; with its `claim`, only while that holds."""
+        guard, params = self._claim_guard(claim)
+        return self.db.conn.execute(
+            "UPDATE outputs SET state = ?, last_error = ?, attempts = attempts + 1, next_attempt_at = ?, "
+            f"lease = NULL WHERE id = ?{guard}",
+            (OUT_AT_RISK, message, time.time() + retry_in, output_id, *params)).rowcount == 1
+
+    @staticmethod
+    def _claim_guard(claim: dict | None) -> tuple[str, tuple]:
+        if claim is None:
+            return "", ()
+        return " AND lease = ? AND url = ? AND state != ?", (claim["lease"], claim["url"], OUT_ARCHIVED)
 
     # ------------------------------------------------------------ reading
 
@@ -546,16 +706,34 @@ class Store:
             self._event(conn, task_id, row["status"], None, note)
 
     def remove_task(self, task_id: int) -> list[str]:
-        """Delete a task with its outputs, events and review. Returns the archived files that
-        no remaining output uses, for the caller to delete; files other tasks share stay."""
+        """Delete a task with its outputs, events and review, and the stashed inputs no remaining
+        task uses. Returns the archived files that no remaining output uses, for the caller to
+        delete; files other tasks share stay."""
         with self.immediate() as conn:
+            row = conn.execute("SELECT request_json FROM tasks WHERE id = ?", (task_id,)).fetchone()
             paths = [r[0] for r in conn.execute(
                 "SELECT DISTINCT path FROM outputs WHERE task_id = ? AND path IS NOT NULL", (task_id,))]
             for table, column in (("reviews", "task_id"), ("events", "task_id"), ("outputs", "task_id"),
                                   ("tasks", "id")):
                 conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (task_id,))
-            return [p for p in paths
-                    if conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (p,)).fetchone() is None]
+            unused = [p for p in paths
+                      if conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (p,)).fetchone() is None]
+        if row is not None:
+            self._remove_unused_inputs(_stashed_names(json.loads(row[0] or "{}")))
+        return unused
+
+    def _remove_unused_inputs(self, names: set[str]) -> None:
+        """Delete stashed inputs that no task's request refers to. Under the write lock, which a
+        submission also holds from stashing its inputs until its row is written, so no file goes
+        that a submission is about to use; nothing is written, so nothing can fail to commit."""
+        if not names:
+            return
+        with self.immediate() as conn:
+            for name in names:
+                # A scan of the requests, on a rare action: ~N ms at 100,000 tasks (see the README).
+                if conn.execute("SELECT 1 FROM tasks WHERE instr(request_json, ?) LIMIT 1",
+                                (f":{name}\"",)).fetchone() is None:
+                    (self.stash_dir / name).unlink(missing_ok=True)
 
     def tasks_by_id(self, task_ids: list[int]) -> list[dict]:
         """The tasks with these ids, in the order given (missing ids are left out)."""
@@ -641,6 +819,27 @@ class Store:
     def _event(conn: sqlite3.Connection, task_id: int, status: str, api_status: str | None, note: str | None) -> None:
         conn.execute("INSERT INTO events (task_id, at, status, api_status, note) VALUES (?, ?, ?, ?, ?)",
                      (task_id, utcnow(), status, api_status, note))
+
+
+def _owner_only(db_path: Path) -> None:
+    """The database, created readable by its owner only. SQLite gives the -wal and -shm files it
+    makes the database file's mode; files an older dashboard made readable by all are narrowed."""
+    os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
+    for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # another owner's file stays theirs
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+
+
+def _stashed_names(request: Any) -> set[str]:
+    """The input stash's files a stored request refers to."""
+    if isinstance(request, str) and request.startswith(STASH_PREFIX):
+        return {Path(request.rsplit(":", 1)[1]).name}
+    if isinstance(request, dict):
+        request = list(request.values())
+    if isinstance(request, list):
+        return set().union(*map(_stashed_names, request))
+    return set()
 
 
 def _task_dict(row: sqlite3.Row) -> dict:
