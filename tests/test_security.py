@@ -280,7 +280,7 @@ def test_the_password_is_asked_once_per_session(gated):
     at.switch_page(HISTORY_PAGE).run()
     assert not at.exception
     assert "Password" not in [t.label for t in at.text_input]
-    assert "Top secret storyboard" in " ".join(m.value for m in at.markdown)
+    assert "Top secret storyboard" in " ".join(e.value for e in [*at.markdown, *at.text])
 
 
 def test_no_password_set_means_no_gate(app_env, monkeypatch):
