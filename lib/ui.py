@@ -115,9 +115,12 @@ def _sidebar(backend: Backend) -> str:
         # someone submit under the teammate's name; only a session with no name yet takes it.
         own = st.session_state.get("teammate", "")
         from_address = st.query_params.get("teammate", "")
+        if from_address and not own:
+            st.session_state["teammate_from_address"] = True
         entered = st.text_input("Your name", value=own or from_address, key="teammate_input",
+                                on_change=st.session_state.pop, args=("teammate_from_address", None),
                                 help="Recorded on every task you submit; kept in the page address.").strip()
-        if entered and entered == from_address and not own:
+        if entered and st.session_state.get("teammate_from_address"):
             st.caption("Name taken from the page address; change it if it is not yours.")
         st.session_state["teammate"] = entered
         if from_address != entered:

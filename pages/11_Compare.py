@@ -22,9 +22,10 @@ typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params
                               placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("group",))
 task_ids = compare.parse_task_ids(typed)
 if group in groups and not task_ids:
-    pick_group.caption(f"{groups[group]['tasks']} tasks · {groups[group]['models'].replace(',', ', ')}")
+    pick_group.caption(f"{groups[group]['tasks']} tasks · {ui.plain(groups[group]['models'].replace(',', ', '))}")
 if typed and not task_ids:
-    st.warning(f"“{ui.quoted(typed)}” names no task: task numbers are whole numbers from 1 up.", icon="⚠️")
+    st.warning(f"“{ui.quoted(typed)}” names no task: task numbers are whole numbers from 1 to {ui.ID_MAX}.",
+               icon="⚠️")
 if not task_ids and not group:
     st.info("Pick a group of tasks submitted together, or type task numbers. On History, tick "
             "“Compare” on a few tasks to compare them here.")

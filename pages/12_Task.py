@@ -14,7 +14,7 @@ if task_id is None and asked and ui.parse_id(asked) is not None:
     task_id = ui.parse_id(asked)  # past what the browser's number field holds, but an id all the same
 if task_id is None:
     if asked:
-        st.warning(f"“{ui.quoted(asked)}” is not a task number: task numbers are whole numbers from 1 up.",
+        st.warning(f"“{ui.quoted(asked)}” is not a task number (a whole number from 1 to {ui.ID_MAX}).",
                    icon="⚠️")
     st.info("Open a task from History (its number is a link), or type its number above.")
     ui.link(ui.HISTORY_PAGE, "Open History")

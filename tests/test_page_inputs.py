@@ -186,7 +186,7 @@ def test_a_shared_link_does_not_rename_a_session_that_has_a_name(env):
 
 
 def test_a_session_with_no_name_takes_it_from_the_address_and_says_where_it_came_from(env):
-    at = _open(PAGE_FILES["text_to_video"], teammate="Ana")
+    at = _open(PAGE_FILES["text_to_video"], teammate="Ana").run()  # and still on the next rerun
     assert at.sidebar.text_input(key="teammate_input").value == "Ana"
     assert any("from the page address" in c.value for c in at.sidebar.caption)
     _submit(at, "A kite over dunes")
