@@ -95,7 +95,9 @@ def test_poll_answers_update_rows(store, fake_backend, fake_runway, tmp_path):
 def test_succeeded_outputs_are_archived_with_checksum(store, fake_backend, fake_runway, tmp_path):
     [task_id] = _submit(store, fake_backend, 1)
     uuid = store.task(task_id)["task_uuid"]
-    video = b"\x00\x00\x00\x18ftypisom" + b"\x01" * 5000
+    # A real box structure: an ftyp box (brand isom, two compatible brands), then an mdat box.
+    video = (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+             + (8 + 5000).to_bytes(4, "big") + b"mdat" + b"\x01" * 5000)
     poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
     poller._http = httpx.Client(transport=httpx.MockTransport(
         lambda r: httpx.Response(200, content=video, headers={"content-type": "video/mp4"})))
