@@ -3,18 +3,34 @@ output of a succeeded task is downloaded into `static/`, where Streamlit
 serves it at `/app/static/<name>`.
 
 Only media types are ever written there (static serving would also serve
-HTML or SVG as such), names are random so nobody can guess them, downloads
-are capped in size, and a file appears under its final name only once it is
+HTML or SVG as such), names are random so nobody can guess them, files and
+the folder that lists them are the owner's alone, downloads are capped in
+size, time and rate, and a file appears under its final name only once it is
 complete.
+
+Where an output may be fetched from follows the backend that made the task:
+when the base URL is on loopback (the simulator, a test server), output URLs
+on loopback are fetched too, plain http included; otherwise only public
+https. The archive's HTTP client (`http_client`) checks every address a name
+resolves to and connects to the address it checked, so an output URL can
+never reach a private service, whatever its name or its DNS answers.
 """
 from __future__ import annotations
 
+import contextvars
 import hashlib
+import ipaddress
 import os
 import secrets
+import socket
+import ssl
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpcore
 import httpx
 
 from lib import media
@@ -23,6 +39,17 @@ from lib.store import ROOT
 STATIC_DIR = ROOT / "static"
 STATIC_URL = "/app/static"
 MAX_BYTES = int(float(os.environ.get("DASHBOARD_ARCHIVE_MAX_MB", "512")) * media.MB)
+# A download gets this long in all, and must bring at least MIN_RATE bytes a second over every
+# RATE_WINDOW: a server trickling bytes gives its download slot up within one window.
+DEADLINE = float(os.environ.get("DASHBOARD_ARCHIVE_DEADLINE_SECONDS", "600"))
+MIN_RATE = float(os.environ.get("DASHBOARD_ARCHIVE_MIN_KB_PER_SECOND", "16")) * 1024
+RATE_WINDOW = 20.0
+CONNECT_TIMEOUT = 10.0
+SNIFF_BYTES = 64  # what media.sniff_mime needs to check a container's structure
+REFUSED = "only outputs on public https addresses are archived"
+REFUSED_LOOPBACK = "only outputs on public or loopback addresses are archived"
+# What a resolver answers for (host, port): the addresses to connect to.
+Resolver = Callable[[str, int], Iterable[str]]
 
 
 class ArchiveError(Exception):
@@ -48,25 +75,38 @@ def static_url(path: str | None) -> str | None:
     return f"{STATIC_URL}/{Path(path).name}"
 
 
-def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max_bytes: int = MAX_BYTES,
-             allow_http: bool = True) -> ArchivedFile:
-    """Stream one output URL into the archive and describe the file written.
+def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path = STATIC_DIR,
+             max_bytes: int = MAX_BYTES, deadline: float | None = None, min_rate: float | None = None,
+             rate_window: float | None = None) -> ArchivedFile:
+    """Stream one output URL of a task from the backend at `backend_url` into the archive
+    and describe the file written.
 
-    Nothing of the URL is used for the file's name or place: the name is
-    random and the extension follows the bytes. Plain http is refused when
-    `allow_http` is false (a live backend serves its outputs over https).
+    Nothing of the URL is used for the file's name or place: the name is random and the
+    extension follows the bytes. Plain http is fetched only for a backend on loopback.
+    `http` is `http_client()`: it is what keeps a name from leading to a private address.
     """
-    schemes = ("https://", "http://") if allow_http else ("https://",)
+    deadline = DEADLINE if deadline is None else deadline
+    min_rate = MIN_RATE if min_rate is None else min_rate
+    rate_window = RATE_WINDOW if rate_window is None else rate_window
+    loopback_ok = on_loopback(backend_url)
+    schemes = ("https://", "http://") if loopback_ok else ("https://",)
     if not url.lower().startswith(schemes):
         raise ArchiveError(f"only {' or '.join(s[:-3] for s in schemes)} output URLs are archived")
-    static_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(18)
     # The writer's pid is in the name, so a restart removes only what a dead process left.
     partial = static_dir / f".{token}.{os.getpid()}.part"
     digest = hashlib.sha256()
     size = 0
+    ends_at = time.monotonic() + deadline
+    deadline_set = _deadline.set(ends_at)
     try:
-        with http.stream("GET", url, follow_redirects=False) as response:
+        static_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(static_dir, 0o700)  # its listing names every archived file, and the names are the secret
+        # Asking for the bytes as they are keeps the declared length comparable with what
+        # arrives; a server that compresses anyway is decoded below, within the cap.
+        with http.stream("GET", url, follow_redirects=False, headers={"accept-encoding": "identity"},
+                         timeout=httpx.Timeout(min(rate_window, deadline), connect=min(CONNECT_TIMEOUT, deadline)),
+                         extensions={_LOOPBACK_OK: loopback_ok}) as response:
             if response.status_code in (401, 403, 404, 410):
                 raise ArchiveError(f"the output link has expired (HTTP {response.status_code})", expired=True)
             if response.status_code != 200:
@@ -76,20 +116,24 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
                 raise ArchiveError(f"the output is {declared / media.MB:.0f} MB, over the archive's "
                                    f"{max_bytes / media.MB:.0f} MB cap")
             header_mime = media.normalise_mime(response.headers.get("content-type"))
+            # The body as it came over the wire (`stream`, not `iter_raw`, which a transport that
+            # has already read the body refuses), decoded by the archive itself.
+            received = _Received(iter(response.stream), min_rate, rate_window)
             head = b""
-            with open(partial, "wb") as out:
-                for chunk in response.iter_bytes():
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with open(fd, "wb") as out:
+                for chunk in _decoded(received, response.headers.get("content-encoding", "")):
                     size += len(chunk)
                     if size > max_bytes:
                         raise ArchiveError(f"the output is over the archive's {max_bytes / media.MB:.0f} MB cap")
-                    if len(head) < 32:
-                        head += chunk[:32]
+                    if len(head) < SNIFF_BYTES:
+                        head += chunk[:SNIFF_BYTES - len(head)]
                     digest.update(chunk)
                     out.write(chunk)
                     out.flush()  # what arrived is on disk: a crash leaves a partial file, never a wrong one
                 os.fsync(out.fileno())
-        if declared and size != declared:
-            raise ArchiveError(f"the download stopped after {size} of {declared} bytes")
+            if declared and received.bytes != declared:
+                raise ArchiveError(f"the download stopped after {received.bytes} of {declared} bytes")
         # The bytes decide, never the header: a page served as "image/png" is still a page.
         mime = media.sniff_mime(head)
         if mime not in media.ARCHIVABLE:
@@ -97,6 +141,10 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
         final = static_dir / f"{token}{media.extension_for(mime)}"
         os.replace(partial, final)
         return ArchivedFile(path=f"static/{final.name}", mime=mime, size=size, sha256=digest.hexdigest())
+    except httpx.TimeoutException as exc:
+        if time.monotonic() >= ends_at:
+            raise ArchiveError(f"the download took longer than the archive's {deadline:.0f} s limit") from exc
+        raise ArchiveError(f"the output server sent nothing for {rate_window:.0f} s") from exc
     except httpx.HTTPError as exc:
         # A host that no longer answers at all (a restarted simulator, a moved CDN) is
         # cured like an expired link: by reading the task again for a fresh one.
@@ -105,7 +153,209 @@ def download(url: str, http: httpx.Client, *, static_dir: Path = STATIC_DIR, max
     except OSError as exc:  # a full disk, say: kept at risk and retried like a failed download
         raise ArchiveError(f"the file could not be written ({exc.strerror or type(exc).__name__})") from exc
     finally:
+        _deadline.reset(deadline_set)
         partial.unlink(missing_ok=True)
+
+
+class _Received:
+    """The body's bytes as they came over the wire, counted, and given up on when they come
+    slower than `min_rate` over a window."""
+
+    def __init__(self, chunks: Iterator[bytes], min_rate: float, window: float):
+        self._chunks, self._min_rate, self._window = chunks, min_rate, window
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        window_start, in_window = time.monotonic(), 0
+        for chunk in self._chunks:
+            self.bytes += len(chunk)
+            in_window += len(chunk)
+            now = time.monotonic()
+            if now - window_start >= self._window:
+                if in_window < self._min_rate * (now - window_start):
+                    raise ArchiveError(f"the output server sent under {self._min_rate / 1024:g} KB/s")
+                window_start, in_window = now, 0
+            yield chunk
+
+
+def _decoded(chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """The body as the file it is. One layer of gzip or deflate is undone a piece at a time, so
+    a small compressed body never becomes a large buffer before the cap sees it."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        yield from chunks
+        return
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise ArchiveError("the output server sent the file in an encoding the archive does not decode")
+    decoder = zlib.decompressobj(32 + zlib.MAX_WBITS)  # a gzip or a zlib header, whichever is there
+    try:
+        for chunk in chunks:
+            while chunk:
+                piece = decoder.decompress(chunk, 1 << 20)
+                chunk = decoder.unconsumed_tail
+                yield piece
+        while piece := decoder.decompress(b"", 1 << 20):
+            yield piece
+    except zlib.error as exc:
+        raise ArchiveError("the output server sent a corrupt compressed file") from exc
+    if not decoder.eof:
+        raise ArchiveError("the download stopped before the end of the compressed file")
+
+
+# ---------------------------------------------------------------- where outputs may come from
+
+def on_loopback(base_url: str) -> bool:
+    """Whether a backend's base URL is on this machine (the simulator, a test server)."""
+    try:
+        host = httpx.URL(base_url).host if "://" in base_url else ""
+    except httpx.InvalidURL:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return _v4_inside(address).is_loopback
+
+
+def allowed_address(address: str, *, loopback_ok: bool) -> bool:
+    """A public address (or, for a backend on loopback, a loopback one); never private, link-local,
+    unique-local, multicast or reserved, nor an IPv6 form that carries such an IPv4 address."""
+    ip = _v4_inside(ipaddress.ip_address(address))
+    if loopback_ok and ip.is_loopback:
+        return True
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
+
+
+def checked_addresses(host: str, port: int, *, loopback_ok: bool, resolve: Resolver | None = None) -> list[str]:
+    """The addresses an output host may be fetched from: every one it resolves to must be
+    allowed, or none is. The refusal says nothing of what the name led to."""
+    refused = ArchiveError(REFUSED_LOOPBACK if loopback_ok else REFUSED)
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        try:
+            addresses = list(dict.fromkeys((resolve or resolve_host)(host, port)))
+        except OSError:
+            raise refused from None
+    if not addresses or not all(allowed_address(a, loopback_ok=loopback_ok) for a in addresses):
+        raise refused
+    return addresses
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+
+def _v4_inside(ip: ipaddress.IPv4Address | ipaddress.IPv6Address):
+    """The IPv4 address an IPv6 one stands for (mapped, NAT64, 6to4), which is what gets reached."""
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped:
+            return ip.ipv4_mapped
+        if ip.sixtofour:
+            return ip.sixtofour
+        if ip in _NAT64:
+            return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+# ---------------------------------------------------------------- the archive's HTTP client
+
+_LOOPBACK_OK = "dashboard.outputs_on_loopback"  # a request extension: which connection pool serves it
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("archive_deadline", default=None)
+
+
+def http_client(resolve: Resolver | None = None) -> httpx.Client:
+    """The client downloads go through. Each policy has its own pool, so a connection made for a
+    backend on loopback never serves another's request. No proxy from the environment: the
+    address that is checked must be the one connected to."""
+    return httpx.Client(transport=_PolicyTransport(resolve), trust_env=False,
+                        timeout=httpx.Timeout(RATE_WINDOW, connect=CONNECT_TIMEOUT))
+
+
+class _PolicyTransport(httpx.BaseTransport):
+    def __init__(self, resolve: Resolver | None):
+        tls = httpx.create_ssl_context(trust_env=False)
+        self._pools = {ok: _checked_transport(_CheckedNetwork(ok, resolve), tls) for ok in (False, True)}
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._pools[request.extensions.get(_LOOPBACK_OK) is True].handle_request(request)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+
+def _checked_transport(network: httpcore.NetworkBackend, tls: ssl.SSLContext) -> httpx.HTTPTransport:
+    transport = httpx.HTTPTransport(verify=tls, trust_env=False)
+    # httpx takes no network backend of its own; its pool is replaced, and a transport whose
+    # pool is not where this expects it is refused rather than left unchecked.
+    if not isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
+        raise RuntimeError("this httpx keeps its connection pool elsewhere: the archive cannot check addresses")
+    transport._pool = httpcore.ConnectionPool(ssl_context=tls, network_backend=network)
+    return transport
+
+
+class _CheckedNetwork(httpcore.NetworkBackend):
+    """Connects only to checked addresses, and to the very address checked (a second DNS answer
+    cannot slip in between); TLS still verifies the name, and the Host header keeps it."""
+
+    def __init__(self, loopback_ok: bool, resolve: Resolver | None):
+        self._loopback_ok = loopback_ok
+        self._resolve = resolve
+        self._sockets = httpcore.SyncBackend()
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        failure = None
+        for address in checked_addresses(host, port, loopback_ok=self._loopback_ok, resolve=self._resolve):
+            try:
+                return _DeadlineStream(self._sockets.connect_tcp(address, port, _time_left(timeout),
+                                                                 local_address, socket_options))
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        raise failure
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise ArchiveError(REFUSED)
+
+    def sleep(self, seconds: float) -> None:
+        self._sockets.sleep(seconds)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """No read outlasts the download's deadline: headers trickled a byte at a time end with it too."""
+
+    def __init__(self, stream: httpcore.NetworkStream):
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _time_left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _time_left(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None):
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, _time_left(timeout)))
+
+    def get_extra_info(self, info: str):
+        return self._stream.get_extra_info(info)
+
+
+def _time_left(timeout: float | None) -> float | None:
+    ends_at = _deadline.get()
+    if ends_at is None:
+        return timeout
+    left = ends_at - time.monotonic()
+    if left <= 0:
+        raise httpcore.ReadTimeout("the download's deadline has passed")
+    return left if timeout is None else min(timeout, left)
 
 
 def remove_partial_files(static_dir: Path = STATIC_DIR) -> int:

@@ -52,7 +52,7 @@ class Poller:
         self.max_bytes = max_bytes
         self.archive_lease = archive_lease
         self._clients = {b.name: b.client() for b in backends}
-        self._http = httpx.Client(timeout=httpx.Timeout(60, connect=10))
+        self._http = archive.http_client()  # checks where every output URL leads before connecting
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
         self._download_slots = 4
         self._downloads = ThreadPoolExecutor(max_workers=self._download_slots, thread_name_prefix="archive")
@@ -195,11 +195,12 @@ class Poller:
         return 0
 
     def _download(self, row):
-        # Plain http only where the backend itself is plain http (the simulator on loopback).
-        allow_http = row["backend"] == SIMULATOR or row["backend"].startswith("http://")
+        # Where an output may come from follows the task's backend: loopback and plain http only
+        # for a backend on loopback (the simulator); a backend this poller does not serve gets the strictest rule.
+        backend = self.backends.get(row["backend"])
         try:
             return archive.download(row["url"], self._http, static_dir=self.static_dir, max_bytes=self.max_bytes,
-                                    allow_http=allow_http), None
+                                    backend_url=backend.base_url if backend else row["backend"]), None
         except archive.ArchiveError as exc:
             return None, exc
 

@@ -307,6 +307,8 @@ def test_the_config_keeps_the_server_on_loopback_and_sends_no_statistics():
 # ---------------------------------------------------------------- the archive
 
 PNG = media_samples.png()
+LIVE = "https://api.dev.runwayml.com"  # a backend on the internet: only public https outputs
+ON_LOOPBACK = "http://127.0.0.1:8800"  # the simulator's kind: loopback and plain http too
 
 
 def _serving(body: bytes, content_type: str, *, length: int | None = None, status: int = 200):
@@ -334,7 +336,7 @@ def _serving(body: bytes, content_type: str, *, length: int | None = None, statu
 def test_only_media_is_ever_written_to_static(tmp_path, body, content_type):
     http, _ = _serving(body, content_type)
     with pytest.raises(archive.ArchiveError, match="not an accepted media type"):
-        archive.download("https://cdn.example/output.png", http, static_dir=tmp_path)
+        archive.download("https://cdn.example/output.png", http, backend_url=LIVE, static_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -343,7 +345,7 @@ def test_archived_names_are_random_and_owe_nothing_to_the_url(tmp_path):
     names = set()
     for url in ("https://cdn.example/../../etc/passwd", "https://cdn.example/a/..%2F..%2Fapp.py",
                 "https://cdn.example/index.html", "https://cdn.example/out.png?name=../../x.html"):
-        saved = archive.download(url, http, static_dir=tmp_path)
+        saved = archive.download(url, http, backend_url=LIVE, static_dir=tmp_path)
         path = Path(saved.path)
         assert path.parent == Path("static") and path.suffix == ".png" and saved.mime == "image/png"
         assert re.fullmatch(r"[A-Za-z0-9_-]{24}\.png", path.name)  # 144 random bits
@@ -356,7 +358,8 @@ def test_downloads_are_capped_whether_or_not_the_size_is_declared(tmp_path):
     big = PNG + b"\0" * 5000
     declared, _ = _serving(big, "image/png", length=len(big))
     with pytest.raises(archive.ArchiveError, match="over the archive's"):
-        archive.download("https://cdn.example/big.png", declared, static_dir=tmp_path, max_bytes=4096)
+        archive.download("https://cdn.example/big.png", declared, backend_url=LIVE, static_dir=tmp_path,
+                         max_bytes=4096)
 
     def chunked(request):
         return httpx.Response(200, content=iter([big[i:i + 1000] for i in range(0, len(big), 1000)]),
@@ -364,7 +367,8 @@ def test_downloads_are_capped_whether_or_not_the_size_is_declared(tmp_path):
 
     streamed = httpx.Client(transport=httpx.MockTransport(chunked))
     with pytest.raises(archive.ArchiveError, match="over the archive's"):
-        archive.download("https://cdn.example/big.png", streamed, static_dir=tmp_path, max_bytes=4096)
+        archive.download("https://cdn.example/big.png", streamed, backend_url=LIVE, static_dir=tmp_path,
+                         max_bytes=4096)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -373,7 +377,7 @@ def test_downloads_are_capped_whether_or_not_the_size_is_declared(tmp_path):
 def test_only_http_urls_are_fetched(tmp_path, url):
     http, requested = _serving(PNG, "image/png")
     with pytest.raises(archive.ArchiveError, match="only https or http output URLs"):
-        archive.download(url, http, static_dir=tmp_path)
+        archive.download(url, http, backend_url=ON_LOOPBACK, static_dir=tmp_path)
     assert requested == [] and list(tmp_path.iterdir()) == []
 
 
