@@ -319,7 +319,8 @@ def rerun(store: Store, backend: Backend, task_id: int, teammate: str = "") -> S
 
 def remove(store: Store, task_id: int, static_dir: Path = archive.STATIC_DIR) -> int:
     """Delete a finished task from the history with its own archived files; returns files deleted.
-    A file another task's output also uses stays."""
+    A file another task's output also uses stays; so does an uploaded input another task's
+    request uses (the store deletes the others)."""
     task = store.task(task_id)
     if task is None:
         return 0
