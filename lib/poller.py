@@ -18,10 +18,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-import httpx
 
 from lib import archive, lifecycle
-from lib.backend import SIMULATOR, Backend
+from lib.backend import Backend
 from lib.client import NotFound, RunwayError, default_timeout
 from lib.store import Store, TaskUpdate, default_db_path
 

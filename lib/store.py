@@ -823,8 +823,13 @@ class Store:
 
 def _owner_only(db_path: Path) -> None:
     """The database, created readable by its owner only. SQLite gives the -wal and -shm files it
-    makes the database file's mode; files an older dashboard made readable by all are narrowed."""
-    os.close(os.open(db_path, os.O_CREAT | os.O_RDWR, 0o600))
+    makes the database file's mode; files an older dashboard made readable by all are narrowed.
+
+    An existing file is never opened here: closing any descriptor of a database drops every POSIX
+    lock this process holds on it, those of the other connections included, which is how SQLite
+    databases get corrupted. chmod needs no descriptor."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
     for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
         with contextlib.suppress(FileNotFoundError, PermissionError):  # another owner's file stays theirs
             if path.stat().st_mode & 0o077:

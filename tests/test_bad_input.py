@@ -317,7 +317,7 @@ def test_a_database_from_an_older_schema_is_migrated_with_its_rows_intact(env):
 
     history = open_page(HISTORY_PAGE)
     assert not history.exception
-    assert "A lighthouse from the first release" in " ".join(m.value for m in history.markdown)
+    assert "A lighthouse from the first release" in " ".join(t.value for t in history.text)
 
     store = Store(path)
     assert migrations.pending(store.db) == []
