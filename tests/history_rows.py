@@ -42,7 +42,9 @@ def task_row(**fields) -> dict:
 def insert_tasks(store: Store, rows: list[dict]) -> list[int]:
     """Insert task rows (from task_row) in one transaction; returns their ids in order."""
     with store.immediate() as conn:
-        first = conn.execute("SELECT COALESCE(MAX(id), 0) FROM tasks").fetchone()[0] + 1
+        # Ids are never reused (AUTOINCREMENT): the next one follows the largest ever given out.
+        first = conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), "
+                             "(SELECT MAX(id) FROM tasks), 0)").fetchone()[0] + 1
         conn.executemany(f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                          [tuple(r[c] for c in COLUMNS) for r in rows])
     return list(range(first, first + len(rows)))
