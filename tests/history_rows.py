@@ -41,13 +41,10 @@ def task_row(**fields) -> dict:
 
 def insert_tasks(store: Store, rows: list[dict]) -> list[int]:
     """Insert task rows (from task_row) in one transaction; returns their ids in order."""
+    sql = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     with store.immediate() as conn:
-        # Ids are never reused (AUTOINCREMENT): the next one follows the largest ever given out.
-        first = conn.execute("SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'tasks'), "
-                             "(SELECT MAX(id) FROM tasks), 0)").fetchone()[0] + 1
-        conn.executemany(f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                         [tuple(r[c] for c in COLUMNS) for r in rows])
-    return list(range(first, first + len(rows)))
+        # Each row's own id: ids are never reused, so they need not follow MAX(id).
+        return [conn.execute(sql, tuple(r[c] for c in COLUMNS)).lastrowid for r in rows]
 
 
 def insert_task(store: Store, **fields) -> int:
