@@ -18,9 +18,9 @@ from pathlib import Path
 
 from common import median, machine, print_table, temp_dir, verdict
 
-from lib import media, render
+from lib import media
 from lib.client import RunwayClient
-from lib.simulator import SimulatorConfig, SimulatorServer
+from lib.simulator import SimulatorConfig, SimulatorServer, render
 
 LABEL = "A paper boat drifting down a rainy street, slow push in"
 

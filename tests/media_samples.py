@@ -9,7 +9,7 @@ from tempfile import TemporaryDirectory
 
 from PIL import Image
 
-from lib import render
+from lib.simulator import render
 
 
 def png(width: int = 64, height: int = 48, colour=(200, 80, 40)) -> bytes:

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from lib import media
-from lib.render import probe
+from lib.simulator.render import probe
 from lib.simulator import SimulatorConfig, SimulatorServer
 
 API_VERSION = "2024-11-06"

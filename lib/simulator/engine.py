@@ -1,0 +1,486 @@
+"""The simulated API's state and behaviour, with no HTTP in it: tasks and their
+lifecycle (PENDING, THROTTLED past the per-model concurrency, RUNNING with
+progress, SUCCEEDED, FAILED, CANCELLED), credits and daily limits, uploads,
+signed output URLs that expire, and the rendering of each task's output.
+
+State lives on disk (SQLite plus media files under the state dir), and a
+task's status is worked out from stored timestamps on each request rather
+than by a ticking thread, so a restarted simulator still knows its tasks.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import heapq
+import hmac
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import sqlite3
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from lib import catalog, media
+from lib.simulator import render
+from lib.simulator.faults import FaultRule
+
+API_VERSION = "2024-11-06"
+UPLOAD_TTL_SECONDS = 24 * 3600  # runway:// URIs are valid 24 h (runway-api.md §6)
+DAILY_WINDOW_SECONDS = 24 * 3600  # daily limits are a rolling 24 h
+MONTHLY_SPEND_CAP = 10_000  # tier 1: $100
+UNSAFE_TAG, GLITCH_TAG = "#unsafe", "#glitch"
+OUTPUT_EXTENSIONS = {"video": ".mp4", "image": ".png", "audio": ".mp3"}
+OUTPUT_NAME = re.compile(r"[\w-]+\.\w+")
+
+log = logging.getLogger(__name__)
+
+
+def _env(name: str, default: float, kind: type = float) -> Callable[[], Any]:
+    return lambda: kind(os.environ.get(name, default))
+
+
+@dataclass
+class SimulatorConfig:
+    api_key: str | None = None  # None: generated once and kept in the state dir
+    state_dir: Path = Path("data/simulator")
+    pending_seconds: float = field(default_factory=_env("SIMULATOR_PENDING_SECONDS", 2))
+    run_seconds: float = field(default_factory=_env("SIMULATOR_RUN_SECONDS", 8))
+    concurrency: int = field(default_factory=_env("SIMULATOR_CONCURRENCY", 2, int))
+    output_ttl_seconds: float = field(default_factory=_env("SIMULATOR_OUTPUT_TTL_SECONDS", 86400))
+    credits: int = field(default_factory=_env("SIMULATOR_CREDITS", 10000, int))
+    daily_limit: int = field(default_factory=_env("SIMULATOR_DAILY_LIMIT", 500, int))
+    max_side: int = field(default_factory=render.default_max_side)
+    clock: Callable[[], float] = time.time  # injectable so tests can move time
+
+
+class ApiError(Exception):
+    """An answer other than success: its HTTP status, message and (for 400s) the field issues."""
+
+    def __init__(self, status: int, message: str, issues: list[dict] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.issues = status, message, issues
+
+
+def new_api_key() -> str:
+    return "key_" + secrets.token_hex(64)
+
+
+def iso_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Simulator:
+    """One simulated Runway account, kept in its state dir."""
+
+    def __init__(self, config: SimulatorConfig | None = None):
+        self.config = config or SimulatorConfig()
+        self.clock = self.config.clock
+        self.state_dir = Path(self.config.state_dir)
+        self.media_dir = self.state_dir / "media"
+        self.upload_dir = self.state_dir / "uploads"
+        for folder in (self.media_dir, self.upload_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self.instance = uuid.uuid4().hex
+        self.uvicorn_server = None  # set when served, so faults can drop connections
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.state_dir / "simulator.db", check_same_thread=False,
+                                   isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL keeps this crash-safe; tasks are polled often
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self.api_key = self.config.api_key or self._meta("api_key", new_api_key)
+        self._secret = self._meta("signing_secret", lambda: secrets.token_hex(32)).encode()
+        self.fault_rules: list[FaultRule] = []
+        self.request_log: deque[dict] = deque(maxlen=10_000)
+        self._renderer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="simulator-render")
+        self._settled_until = -math.inf  # see _advance
+        # Renders that a stopped simulator left unfinished start again.
+        for row in self._db.execute("SELECT id FROM tasks WHERE status IS NULL AND outcome = 'success' "
+                                    "AND rendered_at IS NULL"):
+            self._renderer.submit(self._render, row["id"])
+
+    def close(self) -> None:
+        self._renderer.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            self._db.close()
+
+    def _meta(self, key: str, make: Callable[[], str]) -> str:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            if row:
+                return row["value"]
+            self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (key, make()))
+            return self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()["value"]
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _timeline(self, task: sqlite3.Row) -> tuple[float, str | None, str | None, str | None]:
+        """When an admitted task ends and how: (end, status, failureCode, failure).
+        The end is infinite while a successful task's media is still rendering."""
+        run_start = task["admitted_at"] + self.config.pending_seconds
+        if task["outcome"] == "unsafe":
+            return run_start, "FAILED", "SAFETY.INPUT.TEXT", "The prompt was flagged by content moderation."
+        done = run_start + self.config.run_seconds
+        if task["outcome"] == "glitch":
+            return done, "FAILED", "INTERNAL.BAD_OUTPUT.CODE01", "The output failed internal quality checks."
+        if task["rendered_at"] is None:
+            return math.inf, None, None, None
+        end = max(done, task["rendered_at"])
+        if task["render_error"]:
+            return end, "FAILED", "ASSET.INVALID", f"An input could not be used: {task['render_error']}."
+        return end, "SUCCEEDED", None, None
+
+    def _advance(self, now: float) -> None:
+        """Bring stored state up to `now`: admit throttled tasks into free
+        concurrency slots in submission order, and settle tasks that ended.
+
+        Nothing can change before the next admission or ending found by the
+        last pass, unless a task is created, cancelled or rendered (they call
+        `_unsettle`), so until then this returns at once: a poll of 500 tasks
+        is 500 lookups, not 500 passes over every unfinished task.
+        """
+        with self._lock:
+            if now < self._settled_until:
+                return
+            with self._transaction():
+                self._settled_until = self._advance_unlocked(now)
+
+    def _unsettle(self) -> None:
+        """A task was created, cancelled or rendered: the next `_advance` makes a full pass."""
+        self._settled_until = -math.inf
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _advance_unlocked(self, now: float) -> float:
+        """Returns when the next admission or ending is due (infinity: none is known yet)."""
+        next_change = math.inf
+        unfinished: dict[str, list[dict]] = {}
+        for row in self._db.execute("SELECT * FROM tasks WHERE status IS NULL ORDER BY seq"):
+            unfinished.setdefault(row["model"], []).append(dict(row))
+        for model, tasks in unfinished.items():
+            active = [t for t in tasks if t["admitted_at"] is not None]
+            free = max(0, self.config.concurrency - len(active))
+            # A slot that is free now was freed by one of the latest endings (a cancel, say).
+            freed = [r[0] for r in self._db.execute(
+                "SELECT finished_at FROM tasks WHERE model = ? AND admitted_at IS NOT NULL AND status IS NOT NULL "
+                "ORDER BY finished_at DESC LIMIT ?", (model, free))]
+            slots = [self._timeline(t)[0] for t in active] + freed + [-math.inf] * (free - len(freed))
+            heapq.heapify(slots)
+            for task in (t for t in tasks if t["admitted_at"] is None):
+                start = max(task["created_at"], slots[0])
+                if start > now:
+                    next_change = min(next_change, start)
+                    break
+                heapq.heappop(slots)
+                task["admitted_at"] = start
+                self._db.execute("UPDATE tasks SET admitted_at = ? WHERE id = ?", (start, task["id"]))
+                heapq.heappush(slots, self._timeline(task)[0])
+                active.append(task)
+            for task in active:
+                end, status, code, failure = self._timeline(task)
+                if end <= now:
+                    cost = math.ceil(task["estimate"] - 1e-9) if status == "SUCCEEDED" else 0
+                    self._db.execute("UPDATE tasks SET status = ?, finished_at = ?, cost = ?, failure_code = ?, "
+                                     "failure = ? WHERE id = ?", (status, end, cost, code, failure, task["id"]))
+                else:
+                    next_change = min(next_change, end)
+        return next_change
+
+    def _task(self, task_id: str) -> sqlite3.Row | None:
+        return self._db.execute("SELECT * FROM tasks WHERE id = ? AND deleted = 0", (task_id,)).fetchone()
+
+    def _task_json(self, task: sqlite3.Row, now: float, base_url: str) -> dict:
+        body: dict[str, Any] = {"id": task["id"], "createdAt": iso_time(task["created_at"])}
+        status = task["status"]
+        if status is None:
+            body["estimatedCost"] = {"credits": task["estimate"]}
+            if task["admitted_at"] is None:
+                body["status"] = "THROTTLED"
+            elif now < task["admitted_at"] + self.config.pending_seconds:
+                body["status"] = "PENDING"
+            else:
+                # Capped below 1: a task whose render runs late keeps RUNNING instead of looking done.
+                elapsed = now - task["admitted_at"] - self.config.pending_seconds
+                progress = min(0.99, elapsed / max(self.config.run_seconds, 1e-6))
+                body.update(status="RUNNING", progress=round(progress, 3))
+            return body
+        body["status"] = status
+        if status == "SUCCEEDED":
+            body["output"] = [self._output_url(base_url, task["output"], now)]
+        elif status == "FAILED":
+            body.update(failure=task["failure"], failureCode=task["failure_code"])
+        body["cost"] = {"credits": task["cost"]}
+        return body
+
+    def balance(self) -> int:
+        spent = self._db.execute("SELECT COALESCE(SUM(cost), 0) FROM tasks").fetchone()[0]
+        return int(self.config.credits - spent)
+
+    def _daily_generations(self, now: float) -> dict[str, int]:
+        rows = self._db.execute("SELECT model, COUNT(*) FROM tasks WHERE created_at > ? GROUP BY model",
+                                (now - DAILY_WINDOW_SECONDS,))
+        return {model: count for model, count in rows}
+
+    # ------------------------------------------------------------ media
+
+    def _output_url(self, base_url: str, name: str, now: float) -> str:
+        expires = math.ceil(now + self.config.output_ttl_seconds)
+        return f"{base_url}/outputs/{name}?exp={expires}&sig={self.sign(f'{name}:{expires}')}"
+
+    def sign(self, text: str) -> str:
+        return hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def output_file(self, name: str, expires: str, signature: str) -> Path:
+        """The file behind a signed output URL; ApiError 403 or 404 if it cannot be had."""
+        if not expires.isdigit() or not hmac.compare_digest(self.sign(f"{name}:{expires}"), signature):
+            raise ApiError(403, "Access denied: the signature is invalid.")
+        if int(expires) < self.clock():
+            raise ApiError(403, "Access denied: the URL has expired.")
+        path = self.media_dir / name
+        if not OUTPUT_NAME.fullmatch(name) or not path.is_file():
+            raise ApiError(404, "The output no longer exists.")
+        return path
+
+    def _upload_row(self, uri: str) -> sqlite3.Row | None:
+        """The stored file behind a runway:// URI, if it was uploaded and has not expired."""
+        upload_id = uri.removeprefix("runway://uploads/")
+        with self._lock:
+            row = self._db.execute("SELECT * FROM uploads WHERE id = ? AND file IS NOT NULL", (upload_id,)).fetchone()
+        if row is None or row["created_at"] + UPLOAD_TTL_SECONDS < self.clock():
+            return None
+        return row
+
+    def _input(self, uri: str) -> tuple[str | None, bytes | None]:
+        """An input's media kind and bytes, trusting the bytes over the declared type;
+        (None, None) for an https URL, which there is no internet to fetch."""
+        if uri.startswith("data:"):
+            mime, data = media.decode_data_uri(uri)
+        elif uri.startswith("runway://") and (row := self._upload_row(uri)):
+            mime, data = row["mime"], (self.upload_dir / row["file"]).read_bytes()
+        else:
+            return None, None
+        return media.kind_of(media.sniff_mime(data[:64]) or mime), data
+
+    def _render(self, task_id: str) -> None:
+        with self._lock:
+            task = self._task(task_id)
+        if task is None:
+            return
+        model = catalog.models_for_endpoint(task["endpoint"])[task["model"]]
+        body = json.loads(task["body"])
+        label = body.get("promptText") or model.id
+        out = self.media_dir / task["output"]
+        problem = None
+        try:
+            visual: dict[str, bytes] = {}  # the first image or video input, which the output starts from
+            video_input = None  # the first video input, whose length an output without a duration follows
+            for _, uri, _ in _media_refs(model, body):
+                kind, data = self._input(uri)
+                if kind in ("image", "video") and not visual:
+                    visual = {kind: data}
+                if kind == "video" and video_input is None:
+                    video_input = data
+            size = render.parse_ratio(body.get("ratio")) or (None, None)
+            if model.output == "video":
+                seconds = body.get("duration")
+                if seconds is None and not model.field("duration") and video_input is not None:
+                    seconds = min(render.media_duration(video_input) or model.default_duration,
+                                  render.MAX_DERIVED_SECONDS)
+                render.render_video(out, *size, seconds or model.default_duration, label=label,
+                                    max_side=self.config.max_side,
+                                    audio="tone" if body.get("audio") is True else None, **visual)
+            elif model.output == "image":
+                render.render_image(out, *size, label=label, image=visual.get("image"),
+                                    max_side=self.config.max_side)
+            else:
+                render.render_audio(out, body.get("duration") or model.default_duration, label=label)
+        except render.RenderError as exc:
+            problem = str(exc)
+        except Exception:  # a simulator bug must fail the task, not leave it RUNNING forever
+            log.exception("render of task %s failed", task_id)
+            problem = "the simulator could not render this output"
+        with self._lock:
+            self._db.execute("UPDATE tasks SET rendered_at = ?, render_error = ? WHERE id = ?",
+                             (self.clock(), problem, task_id))
+            self._unsettle()  # the task's end is known now
+            task = self._db.execute("SELECT status, deleted FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            if task["deleted"] or task["status"] == "CANCELLED":
+                out.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------ operations
+
+    def endpoints(self) -> tuple[str, ...]:
+        return catalog.ENDPOINTS
+
+    def create_task(self, endpoint: str, body: dict) -> dict:
+        """Validate and start a task; its create answer, or ApiError."""
+        models = catalog.models_for_endpoint(endpoint)
+        model = models.get(body.get("model")) if isinstance(body.get("model"), str) else None
+        if model is None:
+            message = f"Invalid parameter 'model': choose one of {', '.join(models)}."
+            raise ApiError(400, message, [{"code": "invalid", "path": ["model"], "message": message}])
+        issues = [(i.field, i.message) for i in catalog.validate_request(model, body)]
+        if not issues:
+            for where, uri, kinds in _media_refs(model, body):
+                if uri.startswith("runway://"):
+                    row = self._upload_row(uri)
+                    if row is None:
+                        issues.append((where, f"{where}: unknown or expired runway:// URI; upload the file first."))
+                    elif media.kind_of(row["mime"]) not in kinds:
+                        issues.append((where, f"{where}: the uploaded file is {row['mime'] or 'not a known type'}, "
+                                              f"not {' or '.join(kinds)}."))
+        if issues:
+            raise ApiError(400, issues[0][1], [
+                {"code": "invalid", "path": [int(p) if p.isdigit() else p for p in where.split(".")],
+                 "message": message} for where, message in issues])
+
+        prompt = (body.get("promptText") or "").lower()
+        outcome = "unsafe" if UNSAFE_TAG in prompt else "glitch" if GLITCH_TAG in prompt else "success"
+        estimate = catalog.estimate_credits(model, body)
+        task_id = str(uuid.uuid4())
+        with self._lock:
+            now = self.clock()
+            self._advance(now)
+            if self._daily_generations(now).get(model.id, 0) >= self.config.daily_limit:
+                raise ApiError(429, f"Daily generation limit reached for {model.id}")
+            if estimate > self.balance():
+                raise ApiError(400, f"Not enough credits: this task may cost {estimate:g} credits and the "
+                                    f"balance is {self.balance()}.")
+            self._db.execute(
+                "INSERT INTO tasks (id, model, endpoint, body, created_at, estimate, outcome, output) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (task_id, model.id, endpoint, json.dumps(body), now, estimate, outcome,
+                 secrets.token_urlsafe(24) + OUTPUT_EXTENSIONS[model.output]))
+            self._unsettle()
+            self._advance(now)
+        if outcome == "success":
+            self._renderer.submit(self._render, task_id)
+        return {"id": task_id, "estimatedCost": {"credits": estimate}}
+
+    def get_task(self, task_id: str, base_url: str) -> dict:
+        with self._lock:
+            now = self.clock()
+            self._advance(now)
+            task = self._task(task_id)
+            if task is None:
+                raise ApiError(404, "Task not found")
+            return self._task_json(task, now, base_url)
+
+    def delete_task(self, task_id: str) -> None:
+        """Cancel an unfinished task (charged only once running) or delete a finished one."""
+        with self._lock:
+            now = self.clock()
+            self._advance(now)
+            task = self._task(task_id)
+            if task is None:
+                raise ApiError(404, "Task not found")
+            if task["status"] is None:
+                running = task["admitted_at"] is not None and now >= task["admitted_at"] + self.config.pending_seconds
+                cost = math.ceil(task["estimate"] - 1e-9) if running else 0
+                self._db.execute("UPDATE tasks SET status = 'CANCELLED', finished_at = ?, cost = ? WHERE id = ?",
+                                 (now, cost, task["id"]))
+                self._unsettle()
+                self._advance(now)  # the freed slot goes to the next throttled task
+            else:
+                self._db.execute("UPDATE tasks SET deleted = 1 WHERE id = ?", (task["id"],))
+            (self.media_dir / task["output"]).unlink(missing_ok=True)
+
+    def organization(self) -> dict:
+        with self._lock:
+            now = self.clock()
+            self._advance(now)
+            used = self._daily_generations(now)
+            balance = self.balance()
+        ids = sorted({m.id for t in catalog.TASK_TYPES for m in t.models})
+        limits = {"maxConcurrentGenerations": self.config.concurrency, "maxDailyGenerations": self.config.daily_limit}
+        return {
+            "creditBalance": balance,
+            "tier": {"maxMonthlyCreditSpend": MONTHLY_SPEND_CAP, "models": {m: dict(limits) for m in ids}},
+            "usage": {"models": {m: {"dailyGenerations": used.get(m, 0)} for m in ids}},
+        }
+
+    # ------------------------------------------------------------ uploads
+
+    def open_upload(self, filename: str) -> str:
+        """A new upload's id; its file arrives later through `finish_upload`."""
+        upload_id = uuid.uuid4().hex
+        with self._lock:
+            self._db.execute("INSERT INTO uploads (id, filename, created_at) VALUES (?, ?, ?)",
+                             (upload_id, filename, self.clock()))
+        return upload_id
+
+    def upload_filename(self, upload_id: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT filename FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        return row["filename"] if row else None
+
+    def finish_upload(self, upload_id: str, mime: str | None, size: int) -> None:
+        with self._lock:
+            self._db.execute("UPDATE uploads SET file = ?, mime = ?, size = ? WHERE id = ?",
+                             (upload_id, media.normalise_mime(mime), size, upload_id))
+
+
+def _media_refs(model: catalog.Model, body: dict):
+    """(field path, uri, accepted kinds) for every media input in a request body."""
+    for f in model.fields:
+        value = body.get(f.name)
+        if value is None:
+            continue
+        if f.kind == "media" and f.typed and isinstance(value, dict):
+            yield f.name, str(value.get("uri", "")), (value.get("type"),)
+        elif f.kind in ("media", "media_list") and isinstance(value, list):
+            for i, item in enumerate(value):
+                uri = item.get("uri") if isinstance(item, dict) else item
+                yield f"{f.name}.{i}", str(uri or ""), f.media
+        elif f.kind == "media" and isinstance(value, str):
+            yield f.name, value, f.media
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS tasks (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- submission order, for admission past the concurrency limit
+    id TEXT UNIQUE NOT NULL,
+    model TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    estimate REAL NOT NULL,
+    outcome TEXT NOT NULL,      -- success | unsafe | glitch, decided from the prompt at creation
+    output TEXT NOT NULL,       -- unguessable file name under media/
+    admitted_at REAL,           -- when it got a concurrency slot; NULL while THROTTLED
+    rendered_at REAL,
+    render_error TEXT,
+    status TEXT,                -- set once terminal; NULL means derive it from the times above
+    finished_at REAL,
+    cost INTEGER,
+    failure TEXT,
+    failure_code TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0  -- kept, so costs and daily counts survive a delete
+);
+CREATE INDEX IF NOT EXISTS tasks_unfinished ON tasks (status, model);
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY, filename TEXT NOT NULL, created_at REAL NOT NULL, file TEXT, mime TEXT, size INTEGER
+);
+"""
