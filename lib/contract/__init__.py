@@ -214,7 +214,7 @@ def validate(endpoint: str, body: Any) -> list[dict]:
     if not isinstance(body, dict):
         return [_issue([], f"Expected a JSON object, got {_json_type(body)}.")]
     model_id = body.get("model")
-    if model_id not in spec["models"]:
+    if not isinstance(model_id, str) or model_id not in spec["models"]:
         offered = ", ".join(sorted(spec["models"]))
         if "model" not in body:
             return [_issue(["model"], f"Required: one of {offered}.")]

@@ -214,6 +214,71 @@ def extract(root: Path | None = None) -> dict:
     return {"source": f"runwayml {sdk_version()}", "endpoints": endpoints}
 
 
+def diff(old: dict, new: dict) -> list[str]:
+    """What changed from `old` to `new`, one line per endpoint/model/field/value.
+
+    Enum values are compared as sets, then for order.
+    """
+    lines = []
+    if old.get("source") != new.get("source"):
+        lines.append(f"source: {old.get('source')} -> {new.get('source')}")
+    _diff_keyed("", old["endpoints"], new["endpoints"], _diff_endpoint, lines)
+    return lines
+
+
+def _diff_keyed(where: str, old: dict, new: dict, inner, lines: list[str]) -> None:
+    for key in sorted(old.keys() - new.keys()):
+        lines.append(f"{where}{key}: removed")
+    for key in sorted(new.keys() - old.keys()):
+        lines.append(f"{where}{key}: added")
+    for key in sorted(old.keys() & new.keys()):
+        inner(f"{where}{key}", old[key], new[key], lines)
+
+
+def _diff_endpoint(where: str, old: dict, new: dict, lines: list[str]) -> None:
+    if old["params"] != new["params"]:
+        lines.append(f"{where}: params {old['params']} -> {new['params']}")
+    _diff_keyed(f"{where} model ", old["models"], new["models"],
+                lambda w, o, n, ls: _diff_fields(w, o["fields"], n["fields"], ls), lines)
+
+
+def _diff_fields(where: str, old: dict, new: dict, lines: list[str]) -> None:
+    _diff_keyed(f"{where} field ", old, new, _diff_field, lines)
+
+
+def _diff_field(where: str, old: dict, new: dict, lines: list[str]) -> None:
+    if old["required"] != new["required"]:
+        lines.append(f"{where}: {'now required' if new['required'] else 'now optional'}")
+    if old["doc"] != new["doc"]:
+        lines.append(f"{where}: doc changed to {new['doc'][:120]!r}")
+    _diff_shape(where, old["shape"], new["shape"], lines)
+
+
+def _diff_shape(where: str, old: dict, new: dict, lines: list[str]) -> None:
+    if old["type"] != new["type"]:
+        lines.append(f"{where}: {json.dumps(old, sort_keys=True)[:200]} -> {json.dumps(new, sort_keys=True)[:200]}")
+    elif old["type"] == "enum":
+        gone = [v for v in old["values"] if v not in new["values"]]
+        came = [v for v in new["values"] if v not in old["values"]]
+        if gone:
+            lines.append(f"{where}: values removed {', '.join(json.dumps(v) for v in gone)}")
+        if came:
+            lines.append(f"{where}: values added {', '.join(json.dumps(v) for v in came)}")
+        if not gone and not came and old["values"] != new["values"]:
+            lines.append(f"{where}: values reordered to {json.dumps(new['values'])}")
+    elif old["type"] == "media" and old["kind"] != new["kind"]:
+        lines.append(f"{where}: media kind {old['kind']} -> {new['kind']}")
+    elif old["type"] == "list":
+        _diff_shape(f"{where}[]", old["items"], new["items"], lines)
+    elif old["type"] == "object":
+        _diff_fields(where, old["fields"], new["fields"], lines)
+    elif old["type"] == "union":
+        if len(old["options"]) != len(new["options"]):
+            lines.append(f"{where}: {len(old['options'])} options -> {len(new['options'])}")
+        for n, (o, p) in enumerate(zip(old["options"], new["options"])):
+            _diff_shape(f"{where} option {n + 1}", o, p, lines)
+
+
 def dumps(contract: dict) -> str:
     return json.dumps(contract, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
