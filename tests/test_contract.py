@@ -319,3 +319,15 @@ def test_the_sdk_sends_exactly_the_bodies_the_contract_builds(sdk_client, sample
         kwargs = _to_sdk(member, body, f"{endpoint} {model_id}")
         getattr(client, endpoint.removeprefix("/v1/")).create(**kwargs)
         assert sent[-1] == (endpoint, body)
+
+
+def test_the_coverage_table_has_a_row_per_endpoint_naming_each_model_once():
+    rows = contract.coverage_markdown().splitlines()[2:]
+    assert [row.split("`")[1] for row in rows] == [f"POST {e}" for e in contract.endpoints()]
+    for row, endpoint in zip(rows, contract.endpoints()):
+        _, _, live, seed, output, _ = [cell.strip() for cell in row.split("|")]
+        assert output == contract.OUTPUT_KINDS[endpoint]
+        for _, model_id, spec in contract.models(endpoint):
+            assert f"`{model_id}`" in (seed if spec["simulator_only"] else live)
+    lip_sync = next(r for r in rows if "/v1/lip_sync" in r)
+    assert lip_sync == "| `POST /v1/lip_sync` | none | `gen4`, `gen4_turbo` | video |"

@@ -103,6 +103,17 @@ def output_kind(endpoint: str, model_id: str) -> str:
     return OUTPUT_KINDS[endpoint]
 
 
+def coverage_markdown() -> str:
+    """The README's coverage table: per endpoint, its models, live or simulator only, and what it outputs."""
+    rows = ["| Endpoint | Live models (Runway's API) | Simulator only | Output |", "| --- | --- | --- | --- |"]
+    for path in endpoints():
+        found = models(path)
+        live = ", ".join(f"`{m}`" for _, m, spec in found if not spec["simulator_only"]) or "none"
+        seed = ", ".join(f"`{m}`" for _, m, spec in found if spec["simulator_only"]) or "none"
+        rows.append(f"| `POST {path}` | {live} | {seed} | {OUTPUT_KINDS[path]} |")
+    return "\n".join(rows) + "\n"
+
+
 # ---------------------------------------------------------------- validation
 
 def _issue(path: list, message: str) -> dict:
