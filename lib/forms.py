@@ -6,6 +6,7 @@ is sent, and every problem is shown under its own field.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 
@@ -29,6 +30,7 @@ class MediaChoice:
     data: bytes | None = None
     url: str = ""
     output: dict | None = None  # an archived output of an earlier task
+    extra: dict = field(default_factory=dict)  # a list item's own fields beside its uri (tag, position, ...)
 
 
 @dataclass
@@ -48,7 +50,7 @@ class Plan:
 
 def _key(task_type: str, model: Model, f: Field) -> str:
     # Text and media keep their value when the model changes; choices differ per model.
-    shared = f.kind in ("text", "media", "media_list", "bool")
+    shared = f.kind in ("text", "media", "frames", "media_list", "bool")
     return f"{task_type}_{f.name}" if shared else f"{task_type}_{model.id}_{f.name}"
 
 
@@ -56,28 +58,111 @@ def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None)
     """Draw one field's widget and return its raw value."""
     help_text = f.help or None
     label = f.label + ("" if f.required else " (optional)")
+    if f.kind == "const":
+        return f.default
     if f.kind == "text":
-        return st.text_area(label, key=key, max_chars=f.max_length, help=help_text,
-                            placeholder="Describe what you want to see…")
+        if f.name in ("promptText", "negativePrompt"):
+            return st.text_area(label, key=key, max_chars=f.max_length, help=help_text,
+                                placeholder="Describe what you want to see…" if f.name == "promptText" else None)
+        return st.text_input(label, key=key, max_chars=f.max_length, help=help_text) or None
     if f.kind == "choice":
         options = list(f.choices) if f.required else [DEFAULT_OPTION, *f.choices]
         index = options.index(f.default) if f.default in options else 0
         value = st.selectbox(label, options, index=index, key=key, help=help_text)
         return None if value == DEFAULT_OPTION else value
     if f.kind in ("int", "number"):
+        if f.alternative is not None and st.checkbox(f"{f.label}: {f.alternative}", key=f"{key}_{f.alternative}",
+                                                     help=f"Let the model choose ({f.alternative!r})."):
+            return f.alternative
         cast = int if f.kind == "int" else float
         default = cast(f.default) if f.required and f.default is not None else None
-        return st.number_input(label, min_value=cast(f.min), max_value=cast(f.max), value=default,
-                               step=cast(1 if f.kind == "int" else 0.5), key=key, help=help_text,
+        bound = lambda v: None if v is None else cast(v)  # noqa: E731 - bounds the contract may not give
+        return st.number_input(label, min_value=bound(f.min), max_value=bound(f.max), value=default,
+                               step=cast(1 if f.kind == "int" else 0.5 if f.max is None or f.max > 2 else 0.05),
+                               key=key, help=help_text,
                                placeholder="Leave empty for the model's choice" if not f.required else None)
     if f.kind == "bool":
+        if f.more and not f.required:  # under More options, unset means the model's own default
+            value = st.selectbox(label, [DEFAULT_OPTION, "Yes", "No"], key=key, help=help_text)
+            return None if value == DEFAULT_OPTION else value == "Yes"
         return st.checkbox(f.label, value=bool(f.default), key=key, help=help_text)
-    if f.kind == "moderation":
-        value = st.selectbox(label, [DEFAULT_OPTION, *f.choices], key=key, help=help_text)
-        return None if value == DEFAULT_OPTION else {"publicFigureThreshold": value}
     if f.kind in ("media", "media_list"):
         return _media_widget(ctx, f, key, label, preset)
-    raise ValueError(f"no widget for {f.kind}")
+    if f.kind == "frames":
+        first = _media_widget(ctx, f, key, label, preset)
+        if not f.last_frame:
+            return first
+        last = _media_widget(ctx, f, f"{key}_last", "Last frame image (optional)", None)
+        return [first, last]
+    return _shape_widget(label, f.shape, key, f.required, help_text)
+
+
+def _option_name(shape: dict) -> str:
+    """A union option in words: its constant (a `type`), else what it is."""
+    if shape.get("type") == "object":
+        consts = [spec["shape"]["values"][0] for spec in shape["fields"].values()
+                  if spec["shape"].get("type") == "enum" and len(spec["shape"]["values"]) == 1]
+        if consts:
+            return str(consts[0])
+        return ", ".join(shape["fields"])
+    if shape.get("type") == "enum" and len(shape["values"]) == 1:
+        return str(shape["values"][0])
+    return {"media": f"a {shape.get('kind')} URL", "list": "a list", "integer": "a number",
+            "number": "a number", "string": "text"}.get(shape.get("type"), shape.get("type", ""))
+
+
+def _shape_widget(label: str, shape: dict, key: str, required: bool, help_text: str | None = None):
+    """A widget for any contract shape, nested as deep as the shape is: objects as groups of
+    fields, lists as a number of items, unions as a choice of which form. Returns None when
+    nothing was given for an optional part."""
+    kind = shape.get("type")
+    if kind == "enum":
+        if len(shape["values"]) == 1:
+            return shape["values"][0]
+        options = list(shape["values"]) if required else [DEFAULT_OPTION, *shape["values"]]
+        value = st.selectbox(label, options, key=key, help=help_text)
+        return None if value == DEFAULT_OPTION else value
+    if kind in ("string", "media"):
+        return st.text_input(label, key=key, help=help_text,
+                             placeholder="https://…" if kind == "media" else None).strip() or None
+    if kind in ("integer", "number"):
+        value = st.number_input(label, value=None, step=1 if kind == "integer" else 0.1, key=key, help=help_text)
+        return None if value is None else (int(value) if kind == "integer" else float(value))
+    if kind == "bool":
+        value = st.selectbox(label, [DEFAULT_OPTION, "Yes", "No"], key=key, help=help_text)
+        return None if value == DEFAULT_OPTION else value == "Yes"
+    if kind == "object":
+        with st.container(border=True):
+            st.caption(label)
+            values = {name: _shape_widget(catalog.label_of(name) + ("" if spec["required"] else " (optional)"),
+                                          spec["shape"], f"{key}_{name}", spec["required"],
+                                          spec.get("doc") or None)
+                      for name, spec in shape["fields"].items()}
+        given = {k: v for k, v in values.items() if v is not None}
+        consts = {k for k, spec in shape["fields"].items()
+                  if spec["shape"].get("type") == "enum" and len(spec["shape"]["values"]) == 1}
+        return given if required or set(given) - consts else None
+    if kind == "list":
+        count = st.number_input(f"{label}: how many", min_value=0, max_value=10, value=0, step=1, key=f"{key}_count",
+                                help=help_text)
+        items = [_shape_widget(f"{label} {i + 1}", shape["items"], f"{key}_{i}", True) for i in range(int(count))]
+        items = [i for i in items if i is not None]
+        return items or None
+    if kind == "union":
+        names = [_option_name(o) for o in shape["options"]]
+        choice = st.radio(label, ([] if required else [DEFAULT_OPTION]) + names, horizontal=True, key=f"{key}_form",
+                          help=help_text)
+        if choice == DEFAULT_OPTION:
+            return None
+        option = shape["options"][names.index(choice)]
+        return _shape_widget(f"{label} ({choice})", option, f"{key}_{names.index(choice)}", True)
+    text = st.text_input(f"{label} (JSON)", key=key, help=help_text).strip()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _media_widget(ctx: Context, f: Field, key: str, label: str, preset: dict | None):
@@ -87,6 +172,30 @@ def _media_widget(ctx: Context, f: Field, key: str, label: str, preset: dict | N
     sources = [UPLOAD, URL] + ([EARLIER] if earlier or fits_preset else [])
     source = st.radio(label, sources, index=sources.index(EARLIER) if fits_preset else 0, horizontal=True,
                       key=f"{key}_source", help=f.help or None)
+    chosen = _media_source(ctx, f, key, label, preset, many, source, earlier, fits_preset)
+    if many and f.item_fields:
+        for i, choice in enumerate(chosen):
+            choice.extra = _item_extras(f, f"{key}_{i}", i)
+    return chosen
+
+
+def _item_extras(f: Field, key: str, index: int) -> dict:
+    """The fields of one list item beside its uri: a tag to write as @tag, a position, a type."""
+    extras = {}
+    for name, spec in f.item_fields:
+        if name == "type" and f.typed:
+            continue  # the item's media kind, filled from the file
+        value = _shape_widget(f"{catalog.label_of(name)} of {f.label.lower()} {index + 1}", spec["shape"],
+                              f"{key}_{name}", spec["required"],
+                              "Write @tag in the prompt to refer to this reference." if name == "tag" else
+                              spec.get("doc") or None)
+        if value is not None:
+            extras[name] = value
+    return extras
+
+
+def _media_source(ctx: Context, f: Field, key: str, label: str, preset: dict | None, many: bool, source: str,
+                  earlier: list, fits_preset: bool):
     if source == UPLOAD:
         types = sorted({ext.lstrip(".") for kind in f.media for ext in media.MIME_TYPES[kind].values()})
         files = st.file_uploader(f"{f.label} file", type=types, key=f"{key}_file", accept_multiple_files=many,
@@ -159,25 +268,103 @@ def _media_uri(ctx: Context, f: Field, choice: MediaChoice, where: str) -> tuple
     return ({"type": kind, "uri": uri} if f.typed else uri), []
 
 
-def collect_inputs(ctx: Context, model: Model, raw: dict) -> tuple[dict, list[Issue], int | None]:
+def collect_inputs(ctx: Context, fields: list[Field], raw: dict) -> tuple[dict, list[Issue], int | None]:
     """The request inputs, problems found in files, and the task an earlier output came from."""
     inputs, issues, parent = {}, [], None
-    for f in model.fields:
+
+    def uri_of(f: Field, choice: MediaChoice, where: str):
+        nonlocal parent
+        if choice.output is not None and parent is None:
+            parent = choice.output["task_id"]
+        uri, problems = _media_uri(ctx, f, choice, where)
+        issues.extend(problems)
+        return uri
+
+    for f in fields:
         value = raw.get(f.name)
-        choices = value if isinstance(value, list) else [value]
-        if any(isinstance(c, MediaChoice) for c in choices):
-            uris = []
-            for i, choice in enumerate(choices):
-                if choice.output is not None and parent is None:
-                    parent = choice.output["task_id"]
-                uri, problems = _media_uri(ctx, f, choice, f.name if f.kind == "media" else f"{f.name}.{i}")
-                issues += problems
-                uris.append(uri)
-            value = [{"uri": u} for u in uris] if f.kind == "media_list" else uris[0]
+        if f.kind == "frames" and isinstance(value, list):
+            first, last = value
+            if last is None:
+                value = first
+            else:
+                frames = [(first, "first"), (last, "last")]
+                value = [{"uri": uri_of(f, c, f"{f.name}.{i}"), "position": p}
+                         for i, (c, p) in enumerate(frames) if c is not None]
+        if isinstance(value, MediaChoice):
+            value = uri_of(f, value, f.name)
+        elif isinstance(value, list) and any(isinstance(c, MediaChoice) for c in value):
+            items = []
+            for i, choice in enumerate(value):
+                uri = uri_of(f, choice, f"{f.name}.{i}")
+                if f.typed and isinstance(uri, dict):
+                    items.append({**uri, **choice.extra})
+                elif f.item_fields:
+                    items.append({"uri": uri, **choice.extra})
+                else:
+                    items.append(uri)
+            value = items
         if f.kind == "int" and isinstance(value, float):
             value = int(value)
         inputs[f.name] = value
     return inputs, issues, parent
+
+
+def form_fields(model: Model, others: list[Model]) -> list[tuple[Field, Model]]:
+    """The fields the form asks for: the chosen model's, then each field only another chosen model
+    takes (asked once, with the first model that takes it)."""
+    fields = [(f, model) for f in model.fields]
+    seen = {f.name for f in model.fields}
+    for other in others:
+        for f in other.fields:
+            if f.name not in seen:
+                seen.add(f.name)
+                fields.append((Field(**{**f.__dict__, "label": f"{f.label} (for {other.id})"}), other))
+    return fields
+
+
+def adjustments(model: Model, values: dict) -> dict:
+    """What the form's values become for `model` where it does not take them as they are: the
+    nearest duration it offers, a number within its range, an optional choice left to its default."""
+    changed = {}
+    for name, value in values.items():
+        f = model.field(name)
+        if f is None or value is None or isinstance(value, (bool, dict)):
+            continue
+        if f.kind == "choice" and value not in f.choices:
+            numbers = [c for c in f.choices if isinstance(c, (int, float)) and not isinstance(c, bool)]
+            if numbers and isinstance(value, (int, float)):
+                changed[name] = min(numbers, key=lambda c: (abs(c - value), -c))
+            elif not f.required:
+                changed[name] = None
+        elif f.kind in ("int", "number") and isinstance(value, (int, float)) and value != f.alternative:
+            lo = f.min if f.min is not None else value
+            hi = f.max if f.max is not None else value
+            if not lo <= value <= hi:
+                changed[name] = min(max(value, lo), hi)
+    return changed
+
+
+def adjustment_lines(plans: list[Plan], values: dict) -> list[str]:
+    """Per model, what will be sent differently from the form, said before anything is sent."""
+    lines = {}
+    for plan in plans:
+        changes = adjustments(plan.model, values)
+        if changes:
+            said = ", ".join(f"{catalog.label_of(k).lower()} {values[k]} → "
+                             f"{'its default' if v is None else v}" for k, v in changes.items())
+            lines.setdefault(plan.model.id, f"{plan.model.id} does not take every value above: {said}.")
+    return list(lines.values())
+
+
+def cost_text(plans: list[Plan], values: dict) -> str:
+    """The estimate for a set of tasks; tasks with no published price are counted as unknown."""
+    known = [catalog.estimate_credits(p.model, inputs_for(p, values)) for p in plans]
+    total = sum(k for k in known if k is not None)
+    unknown = sum(1 for k in known if k is None)
+    if not unknown:
+        return f"up to about {total:g} credits"
+    priced = f"up to about {total:g} credits for the rest" if unknown < len(plans) else "cost not known yet"
+    return f"{unknown} with no published price (Runway's estimate shows once created) · {priced}"
 
 
 def plan_submissions(model: Model, others: list[Model], seeds: list[int], ratios: list[str]) -> list[Plan]:
@@ -198,7 +385,7 @@ def plan_submissions(model: Model, others: list[Model], seeds: list[int], ratios
 def inputs_for(plan: Plan, inputs: dict) -> dict:
     """The form's inputs as `plan.model` takes them: its own fields only, plus the plan's overrides."""
     names = {f.name for f in plan.model.fields}
-    return {k: v for k, v in {**inputs, **plan.overrides}.items() if k in names}
+    return {k: v for k, v in {**inputs, **plan.overrides}.items() if k in names and v is not None}
 
 
 def parse_seeds(text: str) -> tuple[list[int], list[Issue]]:
@@ -230,10 +417,13 @@ def limit_warnings(organization: dict | None, plans: list[Plan], inputs: dict) -
     if not organization:
         return []
     warnings = []
-    total = sum(catalog.estimate_credits(p.model, inputs_for(p, inputs)) for p in plans)
+    estimates = [catalog.estimate_credits(p.model, inputs_for(p, inputs)) for p in plans]
+    total = sum(e for e in estimates if e is not None)
+    unknown = sum(1 for e in estimates if e is None)
     balance = organization["creditBalance"]
     if total > balance:
-        warnings.append(f"This would cost up to {total:g} credits; the balance is {balance:g}.")
+        more = f", plus {unknown} task{'s' if unknown > 1 else ''} of unknown price" if unknown else ""
+        warnings.append(f"This would cost up to {total:g} credits{more}; the balance is {balance:g}.")
     for model_id in dict.fromkeys(p.model.id for p in plans):
         limit = _count(_model_entry(organization, "tier", model_id).get("maxDailyGenerations"))
         used = _count(_model_entry(organization, "usage", model_id).get("dailyGenerations")) or 0
@@ -290,28 +480,42 @@ def task_form(ctx: Context, task_type_key: str) -> None:
     st.caption(task_type.description)
     preset = _preset_output(ctx)
     live = not ctx.backend.is_simulator
-    labels = {m.id: m.id + ("" if m.live or not live else " (simulator only)") for m in task_type.models}
+    labels = {m.id: catalog.model_label(m, live) for m in task_type.models}
     model = task_type.model(st.selectbox("Model", list(labels), format_func=labels.get,
-                                         key=f"{task_type.key}_model"))
+                                         key=f"{task_type.key}_model",
+                                         help="Grouped by maker; Runway's own models come first."))
     if model.note:
         st.caption(model.note)
+    st.caption(f"Price: {catalog.price_text(model)}")
+    # Chosen on the last run: their fields are asked for here too, once, and sent only where they apply.
+    compare_key = f"{task_type.key}_compare_models"
+    others = [task_type.model(i) for i in st.session_state.get(compare_key, []) if i != model.id
+              and i in labels]
 
     slots, raw = {}, {}
+    fields = form_fields(model, others)
     with st.container(border=True):
         # What to generate from on the left, how to generate it on the right.
         content, settings = st.columns([3, 2], gap="large")
-        for f in model.fields:
-            with content if f.kind in ("text", "media", "media_list") else settings:
-                raw[f.name] = _widget(ctx, model, f, _key(task_type.key, model, f), preset)
+        for f, owner in fields:
+            if f.more:
+                continue
+            with content if f.kind in ("text", "media", "frames", "media_list") else settings:
+                raw[f.name] = _widget(ctx, owner, f, _key(task_type.key, owner, f), preset)
                 slots[f.name] = st.empty()
+        more = [(f, owner) for f, owner in fields if f.more]
+        if more:
+            with st.expander(f"More options ({len(more)})"):
+                for f, owner in more:
+                    raw[f.name] = _widget(ctx, owner, f, _key(task_type.key, owner, f), preset)
+                    slots[f.name] = st.empty()
 
-    others: list[Model] = []
     seeds_text, ratios = "", []
     with st.expander("Compare: run the same inputs on several models, seeds or ratios"):
         alternatives = [m.id for m in task_type.models if m.id != model.id]
         if alternatives:
             others = [task_type.model(i) for i in st.multiselect(
-                "Also run on", alternatives, key=f"{task_type.key}_compare_models", format_func=labels.get)]
+                "Also run on", alternatives, key=compare_key, format_func=labels.get)]
         if model.field("seed"):
             seeds_text = st.text_input("Seeds", key=f"{task_type.key}_compare_seeds",
                                        placeholder="e.g. 1, 2, 3 — one task per seed")
@@ -323,8 +527,12 @@ def task_form(ctx: Context, task_type_key: str) -> None:
 
     organization = ui.organization(ctx.backend)
     form_values = {k: v for k, v in raw.items() if not isinstance(v, (MediaChoice, list))}
-    total = sum(catalog.estimate_credits(p.model, inputs_for(p, form_values)) for p in plans)
-    st.caption(f"{len(plans)} task{'s' if len(plans) > 1 else ''} · up to about {total:g} credits · "
+    for plan in plans:
+        plan.overrides = {**plan.overrides, **{k: v for k, v in adjustments(plan.model, form_values).items()
+                                               if k not in plan.overrides}}
+    for line in adjustment_lines(plans, form_values):
+        st.info(line, icon="↔️")
+    st.caption(f"{len(plans)} task{'s' if len(plans) > 1 else ''} · {cost_text(plans, form_values)} · "
                + _limits_caption(organization, list(dict.fromkeys(p.model.id for p in plans))))
     warnings = limit_warnings(organization, plans, form_values)
     for warning in warnings:
@@ -337,7 +545,8 @@ def task_form(ctx: Context, task_type_key: str) -> None:
 
 def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: dict, slots: dict,
             issues: list[Issue]) -> None:
-    inputs, file_issues, parent = collect_inputs(ctx, plans[0].model, raw)
+    fields = [f for f, _ in form_fields(plans[0].model, [p.model for p in plans[1:]])]
+    inputs, file_issues, parent = collect_inputs(ctx, fields, raw)
     issues = issues + file_issues
     several = len(plans) > 1
     if not issues:

@@ -33,7 +33,7 @@ SORTS = {
 
 # Every request property that carries media, from the catalog.
 MEDIA_FIELDS = {f.name: f for t in catalog.TASK_TYPES for m in t.models for f in m.fields
-                if f.kind in ("media", "media_list")}
+                if f.kind in ("media", "frames", "media_list")}
 
 
 class ActionRefused(Exception):

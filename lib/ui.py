@@ -32,7 +32,10 @@ BADGE_COLOURS = {
     lifecycle.FAILED: "red",
     lifecycle.CANCELLED: "orange",
 }
-PAGE_FILES = {t.key: f"pages/{i}_{t.name.replace(' ', '_')}.py" for i, t in enumerate(TASK_TYPES, start=1)}
+# The seed's nine task pages are 1-9 and History, Compare and Task 10-12 (their addresses are
+# kept); the task types Runway added follow from 13.
+PAGE_FILES = {t.key: f"pages/{i if i <= 9 else i + 3}_{t.name.replace(' ', '_')}.py"
+              for i, t in enumerate(TASK_TYPES, start=1)}
 HISTORY_PAGE = "pages/10_History.py"
 COMPARE_PAGE = "pages/11_Compare.py"
 

@@ -25,9 +25,13 @@ def test_every_seed_task_type_and_model_is_in_the_catalog():
     }
     if SEED:
         expected = {t["name"]: set(t["models"]) for t in SEED["task_types"]}
-    assert set(names) == set(expected)
+    # The seed lists gen4_aleph under image to video, where Runway never offered it (issue 11):
+    # the contract's seed rows leave it out, so the catalog does too.
+    expected["Image to Video"] = expected["Image to Video"] - {"gen4_aleph"}
+    assert set(expected) <= set(names)
     for name, models in expected.items():
         assert models <= {m.id for m in names[name].models}, name
+    assert "gen4_aleph" not in {m.id for m in names["Image to Video"].models}
 
 
 def test_live_models_of_design_are_offered():

@@ -165,7 +165,7 @@ def test_fan_out_creates_one_task_per_combination_in_a_group(env):
     at.number_input(key="text_to_video_gen4.5_duration").set_value(8)  # a duration veo3.1 offers too
     at.run()
     captions = " ".join(c.value for c in at.caption)
-    assert "4 tasks · up to about 832 credits" in captions  # gen4.5 2×(12×8) + veo3.1 2×(40×8)
+    assert "4 tasks · up to about 512 credits" in captions  # gen4.5 2×(12×8) + veo3.1 without audio 2×(20×8)
     generate(at)
     assert not at.exception
     tasks = Store(env / "dashboard.db").recent_tasks()
@@ -227,7 +227,7 @@ def test_going_over_the_balance_is_warned_before_sending(env, monkeypatch):
     at.multiselect(key="text_to_video_compare_models").select("veo3.1")
     at.run()
     warnings = " ".join(w.value for w in at.warning)
-    assert "up to 260 credits; the balance is 100" in warnings  # gen4.5 12×5 + veo3.1 40×5
+    assert "up to 180 credits; the balance is 100" in warnings  # gen4.5 12×5 + veo3.1 without audio 20×6 (5 s → 6 s)
     assert at.button(key="text_to_video_submit").disabled
     assert creates() == []
 

@@ -41,7 +41,9 @@ def test_every_page_renders_without_error(env, path):
 def test_task_pages_offer_the_models_of_their_type(env):
     for key, path in PAGE_FILES.items():
         at = _run(path)
-        assert at.selectbox[0].options == [m.id for m in catalog.task_type(key).models], key
+        # Each model is named with its maker ("Runway's own" for Runway's), in the catalog's order.
+        assert at.selectbox[0].options == [catalog.model_label(m, live_backend=False)
+                                           for m in catalog.task_type(key).models], key
 
 
 def test_home_shows_backend_and_credit_balance(env):
