@@ -252,12 +252,13 @@ def input_summary(task: dict) -> list[str]:
 
 
 def reuse_targets(mime: str | None) -> list[catalog.TaskType]:
-    """Task types that take an output of this type as an input (a video into Video Upscale, say)."""
+    """Task types that work on an output of this type (a video into Video Upscale, say): some
+    model of the type requires it, so an optional reference somewhere does not make a target."""
     kind = media.kind_of(mime)
     if kind is None:
         return []
     return [t for t in catalog.TASK_TYPES
-            if any(kind in f.media for m in t.models for f in m.fields if f.name in MEDIA_FIELDS)]
+            if any(kind in f.media for m in t.models for f in m.fields if f.name in MEDIA_FIELDS and f.required)]
 
 
 # ---------------------------------------------------------------- actions
