@@ -191,7 +191,7 @@ def test_input_summary_and_reuse_targets():
     names = lambda mime: [t.key for t in history.reuse_targets(mime)]  # noqa: E731
     assert "image_to_video" in names("image/png") and "video_to_video" not in names("image/png")
     assert {"video_to_video", "video_upscale", "frame_interpolation"} <= set(names("video/mp4"))
-    assert names("audio/mpeg") == ["lip_sync"]
+    assert names("audio/mpeg") == ["lip_sync", "speech_to_speech", "voice_dubbing", "voice_isolation"]
 
 
 # ---------------------------------------------------------------- actions
