@@ -38,6 +38,7 @@ PAGE_FILES = {t.key: f"pages/{i if i <= 9 else i + 3}_{t.name.replace(' ', '_')}
               for i, t in enumerate(TASK_TYPES, start=1)}
 HISTORY_PAGE = "pages/10_History.py"
 COMPARE_PAGE = "pages/11_Compare.py"
+TASK_PAGE = "pages/12_Task.py"  # one task by deep link: ?task=<id>
 
 
 def page_url(page_file: str) -> str:
@@ -97,7 +98,7 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
         log.error("The task database %s cannot be read: %s", db_path, exc)
         st.error(DATABASE_UNREADABLE, icon="🛑")
         st.stop()
-    teammate = _sidebar(backend)
+    teammate = _sidebar(backend, title)
     return Context(backend=backend, store=store, poller=poller, teammate=teammate)
 
 
@@ -106,8 +107,28 @@ DATABASE_UNREADABLE = ("The task database cannot be read. Check the file that th
                        "(data/dashboard.db when it is not set) or restore it from a backup, then reload the page.")
 
 
-def _sidebar(backend: Backend) -> str:
+NAV_GROUPS = (("video", "Video"), ("image", "Images"), ("audio", "Sound and voice"))
+
+
+def _navigation(current: str) -> None:
+    """The sidebar's page list, drawn here rather than by Streamlit (`client.showSidebarNavigation`
+    is off): Streamlit's own folds pages past ten under "View N more", names the home page after
+    its file ("app") and lists pages by file number, so History would sit among the task types.
+    The page being shown (`current`, its title) is in bold."""
+    def entry(label: str, url: str) -> str:
+        return f"**{label}**" if label == current else f"[{label}]({url})"
+
+    st.markdown(" · ".join(entry(label, url) for label, url in (
+        ("Home", "./"), ("History", page_url(HISTORY_PAGE)), ("Compare", page_url(COMPARE_PAGE)),
+        ("Task", page_url(TASK_PAGE)))))
+    for kind, heading in NAV_GROUPS:
+        st.caption(heading)
+        st.markdown("  \n".join(entry(t.name, page_url(PAGE_FILES[t.key])) for t in TASK_TYPES if t.output == kind))
+
+
+def _sidebar(backend: Backend, current: str) -> str:
     with st.sidebar:
+        _navigation(current)
         if backend.is_simulator:
             st.info("**Simulator.** No `RUNWAYML_API_SECRET` is set, so tasks run on the built-in Runway "
                     "simulator: free, fast, real media.", icon="🧪")
@@ -164,7 +185,6 @@ def quoted(text: str, limit: int = 40) -> str:
     return plain(text if len(text) <= limit else text[:limit] + "…")
 
 
-TASK_PAGE = "pages/12_Task.py"  # one task by deep link: ?task=<id>
 
 
 def age(iso: str | None) -> str:

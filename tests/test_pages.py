@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, catalog
+from lib import archive, catalog, ui
 from lib.backend import current_backend
 from lib.poller import Poller
 from lib.store import Store
@@ -29,6 +29,19 @@ def _run(path, **query):
     for k, v in query.items():
         at.query_params[k] = v
     return at.run()
+
+
+def test_the_sidebar_lists_every_page_once_with_the_current_one_in_bold(env):
+    at = _run(PAGE_FILES["text_to_speech"])
+    links = " ".join(m.value for m in at.sidebar.markdown)
+    for task_type in catalog.TASK_TYPES:
+        name = task_type.name
+        url = ui.page_url(PAGE_FILES[task_type.key])
+        shown = f"**{name}**" if task_type.key == "text_to_speech" else f"[{name}]({url})"
+        assert links.count(shown) == 1, name
+    for label, page in (("History", HISTORY_PAGE), ("Compare", ui.COMPARE_PAGE), ("Task", ui.TASK_PAGE)):
+        assert f"[{label}]({ui.page_url(page)})" in links
+    assert "[Home](./)" in links
 
 
 @pytest.mark.parametrize("path", ["app.py", HISTORY_PAGE, *PAGE_FILES.values()])
