@@ -26,18 +26,21 @@ import uuid
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lib import catalog, media
-from lib.simulator import render
+from lib import contract, media
+from lib.simulator import pricing, render
 from lib.simulator.faults import FaultRule
 
 API_VERSION = "2024-11-06"
 UPLOAD_TTL_SECONDS = 24 * 3600  # runway:// URIs are valid 24 h (runway-api.md §6)
 DAILY_WINDOW_SECONDS = 24 * 3600  # daily limits are a rolling 24 h
 MONTHLY_SPEND_CAP = 10_000  # tier 1: $100
+USAGE_MAX_DAYS = 90  # POST /v1/organization/usage: beforeDate at most 90 days after startDate
+USAGE_DEFAULT_DAYS = 30
+SPOKEN_CHARACTERS_PER_SECOND = 15  # how long a text takes to say, for speech made from text
 UNSAFE_TAG, GLITCH_TAG = "#unsafe", "#glitch"
 OUTPUT_EXTENSIONS = {"video": ".mp4", "image": ".png", "audio": ".mp3"}
 OUTPUT_NAME = re.compile(r"[\w-]+\.\w+")
@@ -287,34 +290,12 @@ class Simulator:
             task = self._task(task_id)
         if task is None:
             return
-        model = catalog.models_for_endpoint(task["endpoint"])[task["model"]]
+        endpoint, model_id = task["endpoint"], task["model"]
         body = json.loads(task["body"])
-        label = body.get("promptText") or model.id
         out = self.media_dir / task["output"]
         problem = None
         try:
-            visual: dict[str, bytes] = {}  # the first image or video input, which the output starts from
-            video_input = None  # the first video input, whose length an output without a duration follows
-            for _, uri, _ in _media_refs(model, body):
-                kind, data = self._input(uri)
-                if kind in ("image", "video") and not visual:
-                    visual = {kind: data}
-                if kind == "video" and video_input is None:
-                    video_input = data
-            size = render.parse_ratio(body.get("ratio")) or (None, None)
-            if model.output == "video":
-                seconds = body.get("duration")
-                if seconds is None and not model.field("duration") and video_input is not None:
-                    seconds = min(render.media_duration(video_input) or model.default_duration,
-                                  render.MAX_DERIVED_SECONDS)
-                render.render_video(out, *size, seconds or model.default_duration, label=label,
-                                    max_side=self.config.max_side,
-                                    audio="tone" if body.get("audio") is True else None, **visual)
-            elif model.output == "image":
-                render.render_image(out, *size, label=label, image=visual.get("image"),
-                                    max_side=self.config.max_side)
-            else:
-                render.render_audio(out, body.get("duration") or model.default_duration, label=label)
+            self._make_output(out, endpoint, model_id, body)
         except render.RenderError as exc:
             problem = str(exc)
         except Exception:  # a simulator bug must fail the task, not leave it RUNNING forever
@@ -328,50 +309,110 @@ class Simulator:
             if task["deleted"] or task["status"] == "CANCELLED":
                 out.unlink(missing_ok=True)
 
+    def _make_output(self, out: Path, endpoint: str, model_id: str, body: dict) -> None:
+        """Render a task's output from its request: media of the kind its endpoint produces,
+        started from its first picture, as long as it asks (or as its first timed input)."""
+        kind = contract.output_kind(endpoint, model_id)
+        label = _words(body) or model_id
+        visual: dict[str, bytes] = {}  # the first image or video input, which the output starts from
+        timed = None  # the first video or sound input, whose length an output without a duration follows
+        heard = False  # a sound input: a video made with one has a sound track
+        for _, uri, _ in media_refs(contract.model(endpoint, model_id)["fields"], body):
+            found, data = self._input(uri)
+            if found in ("image", "video") and not visual:
+                visual = {found: data}
+            if found in ("video", "audio") and timed is None:
+                timed = data
+            heard = heard or found == "audio"
+        seconds = pricing.requested_seconds(body)
+        if seconds is None and timed is not None:
+            seconds = min(render.media_duration(timed) or pricing.DEFAULT_SECONDS, render.MAX_DERIVED_SECONDS)
+        if seconds is None and kind != "image" and (spoken := _spoken_text(endpoint, body)):
+            seconds = min(max(1.0, len(spoken) / SPOKEN_CHARACTERS_PER_SECOND), render.MAX_DERIVED_SECONDS)
+        seconds = seconds or pricing.DEFAULT_SECONDS
+        size = render.parse_ratio(body.get("ratio")) or (None, None)
+        if kind == "video":
+            render.render_video(out, *size, seconds, label=label, max_side=self.config.max_side,
+                                audio="tone" if body.get("audio") is True or heard else None, **visual)
+        elif kind == "image" and endpoint == "/v1/image_upscale" and "image" in visual:
+            render.render_upscale(out, visual["image"], body.get("scaleFactor", 2), max_side=self.config.max_side)
+        elif kind == "image":
+            render.render_image(out, *size, label=label, image=visual.get("image"), max_side=self.config.max_side)
+        else:
+            render.render_audio(out, seconds, label=label)
+
     # ------------------------------------------------------------ operations
 
-    def endpoints(self) -> tuple[str, ...]:
-        return catalog.ENDPOINTS
+    def endpoints(self) -> list[str]:
+        return contract.endpoints()
+
+    def _issues(self, endpoint: str, body: dict) -> list[dict]:
+        """What is wrong with a create request: the contract's types first, then what the
+        types leave to the API (prompt lengths its docs state, media that can be used)."""
+        issues = contract.validate(endpoint, body)
+        known = contract.load()["endpoints"][endpoint]["models"]
+        if not isinstance(body.get("model"), str) or body["model"] not in known:
+            return issues
+        fields = known[body["model"]]["fields"]
+        for name, spec in fields.items():
+            limit = _PROMPT_LIMIT.search(spec["doc"])
+            if limit and isinstance(body.get(name), str):
+                length = len(body[name].encode("utf-16-le")) // 2
+                if length > int(limit[1].replace(",", "")):
+                    issues.append({"path": [name], "message": f"{name} is {length} characters; "
+                                                               f"the limit is {limit[1]}."})
+        for path, uri, kind in media_refs(fields, body):
+            if problem := self._media_problem(uri, kind):
+                issues.append({"path": path, "message": f"{'.'.join(map(str, path))}: {problem}"})
+        return issues
+
+    def _media_problem(self, uri: str, kind: str) -> str | None:
+        """Why a media input cannot be used, or None: an https URL, a live upload or a data URI of its kind."""
+        if uri.startswith("data:"):
+            info = media.parse_data_uri(uri)
+            if info is None or not info.base64:
+                return "the data URI is malformed; it must be base64."
+            if media.kind_of(info.mime) != kind:
+                return f"{info.mime} is not accepted here; use {', '.join(media.MIME_TYPES[kind])}."
+            if info.size > media.DATA_URI_MAX_BYTES:
+                return f"{info.size / media.MB:.1f} MB is over the 5 MB limit for inline files; upload it instead."
+            return None
+        if uri.startswith("runway://"):
+            row = self._upload_row(uri)
+            if row is None:
+                return "unknown or expired runway:// URI; upload the file first."
+            if media.kind_of(row["mime"]) != kind:
+                return f"the uploaded file is {row['mime'] or 'not a known type'}, not {kind}."
+            return None
+        if uri.startswith("https://"):
+            return f"the URL is longer than {media.URL_MAX_LENGTH} characters." if len(uri) > media.URL_MAX_LENGTH \
+                else None
+        return f"only HTTPS URLs, runway:// uploads and data URIs are accepted (got {uri.split(':', 1)[0]}:)."
 
     def create_task(self, endpoint: str, body: dict) -> dict:
         """Validate and start a task; its create answer, or ApiError."""
-        models = catalog.models_for_endpoint(endpoint)
-        model = models.get(body.get("model")) if isinstance(body.get("model"), str) else None
-        if model is None:
-            message = f"Invalid parameter 'model': choose one of {', '.join(models)}."
-            raise ApiError(400, message, [{"code": "invalid", "path": ["model"], "message": message}])
-        issues = [(i.field, i.message) for i in catalog.validate_request(model, body)]
-        if not issues:
-            for where, uri, kinds in _media_refs(model, body):
-                if uri.startswith("runway://"):
-                    row = self._upload_row(uri)
-                    if row is None:
-                        issues.append((where, f"{where}: unknown or expired runway:// URI; upload the file first."))
-                    elif media.kind_of(row["mime"]) not in kinds:
-                        issues.append((where, f"{where}: the uploaded file is {row['mime'] or 'not a known type'}, "
-                                              f"not {' or '.join(kinds)}."))
+        issues = self._issues(endpoint, body)
         if issues:
-            raise ApiError(400, issues[0][1], [
-                {"code": "invalid", "path": [int(p) if p.isdigit() else p for p in where.split(".")],
-                 "message": message} for where, message in issues])
-
-        prompt = (body.get("promptText") or "").lower()
+            raise ApiError(400, issues[0]["message"], [{"code": "invalid", **issue} for issue in issues])
+        model_id = body["model"]
+        kind = contract.output_kind(endpoint, model_id)
+        prompt = _words(body).lower()
         outcome = "unsafe" if UNSAFE_TAG in prompt else "glitch" if GLITCH_TAG in prompt else "success"
-        estimate = catalog.estimate_credits(model, body)
+        estimate = pricing.estimate(endpoint, model_id, kind, body)
         task_id = str(uuid.uuid4())
         with self._lock:
             now = self.clock()
             self._advance(now)
-            if self._daily_generations(now).get(model.id, 0) >= self.config.daily_limit:
-                raise ApiError(429, f"Daily generation limit reached for {model.id}")
+            if self._daily_generations(now).get(model_id, 0) >= self.config.daily_limit:
+                raise ApiError(429, f"Daily generation limit reached for {model_id}")
             if estimate > self.balance():
                 raise ApiError(400, f"Not enough credits: this task may cost {estimate:g} credits and the "
                                     f"balance is {self.balance()}.")
             self._db.execute(
                 "INSERT INTO tasks (id, model, endpoint, body, created_at, estimate, outcome, output) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (task_id, model.id, endpoint, json.dumps(body), now, estimate, outcome,
-                 secrets.token_urlsafe(24) + OUTPUT_EXTENSIONS[model.output]))
+                (task_id, model_id, endpoint, json.dumps(body), now, estimate, outcome,
+                 secrets.token_urlsafe(24) + OUTPUT_EXTENSIONS[kind]))
             self._unsettle()
             self._advance(now)
         if outcome == "success":
@@ -412,7 +453,7 @@ class Simulator:
             self._advance(now)
             used = self._daily_generations(now)
             balance = self.balance()
-        ids = sorted({m.id for t in catalog.TASK_TYPES for m in t.models})
+        ids = sorted({model_id for _, model_id, _ in contract.models()})
         limits = {"maxConcurrentGenerations": self.config.concurrency, "maxDailyGenerations": self.config.daily_limit}
         return {
             "creditBalance": balance,
@@ -441,20 +482,45 @@ class Simulator:
                              (upload_id, media.normalise_mime(mime), size, upload_id))
 
 
-def _media_refs(model: catalog.Model, body: dict):
-    """(field path, uri, accepted kinds) for every media input in a request body."""
-    for f in model.fields:
-        value = body.get(f.name)
-        if value is None:
-            continue
-        if f.kind == "media" and f.typed and isinstance(value, dict):
-            yield f.name, str(value.get("uri", "")), (value.get("type"),)
-        elif f.kind in ("media", "media_list") and isinstance(value, list):
-            for i, item in enumerate(value):
-                uri = item.get("uri") if isinstance(item, dict) else item
-                yield f"{f.name}.{i}", str(uri or ""), f.media
-        elif f.kind == "media" and isinstance(value, str):
-            yield f.name, value, f.media
+def media_refs(fields: dict, body: dict, path: tuple = ()):
+    """(path, uri, kind) for every media input of a valid body, walked along the contract's shapes."""
+    for name, spec in fields.items():
+        if name in body:
+            yield from _refs(spec["shape"], body[name], [*path, name])
+
+
+def _refs(shape: dict, value: Any, path: list):
+    kind = shape["type"]
+    if kind == "media" and isinstance(value, str):
+        yield path, value, shape["kind"]
+    elif kind == "list" and isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _refs(shape["items"], item, [*path, i])
+    elif kind == "object" and isinstance(value, dict):
+        yield from media_refs(shape["fields"], value, tuple(path))
+    elif kind == "union":
+        # The option the value matches: a {type: "video", uri} character is a video.
+        option = next((o for o in shape["options"] if not contract.check(o, value, path)), None)
+        if option is not None:
+            yield from _refs(option, value, path)
+
+
+_PROMPT_LIMIT = re.compile(r"up to ([\d,]+) characters")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _words(body: dict) -> str:
+    """The request's own words, for the output's label and the simulated moderation."""
+    speech = body.get("speech")
+    return _text(body.get("promptText")) or (_text(speech.get("text")) if isinstance(speech, dict) else "")
+
+
+def _spoken_text(endpoint: str, body: dict) -> str:
+    """The text a speech output says: text to speech's prompt, an avatar's script."""
+    return _words(body) if endpoint in ("/v1/text_to_speech", "/v1/avatar_videos") else ""
 
 
 _SCHEMA = """

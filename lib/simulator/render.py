@@ -23,7 +23,7 @@ from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, UnidentifiedImageError
 
 from lib import media
 
@@ -167,6 +167,30 @@ def render_image(out_path: str | Path, width: int | None, height: int | None, *,
     if overlay is not None:
         strip = Image.open(io.BytesIO(overlay))
         result.paste(strip, (0, h - strip.height), strip)
+    partial = out_path.with_name(out_path.name + ".part")
+    result.save(partial, format="PNG")
+    os.replace(partial, out_path)
+    return out_path
+
+
+UPSCALE_MAX_SIDE_FACTOR = 4  # an upscale's longer side may reach this many times max_side
+
+
+def upscaled_size(width: int, height: int, factor: float, max_side: int | None = None) -> tuple[int, int]:
+    """An input's size times `factor`, its longer side at most UPSCALE_MAX_SIDE_FACTOR x
+    `max_side` yet always larger than the input's: an upscale never comes back smaller."""
+    longer = max(width, height)
+    target = max(min(longer * factor, UPSCALE_MAX_SIDE_FACTOR * (max_side or default_max_side())), longer + 2)
+    scale = target / longer
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def render_upscale(out_path: str | Path, image: bytes, factor: float, *, max_side: int | None = None) -> Path:
+    """Write a PNG of `image` enlarged by `factor` (see `upscaled_size`) and lightly sharpened."""
+    out_path = Path(out_path)
+    picture = _open_image(image)
+    size = upscaled_size(picture.width, picture.height, factor, max_side)
+    result = picture.resize(size, Image.LANCZOS).filter(ImageFilter.UnsharpMask(radius=2, percent=60))
     partial = out_path.with_name(out_path.name + ".part")
     result.save(partial, format="PNG")
     os.replace(partial, out_path)
