@@ -76,6 +76,15 @@ def make_app(sim: Simulator) -> Callable:
     async def organization(request: Request) -> Response:
         return JSONResponse(sim.organization())
 
+    async def usage(request: Request) -> Response:
+        body = await _json_object(request) if await request.body() else {}
+        if body is None:
+            return error(400, "The request body must be a JSON object.")
+        try:
+            return JSONResponse(sim.usage(body))
+        except ApiError as exc:
+            return _answer(exc)
+
     async def create_upload(request: Request) -> Response:
         body = await _json_object(request)
         if body is None:
@@ -155,6 +164,7 @@ def make_app(sim: Simulator) -> Callable:
         Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
         Route("/v1/tasks/{task_id}", delete_task, methods=["DELETE"]),
         Route("/v1/organization", organization, methods=["GET"]),
+        Route("/v1/organization/usage", usage, methods=["POST"]),
         Route("/v1/uploads", create_upload, methods=["POST"]),
         Route("/uploads", receive_upload, methods=["POST"]),
         Route("/outputs/{name}", output_file, methods=["GET"]),

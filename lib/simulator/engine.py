@@ -461,6 +461,44 @@ class Simulator:
             "usage": {"models": {m: {"dailyGenerations": used.get(m, 0)} for m in ids}},
         }
 
+    def usage(self, body: dict) -> dict:
+        """Credits spent per model per UTC day, in POST /v1/organization/usage's shape: from
+        `startDate` (default 29 days ago, so that the default 30 days end with today) to
+        `beforeDate` (exclusive; default 30 days on, at most 90)."""
+        issues = [{"code": "invalid", "path": [name], "message": f"Unrecognized key {json.dumps(name)}."}
+                  for name in body if name not in ("startDate", "beforeDate")]
+        today = datetime.fromtimestamp(self.clock(), timezone.utc).date()
+        dates = {}
+        for name, default in (("startDate", today - timedelta(days=USAGE_DEFAULT_DAYS - 1)), ("beforeDate", None)):
+            value = body.get(name)
+            try:
+                dates[name] = default if value is None else date.fromisoformat(value)
+            except (TypeError, ValueError):
+                issues.append({"code": "invalid", "path": [name],
+                               "message": f"{name} must be a date as YYYY-MM-DD (got {json.dumps(value)})."})
+        if not issues:
+            start = dates["startDate"]
+            before = dates["beforeDate"] or start + timedelta(days=USAGE_DEFAULT_DAYS)
+            if not start < before <= start + timedelta(days=USAGE_MAX_DAYS):
+                issues.append({"code": "invalid", "path": ["beforeDate"],
+                               "message": f"beforeDate must be after startDate and at most {USAGE_MAX_DAYS} days "
+                                          f"after it (got {start} to {before})."})
+        if issues:
+            raise ApiError(400, issues[0]["message"], issues)
+        first = datetime(start.year, start.month, start.day, tzinfo=timezone.utc).timestamp()
+        last = datetime(before.year, before.month, before.day, tzinfo=timezone.utc).timestamp()
+        with self._lock:
+            self._advance(self.clock())
+            rows = self._db.execute(
+                "SELECT date(finished_at, 'unixepoch') AS day, model, SUM(cost) AS credits FROM tasks "
+                "WHERE cost > 0 AND finished_at >= ? AND finished_at < ? GROUP BY day, model ORDER BY day, model",
+                (first, last)).fetchall()
+        by_day: dict[str, list[dict]] = {}
+        for row in rows:
+            by_day.setdefault(row["day"], []).append({"model": row["model"], "amount": int(row["credits"])})
+        return {"models": sorted({row["model"] for row in rows}),
+                "results": [{"date": day, "usedCredits": used} for day, used in by_day.items()]}
+
     # ------------------------------------------------------------ uploads
 
     def open_upload(self, filename: str) -> str:
