@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import io
 import re
+import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +25,7 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from tests import media_samples
 
 API_VERSION = "2024-11-06"
+ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [(endpoint, model_id) for endpoint, model_id, _ in contract.models()]
 LIVE = [(endpoint, model_id) for endpoint, model_id, spec in contract.models() if not spec["simulator_only"]]
 INPUT_IMAGE = (64, 48)
@@ -216,3 +220,11 @@ def test_the_organization_lists_every_contract_models_limits(sdk, server):
     assert set(organization.tier.models) == ids == set(organization.usage.models)
     assert organization.tier.models["gen4.5"].max_concurrent_generations == server.config.concurrency
     assert organization.tier.models["ruby"].max_daily_generations == server.config.daily_limit
+
+
+def test_the_simulator_loads_the_contract_and_none_of_the_dashboard():
+    script = "import sys, lib.simulator; print(' '.join(sorted(m for m in sys.modules if m.startswith('lib.'))))"
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True)
+    modules = set(loaded.stdout.split())
+    assert "lib.contract" in modules and modules <= {"lib.contract", "lib.media"} | {
+        m for m in modules if m.startswith("lib.simulator")}
