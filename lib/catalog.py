@@ -195,6 +195,7 @@ _LABELS = {
     "keyframes": "Keyframes", "targetAspectRatio": "Target aspect ratio", "media": "Speech (audio or video)",
     "loop": "Seamless loop", "bodyControl": "Body control", "expressionIntensity": "Expression intensity",
     "scaleFactor": "Scale factor", "resolution": "Resolution", "avatar": "Avatar", "speech": "Speech",
+    "presetId": "Preset voice",
 }
 _MEDIA_LABELS = {"sound_effect_v1": {"videoUri": "Video to score (optional)"}, "lip_sync": {"audio": "Speech audio"}}
 # Fields shown before "More options", besides every required field.

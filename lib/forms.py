@@ -54,6 +54,12 @@ def _key(task_type: str, model: Model, f: Field) -> str:
     return f"{task_type}_{f.name}" if shared else f"{task_type}_{model.id}_{f.name}"
 
 
+# What the prompt box asks for: by task type where the prompt is not a description, else by output.
+_PROMPT_PLACEHOLDERS = {"text_to_speech": "The words to speak…", "speech_to_speech": "The words to speak…",
+                        "video": "Describe what you want to see…", "image": "Describe the image…",
+                        "audio": "Describe the sound…"}
+
+
 def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None):
     """Draw one field's widget and return its raw value."""
     help_text = f.help or None
@@ -63,7 +69,8 @@ def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None)
     if f.kind == "text":
         if f.name in ("promptText", "negativePrompt"):
             return st.text_area(label, key=key, max_chars=f.max_length, help=help_text,
-                                placeholder="Describe what you want to see…" if f.name == "promptText" else None)
+                                placeholder=_PROMPT_PLACEHOLDERS.get(model.task_type, _PROMPT_PLACEHOLDERS[model.output])
+                                if f.name == "promptText" else None)
         return st.text_input(label, key=key, max_chars=f.max_length, help=help_text) or None
     if f.kind == "choice":
         options = list(f.choices) if f.required else [DEFAULT_OPTION, *f.choices]

@@ -67,3 +67,29 @@ def test_uploaded_image_becomes_a_video_that_plays_on_history(dashboard, page, t
     playing = _wait_for_playing_video(page)
     assert playing["error"] is None and playing["time"] > 0.2
     _screenshot(page, "history_image_to_video")
+
+
+def test_text_to_speech_audio_plays_on_history(dashboard, page):
+    page.goto(f"{dashboard}/Text_to_Speech")
+    page.get_by_role("textbox", name="Prompt").fill("Welcome aboard, the harbour tour starts now.")
+    # The voice is required; the form starts on the model's first preset.
+    assert page.get_by_role("combobox", name="Preset voice").input_value()
+    page.get_by_role("button", name="Generate").click()
+    page.get_by_text("submitted to").wait_for(timeout=20_000)
+    _screenshot(page, "text_to_speech_submitted")
+
+    page.goto(f"{dashboard}/History")
+    page.get_by_text("Welcome aboard, the harbour tour starts now.").wait_for(timeout=20_000)
+    audio = page.locator("audio").first
+    audio.wait_for(state="attached", timeout=45_000)
+    assert "/app/static/" in audio.get_attribute("src")
+    page.wait_for_function("document.querySelector('audio').readyState >= 2", timeout=20_000)
+    played = page.evaluate("""async () => {
+        const a = document.querySelector('audio');
+        a.muted = true;
+        await a.play();
+        await new Promise(r => setTimeout(r, 800));
+        return {time: a.currentTime, duration: a.duration, error: a.error};
+    }""")
+    assert played["error"] is None and played["time"] > 0.2 and played["duration"] > 0.5
+    _screenshot(page, "history_with_speech")
