@@ -51,3 +51,20 @@ def test_text_to_speech_submits_the_chosen_voice_through_the_page(env):
                                "voice": {"type": "runway-preset", "presetId": preset}}
     [create] = simulator_requests(creates_only=True)
     assert create["path"] == "/v1/text_to_speech"
+
+
+def test_a_model_without_a_published_price_shows_runways_estimate_once_created(env):
+    at = AppTest.from_file("../" + PAGE_FILES["text_to_video"], default_timeout=60).run()
+    at.selectbox(key="text_to_video_model").select("wan3").run()
+    at.text_area(key="text_to_video_promptText").input("A kite over the dunes")
+    at.run()
+    assert "no published price" in " ".join(c.value for c in at.caption).lower()
+    at.button(key="text_to_video_submit").click().run()
+    assert not at.exception, at.exception
+    assert at.success, [e.value for e in at.error]
+    [task] = Store(env / "dashboard.db").recent_tasks()
+    # The estimate is the simulator's own answer to the create, not a price the dashboard guessed.
+    assert task["model"] == "wan3" and task["estimated_credits"] and task["estimated_credits"] > 0
+    history = AppTest.from_file("../pages/10_History.py", default_timeout=60).run()
+    shown = " ".join(c.value for c in history.caption)
+    assert f"{task['estimated_credits']:g} credits (est.)" in shown
