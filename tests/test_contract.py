@@ -12,6 +12,7 @@ import importlib
 import json
 import re
 import typing
+from pathlib import Path
 
 import httpx
 import pytest
@@ -331,3 +332,8 @@ def test_the_coverage_table_has_a_row_per_endpoint_naming_each_model_once():
             assert f"`{model_id}`" in (seed if spec["simulator_only"] else live)
     lip_sync = next(r for r in rows if "/v1/lip_sync" in r)
     assert lip_sync == "| `POST /v1/lip_sync` | none | `gen4`, `gen4_turbo` | video |"
+
+
+def test_the_readme_coverage_table_is_the_contracts():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert contract.coverage_markdown() in readme
