@@ -77,3 +77,13 @@ def test_the_picker_names_the_maker_and_runway_own_models_come_first():
     models = catalog.task_type("text_to_video").models
     assert models[0].id == "gen4.5" and catalog.model_label(models[0]) == "gen4.5 · Runway's own"
     assert catalog.model_label(catalog.find_model("text_to_video", "veo3.1")) == "veo3.1 · Google"
+
+
+@pytest.mark.parametrize("endpoint, model_id", [(e, m) for e, m, _ in contract.models()])
+def test_every_field_the_sdk_allows_can_be_built_and_passes_the_catalog(endpoint, model_id):
+    """The body with every optional field too, given as the forms give their inputs, is built
+    unchanged and passes the dashboard's own checks: nothing the SDK allows is refused."""
+    body = contract.full_body(endpoint, model_id)
+    model = catalog.models_for_endpoint(endpoint)[model_id]
+    assert catalog.build_body(model, {k: v for k, v in body.items() if k != "model"}) == body
+    assert catalog.validate_request(model, body) == []
