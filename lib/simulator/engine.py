@@ -419,23 +419,24 @@ class Simulator:
             self._renderer.submit(self._render, task_id)
         return {"id": task_id, "estimatedCost": {"credits": estimate}}
 
+    def _task_now(self, task_id: str) -> tuple[float, sqlite3.Row]:
+        """The time, and the task as it stands then; 404 if there is no such task. Lock held."""
+        now = self.clock()
+        self._advance(now)
+        task = self._task(task_id)
+        if task is None:
+            raise ApiError(404, "Task not found")
+        return now, task
+
     def get_task(self, task_id: str, base_url: str) -> dict:
         with self._lock:
-            now = self.clock()
-            self._advance(now)
-            task = self._task(task_id)
-            if task is None:
-                raise ApiError(404, "Task not found")
+            now, task = self._task_now(task_id)
             return self._task_json(task, now, base_url)
 
     def delete_task(self, task_id: str) -> None:
         """Cancel an unfinished task (charged only once running) or delete a finished one."""
         with self._lock:
-            now = self.clock()
-            self._advance(now)
-            task = self._task(task_id)
-            if task is None:
-                raise ApiError(404, "Task not found")
+            now, task = self._task_now(task_id)
             if task["status"] is None:
                 running = task["admitted_at"] is not None and now >= task["admitted_at"] + self.config.pending_seconds
                 cost = math.ceil(task["estimate"] - 1e-9) if running else 0
