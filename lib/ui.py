@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from lib import archive, auth, downloads, history, lifecycle
 from lib.backend import Backend, current_backend
@@ -114,16 +115,23 @@ def _navigation(current: str) -> None:
     """The sidebar's page list, drawn here rather than by Streamlit (`client.showSidebarNavigation`
     is off): Streamlit's own folds pages past ten under "View N more", names the home page after
     its file ("app") and lists pages by file number, so History would sit among the task types.
-    The page being shown (`current`, its title) is in bold."""
-    def entry(label: str, url: str) -> str:
-        return f"**{label}**" if label == current else f"[{label}]({url})"
+    The page being shown (`current`, its title) is greyed out."""
+    def entry(label: str, page: str) -> None:
+        try:
+            # st.page_link moves within the session (the name, a password entered, picks stay).
+            st.page_link(page, label=label, disabled=label == current)
+        except StreamlitPageNotFoundError:
+            # Only where a page runs as its own entry point (AppTest): a plain link instead.
+            url = "./" if page == "app.py" else page_url(page)
+            st.markdown(f"**{label}**" if label == current else f"[{label}]({url})")
 
-    st.markdown(" · ".join(entry(label, url) for label, url in (
-        ("Home", "./"), ("History", page_url(HISTORY_PAGE)), ("Compare", page_url(COMPARE_PAGE)),
-        ("Task", page_url(TASK_PAGE)))))
+    for label, page in (("Home", "app.py"), ("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE), ("Task", TASK_PAGE)):
+        entry(label, page)
     for kind, heading in NAV_GROUPS:
         st.caption(heading)
-        st.markdown("  \n".join(entry(t.name, page_url(PAGE_FILES[t.key])) for t in TASK_TYPES if t.output == kind))
+        for t in TASK_TYPES:
+            if t.output == kind:
+                entry(t.name, PAGE_FILES[t.key])
 
 
 def _sidebar(backend: Backend, current: str) -> str:
