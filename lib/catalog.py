@@ -186,7 +186,7 @@ PRICED_BY_TEXT = {"eleven_voice_isolation": "1 credit per 6 s of input audio",
 _LABELS = {
     "promptText": "Prompt", "promptImage": "First frame image", "videoUri": "Input video", "imageUri": "Input image",
     "audioUri": "Input audio", "promptVideo": "Input video", "ratio": "Ratio", "duration": "Duration (s)",
-    "seed": "Seed", "contentModeration": "Public figure threshold", "audio": "Generate audio",
+    "seed": "Seed", "contentModeration": "Public figure threshold",
     "negativePrompt": "Negative prompt", "referenceImages": "Reference images", "referenceVideos": "Reference videos",
     "referenceAudio": "Reference audio", "referenceAudios": "Reference audio", "references": "References",
     "character": "Character (image or video)", "reference": "Performance video (3–30 s)", "input": "Face (image or video)",
@@ -195,8 +195,11 @@ _LABELS = {
     "keyframes": "Keyframes", "targetAspectRatio": "Target aspect ratio", "media": "Speech (audio or video)",
     "loop": "Seamless loop", "bodyControl": "Body control", "expressionIntensity": "Expression intensity",
     "scaleFactor": "Scale factor", "resolution": "Resolution", "avatar": "Avatar", "speech": "Speech",
-    "presetId": "Preset voice",
+    "presetId": "Preset",
 }
+# Names whose meaning depends on their shape: veo's yes/no `audio` asks for a soundtrack, where
+# lip sync's or an avatar's `audio` is the sound itself.
+_SHAPE_LABELS = {("audio", "bool"): "Generate audio"}
 _MEDIA_LABELS = {"sound_effect_v1": {"videoUri": "Video to score (optional)"}, "lip_sync": {"audio": "Speech audio"}}
 # Fields shown before "More options", besides every required field.
 _COMMON = {"promptText", "promptImage", "videoUri", "imageUri", "audioUri", "promptVideo", "ratio", "duration",
@@ -221,7 +224,9 @@ def maker_of(model_id: str) -> str:
     return OTHER_MAKER
 
 
-def label_of(name: str) -> str:
+def label_of(name: str, shape: dict | None = None) -> str:
+    if (name, (shape or {}).get("type")) in _SHAPE_LABELS:
+        return _SHAPE_LABELS[(name, shape["type"])]
     if name in _LABELS:
         return _LABELS[name]
     words = re.sub(r"(?<=[a-z0-9])([A-Z])", r" \1", name).lower()
@@ -265,7 +270,8 @@ def _item_kind(shape: dict) -> str:
 
 def _field(task_key: str, model_id: str, name: str, spec: dict) -> Field:
     shape, doc, required = spec["shape"], spec.get("doc", ""), spec["required"]
-    label = _MEDIA_LABELS.get(model_id, _MEDIA_LABELS.get(task_key, {})).get(name) or label_of(name)
+    label = (_MEDIA_LABELS.get(model_id, _MEDIA_LABELS.get(task_key, {})).get(name)
+             or label_of(name, spec["shape"]))
     help_text = _HELP.get(name) or _first_sentence(doc)
     more = not required and name not in _COMMON
     common = dict(name=name, label=label, required=required, help=help_text, shape=shape, more=more,

@@ -68,9 +68,9 @@ def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None)
         return f.default
     if f.kind == "text":
         if f.name in ("promptText", "negativePrompt"):
+            asks = _PROMPT_PLACEHOLDERS.get(model.task_type, _PROMPT_PLACEHOLDERS[model.output])
             return st.text_area(label, key=key, max_chars=f.max_length, help=help_text,
-                                placeholder=_PROMPT_PLACEHOLDERS.get(model.task_type, _PROMPT_PLACEHOLDERS[model.output])
-                                if f.name == "promptText" else None)
+                                placeholder=asks if f.name == "promptText" else None)
         return st.text_input(label, key=key, max_chars=f.max_length, help=help_text) or None
     if f.kind == "choice":
         options = list(f.choices) if f.required else [DEFAULT_OPTION, *f.choices]
@@ -141,7 +141,8 @@ def _shape_widget(label: str, shape: dict, key: str, required: bool, help_text: 
     if kind == "object":
         with st.container(border=True):
             st.caption(label)
-            values = {name: _shape_widget(catalog.label_of(name) + ("" if spec["required"] else " (optional)"),
+            values = {name: _shape_widget(catalog.label_of(name, spec["shape"])
+                                          + ("" if spec["required"] else " (optional)"),
                                           spec["shape"], f"{key}_{name}", spec["required"],
                                           spec.get("doc") or None)
                       for name, spec in shape["fields"].items()}
@@ -192,8 +193,8 @@ def _item_extras(f: Field, key: str, index: int) -> dict:
     for name, spec in f.item_fields:
         if name == "type" and f.typed:
             continue  # the item's media kind, filled from the file
-        value = _shape_widget(f"{catalog.label_of(name)} of {f.label.lower()} {index + 1}", spec["shape"],
-                              f"{key}_{name}", spec["required"],
+        label = f"{catalog.label_of(name, spec['shape'])} of {f.label.lower()} {index + 1}"
+        value = _shape_widget(label, spec["shape"], f"{key}_{name}", spec["required"],
                               "Write @tag in the prompt to refer to this reference." if name == "tag" else
                               spec.get("doc") or None)
         if value is not None:

@@ -73,7 +73,7 @@ def test_text_to_speech_audio_plays_on_history(dashboard, page):
     page.goto(f"{dashboard}/Text_to_Speech")
     page.get_by_role("textbox", name="Prompt").fill("Welcome aboard, the harbour tour starts now.")
     # The voice is required; the form starts on the model's first preset.
-    assert page.get_by_role("combobox", name="Preset voice").input_value()
+    assert page.get_by_role("combobox", name="Preset").input_value()
     page.get_by_role("button", name="Generate").click()
     page.get_by_text("submitted to").wait_for(timeout=20_000)
     _screenshot(page, "text_to_speech_submitted")

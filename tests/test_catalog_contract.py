@@ -87,3 +87,10 @@ def test_every_field_the_sdk_allows_can_be_built_and_passes_the_catalog(endpoint
     model = catalog.models_for_endpoint(endpoint)[model_id]
     assert catalog.build_body(model, {k: v for k, v in body.items() if k != "model"}) == body
     assert catalog.validate_request(model, body) == []
+
+
+def test_a_label_follows_the_fields_own_shape_not_a_same_named_field_elsewhere():
+    # veo's yes/no `audio` asks for a soundtrack; lip sync's and an avatar's `audio` is the sound itself.
+    assert catalog.find_model("text_to_video", "veo3.1").field("audio").label == "Generate audio"
+    assert catalog.find_model("lip_sync", "gen4").field("audio").label == "Speech audio"
+    assert catalog.label_of("audio", {"type": "media", "kind": "audio"}) == "Audio"
