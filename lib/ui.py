@@ -125,7 +125,8 @@ def _navigation(current: str) -> None:
             url = "./" if page == "app.py" else page_url(page)
             st.markdown(f"**{label}**" if label == current else f"[{label}]({url})")
 
-    for label, page in (("Home", "app.py"), ("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE), ("Task", TASK_PAGE)):
+    # The Task page needs a task's number, so it is reached from a task, never from here.
+    for label, page in (("Home", "app.py"), ("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE)):
         entry(label, page)
     for kind, heading in NAV_GROUPS:
         st.caption(heading)
