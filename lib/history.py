@@ -79,21 +79,23 @@ class Filters:
         if self.created_to:
             clauses.append("t.created_at < ?")
             params.append((self.created_to + timedelta(days=1)).isoformat())
-        if self.prompt.strip():
-            # A first pass finds candidates cheaply; LIKE on the prompt itself then decides, so the
-            # match is the same either way (literal text, case ignored for ASCII letters). Three
-            # characters or more: the trigram index (store.m004), which folds more cases than
-            # LIKE, never fewer. Shorter: a LIKE on the raw JSON, which holds the prompt as
-            # json.dumps wrote it.
-            term = self.prompt.strip()
-            if len(term) >= 3:
-                clauses.append(f"{'+' if walk else ''}t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
-                params.append('"' + term.replace('"', '""') + '"')  # one phrase: the text as typed
-            else:
+        # Every word typed must be in the prompt, in any order ("lighthouse drone" finds "a drone
+        # over a lighthouse"). For each word a first pass finds candidates cheaply; LIKE on the
+        # prompt itself then decides, so the match is the same either way (literal text, case
+        # ignored for ASCII letters). Words of three characters or more: the trigram index
+        # (store.m004), which folds more cases than LIKE, never fewer. Shorter: a LIKE on the raw
+        # JSON, which holds the prompt as json.dumps wrote it.
+        words = list(dict.fromkeys(self.prompt.split()))
+        long_words = [w for w in words if len(w) >= 3]
+        if long_words:
+            clauses.append(f"{'+' if walk else ''}t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
+            params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))  # each as typed
+        for word in words:
+            if len(word) < 3:
                 clauses.append("t.request_json LIKE ? ESCAPE '\\'")
-                params.append(f"%{_like_escape(json.dumps(term, ensure_ascii=False)[1:-1])}%")
+                params.append(f"%{_like_escape(json.dumps(word, ensure_ascii=False)[1:-1])}%")
             clauses.append("json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
-            params.append(f"%{_like_escape(term)}%")
+            params.append(f"%{_like_escape(word)}%")
         return " AND ".join(clauses) or "1", params
 
 
