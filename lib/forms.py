@@ -582,7 +582,7 @@ def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: d
                    icon="✅")
         ui.link(ui.HISTORY_PAGE, "Open History")
         if group_id:
-            ui.link(ui.COMPARE_PAGE, "Compare this group side by side", f"?group={group_id}")
+            ui.link(ui.COMPARE_PAGE, "Compare this group side by side", {"group": group_id})
     for plan, result in failed:
         _show_issues(result.issues, slots, summary=False)
         recorded = f" Recorded as task #{result.task_id}." if result.task_id else ""

@@ -3,6 +3,7 @@ poller, sidebar), and the pieces that show a task. Pages hold layout only.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -12,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlencode
 
 import streamlit as st
+import streamlit.components.v1 as components
 from streamlit.errors import StreamlitPageNotFoundError
 
 from lib import archive, auth, downloads, history, lifecycle
@@ -48,10 +50,14 @@ def page_url(page_file: str) -> str:
     return re.sub(r"^\d+_", "", stem)
 
 
-def link(page_file: str, label: str, query: str = "") -> None:
-    """A link to another page. Not st.page_link: a page opened by deep link after a
-    restart runs without app.py, and st.page_link then cannot resolve other pages."""
-    st.markdown(f"[{label}]({page_url(page_file)}{query})")
+def link(page_file: str, label: str, query: dict[str, str] | None = None) -> None:
+    """A link to another page that opens in the same tab and the same session, so the name, a
+    password entered and the picks stay; `query` goes in the new page's address."""
+    try:
+        st.page_link(page_file, label=label, query_params=query)
+    except StreamlitPageNotFoundError:
+        # Only where a page runs as its own entry point (AppTest): a plain link instead.
+        st.markdown(f"[{label}]({page_url(page_file)}{'?' + urlencode(query) if query else ''})")
 
 
 @dataclass
@@ -125,14 +131,40 @@ def _navigation(current: str) -> None:
             url = "./" if page == "app.py" else page_url(page)
             st.markdown(f"**{label}**" if label == current else f"[{label}]({url})")
 
-    # The Task page needs a task's number, so it is reached from a task, never from here.
-    for label, page in (("Home", "app.py"), ("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE)):
+    # Review first, so History and Compare are on screen however short the window. The Task page
+    # needs a task's number, so it is reached from a task, never from here.
+    entry("Home", "app.py")
+    st.markdown("**Review**")
+    for label, page in (("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE)):
         entry(label, page)
+    st.markdown("**New task**")
     for kind, heading in NAV_GROUPS:
         st.caption(heading)
         for t in TASK_TYPES:
             if t.output == kind:
                 entry(t.name, PAGE_FILES[t.key])
+
+
+NAME_COOKIE = "dashboard_teammate"
+NAME_COOKIE_DAYS = 400  # the longest a browser keeps a cookie
+NAME_MAX = 200  # characters of a name taken from a cookie, which anything on this host could set
+
+
+def remembered_name() -> str:
+    """The name this browser was last given, from its cookie (sent when the session opened)."""
+    value = st.context.cookies.get(NAME_COOKIE)
+    # Not a string where no browser is behind the session (AppTest): nothing is remembered there.
+    return unquote(value).strip()[:NAME_MAX] if isinstance(value, str) else ""
+
+
+def _remember_name(name: str) -> None:
+    """Store the name in this browser's cookie, or forget it when emptied. Streamlit only reads
+    cookies, so a zero-height component frame (same origin as the page) writes it; a frame whose
+    text does not change is not run again. Not HttpOnly: a name is no secret, and the password's cookie is another one."""
+    value = json.dumps(name).replace("<", "\\u003c")  # a string literal that cannot close the script
+    age = NAME_COOKIE_DAYS * 86400 if name else 0
+    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({value}) + "
+                    f"'; path=/; max-age={age}; SameSite=Strict';</script>", height=0)
 
 
 def _sidebar(backend: Backend, current: str) -> str:
@@ -143,16 +175,23 @@ def _sidebar(backend: Backend, current: str) -> str:
                     "simulator: free, fast, real media.", icon="🧪")
         else:
             st.success(f"**Live Runway API.** Tasks cost real credits.  \n{plain(backend.base_url)}", icon="🟢")
-        # Kept in the session (across pages) and in the address (across reloads and bookmarks). A name
-        # this session already has wins over the address, so a teammate's shared link cannot make
-        # someone submit under the teammate's name; only a session with no name yet takes it.
-        own = st.session_state.get("teammate", "")
+        # Kept in the session (across pages), in this browser (a cookie, across visits and new tabs) and in
+        # the address (across reloads and bookmarks). A name this session or this browser already has
+        # wins over the address, so a teammate's shared link cannot make someone submit under the
+        # teammate's name; only a browser with no name yet takes it.
+        remembered = remembered_name()
+        own = st.session_state.get("teammate", remembered)
         from_address = st.query_params.get("teammate", "")
         if from_address and not own:
             st.session_state["teammate_from_address"] = True
         entered = st.text_input("Your name", value=own or from_address, key="teammate_input",
                                 on_change=st.session_state.pop, args=("teammate_from_address", None),
-                                help="Recorded on every task you submit; kept in the page address.").strip()
+                                help="Recorded on every task you submit; this browser remembers it.").strip()
+        if entered != remembered or st.session_state.get("name_written"):
+            # Drawn on every rerun from then on, unchanged unless the name is: one that vanished
+            # on the next rerun could go before its script had run.
+            _remember_name(entered)
+            st.session_state["name_written"] = True
         if entered and st.session_state.get("teammate_from_address"):
             st.caption("Name taken from the page address; change it if it is not yours.")
         st.session_state["teammate"] = entered
@@ -250,7 +289,11 @@ def show_output(output: dict, kind: str) -> None:
         elif mime.startswith("audio/"):
             st.audio(url)
         else:
-            st.video(url)
+            # Not st.video, which fetches part of every file as soon as it is drawn: a poster, and
+            # the video only once played. (Imported here: the gallery is drawn with this module.)
+            from lib import gallery
+
+            st.html(gallery.player_html(output, f"the {kind}"))
     elif output.get("state") == "at_risk":
         st.warning(f"Not archived yet: {plain(output.get('last_error'))}. Retrying; the original link lasts "
                    "24–48 h.", icon="⚠️")
@@ -341,7 +384,7 @@ def output_tools(task: dict, outputs: list[dict], key: str) -> None:
         if targets:
             with st.popover(f"Use{number} as input"):
                 for target in targets:
-                    link(PAGE_FILES[target.key], target.name, f"?from_output={output['id']}")
+                    link(PAGE_FILES[target.key], target.name, {"from_output": str(output["id"])})
 
 
 def task_actions(ctx: Context, task: dict, outputs: list[dict]) -> None:

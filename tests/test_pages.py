@@ -38,6 +38,14 @@ def test_the_sidebar_links_every_page_once_within_the_session(env):
     assert labels[:3] == ["Home", "History", "Compare"]  # not Task, which needs a task's number
     assert sorted(labels[3:]) == sorted(t.name for t in catalog.TASK_TYPES)
     assert [link.label for link in links if link.disabled] == ["Home"]  # the page being shown
+    headings = [m.value for m in _run("app.py").sidebar.markdown]
+    assert headings.index("**Review**") < headings.index("**New task**")
+
+
+def test_home_links_its_pages_within_the_session(env):
+    # Home's task grid and its link to History move within the session, like the sidebar: the name stays.
+    links = [link.proto for link in _run("app.py").main.get("page_link")]
+    assert sorted(link.label for link in links) == sorted([t.name for t in catalog.TASK_TYPES] + ["All tasks on History"])
 
 
 def test_a_page_run_as_its_own_entry_point_links_the_others_plainly(env):
