@@ -1,6 +1,7 @@
 """Comparing outputs side by side: a group's tasks (or any chosen tasks), one
 column per task, players of equal size whose play, pause and seek follow each
-other across the row; and a rating, notes and a winner kept in SQLite.
+other across the row; and each teammate's own rating, notes and winner vote,
+kept in SQLite, shown with the team's average and who voted what.
 
 The players are one small HTML document per row, embedded with `st.iframe`:
 plain <video>/<audio>/<img> elements on `/app/static/...` URLs plus a few
@@ -164,23 +165,55 @@ def players_html(cols: list[Column], ratio: float) -> str:
 
 # ---------------------------------------------------------------- reviews
 
+def can_review(col: Column) -> bool:
+    """Only a finished output can be judged: a failed or cancelled task has nothing to rate."""
+    return col.task["status"] == lifecycle.SUCCEEDED
+
+
+def team_text(review: dict) -> str:
+    """The team's view of one task in markdown: the average and how many rated, then who said what."""
+    if not review.get("votes"):
+        return "No one has rated this yet."
+    count = review.get("count") or 0
+    average = f"**{review['average']:.1f} ★** from {count} rating{'s' if count != 1 else ''}" if count else "No rating"
+    return average + "  \n" + plain(review["reviewer"])
+
+
 def review_column(store: Store, col: Column, review: dict, reviewer: str) -> None:
-    """Rating (1–5 stars) and notes for one task, saved as soon as they change."""
+    """This teammate's own rating (1–5 stars) and notes for one task, saved as soon as they change,
+    then the team's average and everyone's votes and notes."""
     task_id = col.task["id"]
-    rating = review.get("rating")
-    st.feedback("stars", key=f"rating_{task_id}", default=rating - 1 if rating else None,
-                on_change=_save_rating, args=(store, task_id, reviewer))
-    st.text_area("Notes", value=review.get("notes") or "", key=f"notes_{task_id}", height=90,
-                 placeholder="What works, what doesn't…", on_change=_save_notes, args=(store, task_id, reviewer))
+    mine = next((v for v in review.get("votes", ()) if v["reviewer"] == (reviewer or "")), {})
+    if can_review(col):
+        st.caption(f"Your rating, {plain(reviewer)}" if reviewer else "Your rating (set your name in the sidebar)")
+        rating = mine.get("rating")
+        st.feedback("stars", key=f"rating_{task_id}", default=rating - 1 if rating else None,
+                    on_change=_save_rating, args=(store, task_id, reviewer))
+        st.text_area("Your notes", value=mine.get("notes") or "", key=f"notes_{task_id}", height=90,
+                     placeholder="What works, what doesn't…", on_change=_save_notes, args=(store, task_id, reviewer))
+    else:
+        st.caption("Nothing to rate: only a finished output can be rated or win.")
+    if review.get("votes"):
+        st.markdown(team_text(review))
+        for vote in review["votes"]:
+            if vote.get("notes") and vote is not mine:
+                st.caption(f"{plain(vote['reviewer'] or '(no name)')} notes:")
+                st.text(vote["notes"])
 
 
 def winner_picker(store: Store, cols: list[Column], reviews: dict[int, dict], reviewer: str, key: str) -> None:
-    ids = [c.task["id"] for c in cols]
+    """This teammate's vote for the best of the finished outputs, and everyone's votes."""
+    ids = [c.task["id"] for c in cols if can_review(c)]
     labels = {c.task["id"]: c.label for c in cols}
-    current = next((i for i in ids if reviews.get(i, {}).get("winner")), None)
-    st.radio("Winner", [None, *ids], index=[None, *ids].index(current), horizontal=True, key=key,
+    voted = {i: [v["reviewer"] or "(no name)" for v in reviews.get(i, {}).get("votes", ()) if v.get("winner")]
+             for i in labels}
+    current = next((i for i in ids if any(v["reviewer"] == (reviewer or "") and v.get("winner")
+                                          for v in reviews.get(i, {}).get("votes", ()))), None)
+    st.radio("Your winner", [None, *ids], index=[None, *ids].index(current), horizontal=True, key=key,
              format_func=lambda i: "none yet" if i is None else plain(labels[i]),
              on_change=_save_winner, args=(store, ids, key, reviewer))
+    votes = [f"{plain(labels[i])}: {plain(', '.join(names))}" for i, names in voted.items() if names]
+    st.caption("Winner votes: " + ("; ".join(votes) if votes else "none yet"))
 
 
 def _save_rating(store: Store, task_id: int, reviewer: str) -> None:

@@ -1,5 +1,10 @@
 """Exports of the task history: a CSV with one row per task, and a ZIP of the
-archived outputs with a manifest.
+archived outputs with a manifest and every teammate's own review (reviews.csv).
+
+The CSV carries the team's review of each task as the average rating, how many
+rated, how many voted it the winner, and each note with its author's name. The
+CSV of all rows (no filter) is the whole record of spend: tasks removed from
+the history are in it, marked by `removed_at`, with what they cost.
 
 The CSV is built by SQLite, one statement per batch of tasks, and handed out
 in pieces as it is read, so a long history is never held in memory and
@@ -15,6 +20,7 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -25,12 +31,13 @@ COLUMNS = (
     "id", "task_uuid", "task_type", "model", "status", "api_status", "teammate", "group_id", "backend",
     "created_at", "started_at", "finished_at", "run_seconds", "ratio", "duration", "seed", "prompt",
     "input_sources", "output_urls", "archived_paths", "failure", "failure_code", "estimated_credits",
-    "cost_credits", "rating", "notes", "winner", "parent_task_id",
+    "cost_credits", "rating_average", "rating_count", "winner_votes", "notes", "parent_task_id", "removed_at",
 )
 MANIFEST_COLUMNS = (
     "file", "task_id", "output_position", "task_type", "model", "status", "teammate", "group_id", "prompt",
-    "rating", "winner", "mime", "size", "sha256", "output_url", "archived_path",
+    "rating_average", "rating_count", "winner_votes", "mime", "size", "sha256", "output_url", "archived_path",
 )
+REVIEW_COLUMNS = ("task_id", "reviewer", "rating", "winner", "notes", "updated_at")
 ZIP_MAX_BYTES = 2 * 1024 * media.MB  # a bigger set is narrowed with the filters first
 FORMULA_STARTS = "=+-@\t\r"
 
@@ -65,7 +72,7 @@ def _outputs_sql(column: str) -> str:
 # person or the API wrote is neutralised: plain columns in SQL, computed cells (from the
 # request's JSON and the outputs) in Python, as SQL would compute them twice.
 _TRUSTED = {"id", "task_type", "model", "status", "backend", "created_at", "started_at", "finished_at",
-            "estimated_credits", "parent_task_id"}
+            "estimated_credits", "parent_task_id", "removed_at"}
 _COMPUTED = {
     # In integer milliseconds, so that Python rounds it to tenths exactly as `history.run_seconds` does.
     "run_seconds": "CAST(round((julianday(NULLIF(t.finished_at, '')) - julianday(COALESCE(NULLIF(t.submitted_at, "
@@ -80,15 +87,19 @@ _COMPUTED = {
                                                 for name in history.MEDIA_FIELDS) + " THEN t.request_json END",
     "output_urls": _outputs_sql("url"),
     "archived_paths": _outputs_sql("path"),
-    "rating": "r.rating",
-    "notes": "r.notes",
-    "winner": "CASE WHEN r.winner THEN 'yes' ELSE '' END",
+    "rating_average": "(SELECT round(AVG(r.rating), 2) FROM reviews r WHERE r.task_id = t.id)",
+    "rating_count": "(SELECT COUNT(r.rating) FROM reviews r WHERE r.task_id = t.id)",
+    "winner_votes": "(SELECT COUNT(*) FROM reviews r WHERE r.task_id = t.id AND r.winner)",
+    # Each teammate's note on a line of its own, after their name (as store.team_review writes it).
+    "notes": "(SELECT group_concat(who || ': ' || notes, char(10)) FROM (SELECT CASE r.reviewer WHEN '' THEN "
+             "'(no name)' ELSE r.reviewer END AS who, r.notes FROM reviews r WHERE r.task_id = t.id "
+             "AND r.notes != '' ORDER BY r.reviewer))",
 }
 _EXPORT_SQL = (
     "SELECT " + ", ".join(_COMPUTED.get(c) or (f"t.{c}" if c in _TRUSTED else _safe_sql(f"t.{c}")) for c in COLUMNS)
-    + " FROM tasks t LEFT JOIN reviews r ON r.task_id = t.id WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?")
+    + " FROM tasks t WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?")
 _RUN, _SOURCES = COLUMNS.index("run_seconds"), COLUMNS.index("input_sources")
-_CHECKED = tuple(COLUMNS.index(c) for c in ("ratio", "duration", "seed", "prompt", "output_urls", "rating", "notes"))
+_CHECKED = tuple(COLUMNS.index(c) for c in ("ratio", "duration", "seed", "prompt", "output_urls", "notes"))
 
 
 def _source(uri: str) -> str:
@@ -98,8 +109,9 @@ def _source(uri: str) -> str:
 
 def csv_rows(store: Store, filters: history.Filters, batch: int = 1000) -> Iterator[list]:
     """The cells of every task the filters select, oldest first, in COLUMNS order, read from
-    SQLite `batch` tasks at a time, so memory stays flat however long the history."""
-    where, params = filters.where()
+    SQLite `batch` tasks at a time, so memory stays flat however long the history. With no
+    filter, every task on record: removed ones too, so the credits add up to what was spent."""
+    where, params = (filters if filters.active else replace(filters, removed=True)).where()
     sql = _EXPORT_SQL.replace("{where}", where)
     cursor = store.db.conn.cursor()
     cursor.row_factory = None  # plain tuples, straight to the CSV writer
@@ -138,14 +150,22 @@ def csv_bytes(store: Store, filters: history.Filters, batch: int = 1000) -> Iter
 
 def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> BinaryIO:
     """A ZIP of the tasks' archived outputs plus manifest.csv (one line per output, archived
-    or not), in a temporary file, rewound. Media is stored, not recompressed."""
+    or not) and reviews.csv (one line per teammate's review of a task), in a temporary file,
+    rewound. Media is stored, not recompressed."""
     out = tempfile.TemporaryFile()
-    manifest = io.StringIO()
+    manifest, reviews = io.StringIO(), io.StringIO()
     writer = csv.writer(manifest, lineterminator="\r\n")
     writer.writerow(MANIFEST_COLUMNS)
+    review_writer = csv.writer(reviews, lineterminator="\r\n")
+    review_writer.writerow(REVIEW_COLUMNS)
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as bundle:
         for task in tasks:
             prompt = (task.get("request") or {}).get("promptText")
+            average = task.get("average")
+            for vote in task.get("votes") or []:
+                review_writer.writerow([safe_cell(v) for v in (
+                    task["id"], vote["reviewer"], vote.get("rating"), "yes" if vote.get("winner") else "",
+                    vote.get("notes"), vote.get("updated_at"))])
             for output in task.get("outputs") or []:
                 source = static_dir / Path(output["path"]).name if output.get("path") else None
                 name = ""
@@ -154,10 +174,12 @@ def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> Bi
                     bundle.write(source, name)
                 writer.writerow([safe_cell(v) for v in (
                     name or "(not archived)", task["id"], output["position"], task["task_type"], task["model"],
-                    task["status"], task.get("teammate"), task.get("group_id"), prompt, task.get("rating"),
-                    "yes" if task.get("winner") else "", output.get("mime"), output.get("size"),
+                    task["status"], task.get("teammate"), task.get("group_id"), prompt,
+                    None if average is None else round(average, 2), task.get("count"), task.get("winner"),
+                    output.get("mime"), output.get("size"),
                     output.get("sha256"), output.get("url"), output.get("path"))])
         bundle.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
+        bundle.writestr("reviews.csv", "\ufeff" + reviews.getvalue())
     return _rewound(out)
 
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from lib import archive, catalog, lifecycle, media
 from lib.backend import Backend
 from lib.client import RunwayError
-from lib.store import SUBMITTED, Store
+from lib.store import SUBMITTED, Store, team_review
 from lib.tasks import SubmitResult, submit_task
 
 PAGE_SIZE = 25
@@ -27,7 +27,7 @@ SORTS = {
     "newest": ("Newest first", "t.created_at DESC, t.id DESC"),
     "oldest": ("Oldest first", "t.created_at, t.id"),
     "cost": ("Highest cost", "COALESCE(t.cost_credits, t.estimated_credits) DESC NULLS LAST, t.id DESC"),
-    "rating": ("Best rated", "(SELECT r.rating FROM reviews r WHERE r.task_id = t.id) DESC NULLS LAST, t.id DESC"),
+    "rating": ("Best rated", "(SELECT AVG(r.rating) FROM reviews r WHERE r.task_id = t.id) DESC NULLS LAST, t.id DESC"),
     "model": ("Model A–Z", "t.model, t.created_at DESC, t.id DESC"),
 }
 
@@ -53,6 +53,7 @@ class Filters:
     created_to: date | None = None  # inclusive, UTC
     prompt: str = ""
     task_ids: tuple[int, ...] = ()
+    removed: bool = False  # include tasks removed from the history (the full record of spend)
 
     @property
     def active(self) -> bool:
@@ -63,7 +64,7 @@ class Filters:
         in its sort order and stops after a page, so the prompt index is a set to probe rather
         than the rows to start from (a common word matches a quarter of the history, which would
         all be read and sorted for 25 rows)."""
-        clauses: list[str] = []
+        clauses: list[str] = [] if self.removed else ["t.removed_at IS NULL"]
         params: list = []
         for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
                                ("t.model", self.models), ("t.teammate", self.teammates), ("t.id", self.task_ids)):
@@ -122,8 +123,9 @@ def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
 
 
 def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dict]:
-    """Every task the filters select, oldest first, each with `outputs` and its review
-    (`rating`, `notes`, `winner`); read `batch` at a time so memory stays flat."""
+    """Every task the filters select, oldest first, each with `outputs` and the team's review
+    (`store.team_review`: `votes`, `average`, `count`, `winner`, `notes`); read `batch` at a time
+    so memory stays flat."""
     where, params = filters.where()
     last = 0
     while True:
@@ -134,9 +136,7 @@ def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dic
         outputs = store.outputs_for(ids)
         reviews = store.reviews_for(ids)
         for task in store.tasks_by_id(ids):
-            review = reviews.get(task["id"], {})
-            yield {**task, "outputs": outputs[task["id"]], "rating": review.get("rating"),
-                   "notes": review.get("notes"), "winner": review.get("winner")}
+            yield {**task, "outputs": outputs[task["id"]], **(reviews.get(task["id"]) or team_review([]))}
         last = ids[-1]
 
 
@@ -179,7 +179,7 @@ def lineage(store: Store, task: dict, depth: int = 20) -> tuple[list[dict | int]
     while parent_id and parent_id not in seen and len(parents) < depth:
         seen.add(parent_id)
         parent = store.task(parent_id)
-        if parent is None:
+        if parent is None or parent.get("removed_at"):
             parents.append(parent_id)
             break
         parents.append(parent)
@@ -320,19 +320,23 @@ def rerun(store: Store, backend: Backend, task_id: int, teammate: str = "") -> S
                        teammate=teammate, group_id=task.get("group_id"), parent_task_id=task_id)
 
 
-def remove(store: Store, task_id: int, static_dir: Path = archive.STATIC_DIR) -> int:
-    """Delete a finished task from the history with its own archived files; returns files deleted.
-    A file another task's output also uses stays; so does an uploaded input another task's
-    request uses (the store deletes the others)."""
+def remove(store: Store, task_id: int, static_dir: Path = archive.STATIC_DIR, teammate: str = "") -> int:
+    """Remove a finished task from the history: hidden from every page, still counted in the
+    record of spend (the CSV of all rows lists it, marked removed, with its credits). Its own
+    archived files (and their posters) are deleted; returns how many outputs' files went. A file
+    another task's output also uses stays; so does an uploaded input another task uses."""
     task = store.task(task_id)
-    if task is None:
+    if task is None or task.get("removed_at"):
         return 0
     if not can_remove(task):
         raise ActionRefused(f"Task #{task_id} is still running; cancel it before removing it.")
+    poster = getattr(archive, "poster_path", None)  # posters come with the gallery (issue 12, item 6)
     deleted = 0
-    for path in store.remove_task(task_id):
+    for path in store.remove_task(task_id, teammate):
         if path.startswith("static/"):
             target = static_dir / Path(path).name
+            if poster is not None and (poster_file := poster(path)):
+                (static_dir / Path(poster_file).name).unlink(missing_ok=True)
             if target.exists():
                 target.unlink()
                 deleted += 1

@@ -269,6 +269,62 @@ def m009_owner_only_inputs(db: Database) -> None:
             stashed.chmod(0o600)
 
 
+@migrations()
+def m010_reviews_per_teammate(db: Database) -> None:
+    # One review row per task was the last writer's: one teammate's star replaced another's four
+    # and took over their note and winner pick. Now each teammate has their own row per task; a
+    # review made before keeps its values under the name it was saved with ("" if none).
+    db.execute("ALTER TABLE reviews RENAME TO reviews_shared")
+    db["reviews"].create({
+        "task_id": int,
+        "reviewer": str,  # the teammate's name, "" for whoever gave none
+        "rating": int,  # 1-5
+        "notes": str,
+        "winner": int,  # 1: this teammate's pick of the best in its comparison
+        "updated_at": str,
+    }, pk=("task_id", "reviewer"), not_null={"reviewer"}, foreign_keys=[("task_id", "tasks", "id")],
+        defaults={"winner": 0, "reviewer": ""})
+    db.execute("INSERT INTO reviews (task_id, reviewer, rating, notes, winner, updated_at) SELECT task_id, "
+               "COALESCE(reviewer, ''), rating, notes, COALESCE(winner, 0), updated_at FROM reviews_shared")
+    db.execute("DROP TABLE reviews_shared")  # its change-counting triggers go with it
+    db["reviews"].create_index(["reviewer"])
+    count_changes(db)
+
+
+@migrations()
+def m011_removed_tasks_kept(db: Database) -> None:
+    # Removing a task deleted its row and with it what it cost, so the CSV no longer added up to
+    # what the account spent. A removed task is now hidden: its row (request, status, credits,
+    # events) stays, marked with when it was removed; its outputs, files and reviews go.
+    db["tasks"].add_column("removed_at", str)
+    count_changes(db)
+
+
+def vote_text(vote: dict) -> str:
+    """One teammate's review, short: `Maya: ★★★★ · winner`."""
+    said = ["★" * vote["rating"] if vote.get("rating") else "", "winner" if vote.get("winner") else "",
+            "note" if vote.get("notes") and not vote.get("rating") and not vote.get("winner") else ""]
+    return f"{vote.get('reviewer') or '(no name)'}: " + " · ".join(s for s in said if s)
+
+
+def team_review(votes: list[dict]) -> dict:
+    """What a team said of one task, from each teammate's own row: `votes` (by name), the
+    `average` of the ratings given and their `count`, `rating` (the average to the nearest star,
+    for a row of stars), `winner` (how many picked it), `notes` (each named), `reviewer` (who
+    said what, one line)."""
+    ratings = [v["rating"] for v in votes if v.get("rating")]
+    average = sum(ratings) / len(ratings) if ratings else None
+    return {
+        "votes": votes,
+        "average": average,
+        "count": len(ratings),
+        "rating": int(average + 0.5) if average is not None else None,
+        "winner": sum(1 for v in votes if v.get("winner")),
+        "notes": "\n".join(f"{v.get('reviewer') or '(no name)'}: {v['notes']}" for v in votes if v.get("notes")),
+        "reviewer": "; ".join(vote_text(v) for v in votes),
+    }
+
+
 @dataclass(frozen=True)
 class TaskUpdate:
     """What a poll learned about a task (a subset of client.TaskState)."""
@@ -641,12 +697,12 @@ class Store:
         return _task_dict(row) if row else None
 
     def recent_tasks(self, limit: int = 25, offset: int = 0) -> list[dict]:
-        rows = self.db.conn.execute("SELECT * FROM tasks ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
-                                    (limit, offset)).fetchall()
+        rows = self.db.conn.execute("SELECT * FROM tasks WHERE removed_at IS NULL ORDER BY created_at DESC, id DESC "
+                                    "LIMIT ? OFFSET ?", (limit, offset)).fetchall()
         return [_task_dict(r) for r in rows]
 
     def count_tasks(self) -> int:
-        return self.db.conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+        return self.db.conn.execute("SELECT COUNT(*) FROM tasks WHERE removed_at IS NULL").fetchone()[0]
 
     def outputs_for(self, task_ids: list[int]) -> dict[int, list[dict]]:
         found: dict[int, list[dict]] = {i: [] for i in task_ids}
@@ -705,33 +761,40 @@ class Store:
                          (now, time.time(), now, task_id))
             self._event(conn, task_id, row["status"], None, note)
 
-    def remove_task(self, task_id: int) -> list[str]:
-        """Delete a task with its outputs, events and review, and the stashed inputs no remaining
-        task uses. Returns the archived files that no remaining output uses, for the caller to
-        delete; files other tasks share stay."""
+    def remove_task(self, task_id: int, teammate: str = "") -> list[str]:
+        """Take a task out of view: its row stays, marked removed, so what it cost stays on record
+        (the CSV of all rows and the account's usage still add up); its outputs and reviews go,
+        and the stashed inputs no task in view uses. Returns the archived files that no remaining
+        output uses, for the caller to delete; files other tasks share stay."""
         with self.immediate() as conn:
-            row = conn.execute("SELECT request_json FROM tasks WHERE id = ?", (task_id,)).fetchone()
+            row = conn.execute("SELECT request_json, status FROM tasks WHERE id = ? AND removed_at IS NULL",
+                               (task_id,)).fetchone()
+            if row is None:
+                return []
             paths = [r[0] for r in conn.execute(
                 "SELECT DISTINCT path FROM outputs WHERE task_id = ? AND path IS NOT NULL", (task_id,))]
-            for table, column in (("reviews", "task_id"), ("events", "task_id"), ("outputs", "task_id"),
-                                  ("tasks", "id")):
-                conn.execute(f"DELETE FROM {table} WHERE {column} = ?", (task_id,))
+            for table in ("reviews", "outputs"):
+                conn.execute(f"DELETE FROM {table} WHERE task_id = ?", (task_id,))
+            now = utcnow()
+            conn.execute("UPDATE tasks SET removed_at = ?, updated_at = ? WHERE id = ?", (now, now, task_id))
+            self._event(conn, task_id, row["status"], None, "removed from the history"
+                        + (f" by {teammate}" if teammate else ""))
             unused = [p for p in paths
                       if conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (p,)).fetchone() is None]
-        if row is not None:
-            self._remove_unused_inputs(_stashed_names(json.loads(row[0] or "{}")))
+        self._remove_unused_inputs(_stashed_names(json.loads(row[0] or "{}")))
         return unused
 
     def _remove_unused_inputs(self, names: set[str]) -> None:
         """Delete stashed inputs that no task's request refers to. Under the write lock, which a
         submission also holds from stashing its inputs until its row is written, so no file goes
-        that a submission is about to use; nothing is written, so nothing can fail to commit."""
+        that a submission is about to use; nothing is written, so nothing can fail to commit. A
+        removed task cannot be re-run, so its request holds no file."""
         if not names:
             return
         with self.immediate() as conn:
             for name in names:
                 # A scan of the requests, on a rare action: 28 ms at 100,000 tasks.
-                if conn.execute("SELECT 1 FROM tasks WHERE instr(request_json, ?) LIMIT 1",
+                if conn.execute("SELECT 1 FROM tasks WHERE removed_at IS NULL AND instr(request_json, ?) LIMIT 1",
                                 (f":{name}\"",)).fetchone() is None:
                     (self.stash_dir / name).unlink(missing_ok=True)
 
@@ -745,20 +808,28 @@ class Store:
         return [found[i] for i in task_ids if i in found]
 
     def children_of(self, task_id: int) -> list[dict]:
-        rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_task_id = ? ORDER BY id", (task_id,))
+        rows = self.db.conn.execute("SELECT * FROM tasks WHERE parent_task_id = ? AND removed_at IS NULL ORDER BY id",
+                                    (task_id,))
         return [_task_dict(r) for r in rows]
 
     # ------------------------------------------------------------ reviews
 
     def reviews_for(self, task_ids: list[int]) -> dict[int, dict]:
-        """Rating, notes and winner flag of each task that has been reviewed."""
+        """What the team said of each task someone reviewed: `team_review` of every teammate's
+        own rating, notes and winner vote."""
         if not task_ids:
             return {}
         rows = self.db.conn.execute(
-            f"SELECT * FROM reviews WHERE task_id IN ({','.join('?' * len(task_ids))})", task_ids)
-        return {r["task_id"]: dict(r) for r in rows}
+            f"SELECT * FROM reviews WHERE task_id IN ({','.join('?' * len(task_ids))}) "
+            "AND (rating IS NOT NULL OR COALESCE(notes, '') != '' OR winner != 0) ORDER BY task_id, reviewer",
+            task_ids)
+        votes: dict[int, list[dict]] = {}
+        for r in rows:
+            votes.setdefault(r["task_id"], []).append(dict(r))
+        return {task_id: team_review(found) for task_id, found in votes.items()}
 
     def set_rating(self, task_id: int, rating: int | None, reviewer: str = "") -> None:
+        """`reviewer`'s own rating of the task (None takes it back); nobody else's changes."""
         if rating is not None and not 1 <= rating <= 5:
             raise ValueError("a rating is from 1 to 5")
         with self.immediate() as conn:
@@ -769,20 +840,22 @@ class Store:
             self._review(conn, task_id, "notes", notes, reviewer)
 
     def set_winner(self, task_ids: list[int], winner: int | None, reviewer: str = "") -> None:
-        """Mark `winner` best among `task_ids` (the tasks compared); None clears the mark."""
+        """`reviewer`'s vote for `winner` as best among `task_ids` (the tasks compared); None
+        takes their vote back. Other teammates' votes stay."""
         with self.immediate() as conn:
             for task_id in task_ids:
                 if task_id == winner:
                     self._review(conn, task_id, "winner", 1, reviewer)
                 else:
-                    conn.execute("UPDATE reviews SET winner = 0 WHERE task_id = ? AND winner != 0", (task_id,))
+                    conn.execute("UPDATE reviews SET winner = 0, updated_at = ? WHERE task_id = ? AND reviewer = ? "
+                                 "AND winner != 0", (utcnow(), task_id, reviewer or ""))
 
     @staticmethod
     def _review(conn: sqlite3.Connection, task_id: int, column: str, value: Any, reviewer: str) -> None:
         conn.execute(
-            f"INSERT INTO reviews (task_id, {column}, reviewer, updated_at) VALUES (?, ?, ?, ?) "
-            f"ON CONFLICT (task_id) DO UPDATE SET {column} = excluded.{column}, reviewer = excluded.reviewer, "
-            f"updated_at = excluded.updated_at", (task_id, value, reviewer or "", utcnow()))
+            f"INSERT INTO reviews (task_id, reviewer, {column}, updated_at) VALUES (?, ?, ?, ?) "
+            f"ON CONFLICT (task_id, reviewer) DO UPDATE SET {column} = excluded.{column}, "
+            f"updated_at = excluded.updated_at", (task_id, reviewer or "", value, utcnow()))
 
     # ------------------------------------------------------------ the password gate
 

@@ -48,7 +48,7 @@ def test_a_group_shows_one_equal_player_per_model(app_env):
     store.close()
 
 
-def test_ratings_notes_and_winner_are_kept_across_reloads(app_env):
+def test_ratings_notes_and_winner_are_kept_across_reloads_for_each_teammate(app_env):
     store = Store(app_env / "dashboard.db")
     ids = _group(store)
     at = _page(group="g-lighthouse", teammate="Ana")
@@ -56,20 +56,31 @@ def test_ratings_notes_and_winner_are_kept_across_reloads(app_env):
     at.text_area(key=f"notes_{ids[1]}").input("Best light, \"warm\"\n<b>sharp</b>").run()
     at.radio[0].set_value(ids[1]).run()
     assert not at.exception
-    reviews = store.reviews_for(ids)
-    assert (reviews[ids[1]]["rating"], reviews[ids[1]]["winner"], reviews[ids[1]]["reviewer"]) == (4, 1, "Ana")
-    assert reviews[ids[1]]["notes"] == "Best light, \"warm\"\n<b>sharp</b>"
+    [vote] = store.reviews_for(ids)[ids[1]]["votes"]
+    assert (vote["rating"], vote["winner"], vote["reviewer"]) == (4, 1, "Ana")
+    assert vote["notes"] == "Best light, \"warm\"\n<b>sharp</b>"
 
-    again = _page(group="g-lighthouse")  # a new session: what it shows comes from SQLite
+    again = _page(group="g-lighthouse", teammate="Ana")  # a new session: what it shows comes from SQLite
     assert [f.value for f in again.get("feedback")] == [None, 3, None]
     assert again.text_area(key=f"notes_{ids[1]}").value == "Best light, \"warm\"\n<b>sharp</b>"
     assert again.radio[0].value == ids[1]
 
-    again.radio[0].set_value(ids[2]).run()
-    again.get("feedback")[1].set_value(None).run()
+    leo = _page(group="g-lighthouse", teammate="Leo")  # another teammate starts from his own blank review
+    assert [f.value for f in leo.get("feedback")] == [None, None, None] and leo.radio[0].value is None
+    assert leo.text_area(key=f"notes_{ids[1]}").value == ""
+    assert "Best light" in " ".join(t.value for t in leo.text)  # Ana's note, shown as hers
+    leo.get("feedback")[1].set_value(1).run()  # two stars
+    leo.radio[0].set_value(ids[2]).run()
+    text = " ".join(m.value for m in leo.markdown).replace("\\", "")  # as read, markdown escapes undone
+    assert "**3.0 ★** from 2 ratings" in text and "Ana: ★★★★ · winner; Leo: ★★" in text
+    captions = [c.value.replace("\\", "") for c in leo.caption]
+    assert f"Winner votes: #{ids[1]} · veo3.1: Ana; #{ids[2]} · veo3.1_fast: Leo" in captions
+
+    again.get("feedback")[1].set_value(None).run()  # Ana takes her stars back; Leo's stay
     reviews = store.reviews_for(ids)
-    assert [reviews.get(i, {}).get("winner", 0) for i in ids] == [0, 0, 1]
-    assert reviews[ids[1]]["rating"] is None and reviews[ids[1]]["notes"].startswith("Best light")
+    assert [reviews.get(i, {}).get("winner", 0) for i in ids] == [0, 1, 1]
+    assert (reviews[ids[1]]["average"], reviews[ids[1]]["count"]) == (2.0, 1)
+    assert reviews[ids[1]]["notes"] == "Ana: Best light, \"warm\"\n<b>sharp</b>"
     store.close()
 
 

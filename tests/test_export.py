@@ -42,6 +42,8 @@ def test_csv_round_trips_through_pandas(store):
     store.set_rating(ids[0], 4, "Bo")
     store.set_notes(ids[0], "=better, \"sharper\"\nkeep", "Bo")
     store.set_winner(ids, ids[0], "Bo")
+    store.set_rating(ids[0], 1, "Leo")  # a second teammate's own rating: the average moves, Bo's stays
+    store.set_notes(ids[0], "too dark", "Leo")
 
     raw = b"".join(export.csv_bytes(store, Filters()))
     assert raw.startswith("\ufeff".encode()) and b"\r\n" in raw
@@ -58,7 +60,8 @@ def test_csv_round_trips_through_pandas(store):
     assert (first["ratio"], first["duration"], first["seed"]) == ("1280:720", "5", "42")
     assert first["output_urls"] == "https://cdn.test/a.mp4?x=1,2 https://cdn.test/b.mp4"
     assert first["archived_paths"] == "static/aa.mp4 static/bb.mp4"
-    assert (first["rating"], first["winner"], first["notes"]) == ("4", "yes", "'=better, \"sharper\"\nkeep")
+    assert (first["rating_average"], first["rating_count"], first["winner_votes"]) == ("2.5", "2", "1")
+    assert first["notes"] == "Bo: =better, \"sharper\"\nkeep\nLeo: too dark"  # each note named
     assert (first["status"], first["api_status"], first["task_type"], first["model"]) == (
         "SUCCEEDED", "SUCCEEDED", "text_to_video", "gen4.5")
     assert first["created_at"] == START.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -66,7 +69,7 @@ def test_csv_round_trips_through_pandas(store):
     assert (first["estimated_credits"], first["cost_credits"]) == ("60.0", "60.0")
     failed = frame.iloc[1]
     assert failed["failure"] == 'Bad, "very" bad\nindeed' and failed["failure_code"] == "INTERNAL.BAD_OUTPUT.CODE01"
-    assert failed["winner"] == "" and failed["rating"] == ""
+    assert (failed["winner_votes"], failed["rating_average"], failed["rating_count"]) == ("0", "", "0")
     last = frame.iloc[-1]
     assert last["parent_task_id"] == str(ids[0]) and last["input_sources"] == "videoUri=uploaded file"
 
@@ -87,13 +90,13 @@ def test_every_cell_a_person_or_the_api_wrote_is_neutralised(store):
                                 "seed": -42})
     insert_output(store, task, position=1, url="https://cdn.test/second.mp4")
     insert_output(store, task, position=0, url="=HYPERLINK(\"x\")", path="static/first.mp4")
-    store.set_notes(task, "@notes", "Bo")
+    store.set_notes(task, "@notes", "=Bo")  # a name is written by a person too
     [row] = list(csv.DictReader(io.StringIO(b"".join(export.csv_bytes(store, Filters())).decode("utf-8-sig"))))
     assert {k: row[k] for k in ("teammate", "group_id", "task_uuid", "failure", "failure_code", "cost_credits",
                                 "prompt", "ratio", "duration", "seed", "notes")} == {
         "teammate": "'-Bo", "group_id": "'@g", "task_uuid": "'=uuid", "failure": "'+failed", "failure_code": "'-1",
         "cost_credits": "'-4.0", "prompt": "'\tindented", "ratio": "'=1:1", "duration": "'-5", "seed": "'-42",
-        "notes": "'@notes"}
+        "notes": "'=Bo: @notes"}
     # Outputs in position order, whatever order they were recorded in.
     assert row["output_urls"] == "'=HYPERLINK(\"x\") https://cdn.test/second.mp4"
     assert row["archived_paths"] == "static/first.mp4"
@@ -136,17 +139,25 @@ def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
     insert_output(store, second, path="static/two.png", mime="image/png", size=9)
     insert_output(store, second, position=1)  # not archived yet
     insert_output(store, elsewhere, path="static/one.mp4")
-    store.set_winner([first, second], second)
+    store.set_winner([first, second], second, "Ana")
+    store.set_rating(second, 5, "Ana")
+    store.set_rating(second, 4, "=Leo")
 
     assert history.archived_totals(store, Filters(group_id="g1")) == (2, 18)
     with export.zip_file(history.iter_tasks(store, Filters(group_id="g1")), static_dir=static) as out:
         bundle = zipfile.ZipFile(out)
         names = sorted(bundle.namelist())
-        assert names == ["manifest.csv", f"task-{first}_gen4.5_0.mp4", f"task-{second}_gen4_image_0.png"]
+        assert names == ["manifest.csv", "reviews.csv", f"task-{first}_gen4.5_0.mp4",
+                         f"task-{second}_gen4_image_0.png"]
         assert bundle.read(f"task-{first}_gen4.5_0.mp4") == b"video one"
         manifest = list(csv.DictReader(io.StringIO(bundle.read("manifest.csv").decode("utf-8-sig"))))
+        reviews = list(csv.DictReader(io.StringIO(bundle.read("reviews.csv").decode("utf-8-sig"))))
     assert [(m["task_id"], m["output_position"], m["file"]) for m in manifest] == [
         (str(first), "0", f"task-{first}_gen4.5_0.mp4"), (str(second), "0", f"task-{second}_gen4_image_0.png"),
         (str(second), "1", "(not archived)")]
-    assert manifest[0]["prompt"] == "'=a fox, \"quoted\"" and manifest[1]["winner"] == "yes"
+    assert manifest[0]["prompt"] == "'=a fox, \"quoted\""
+    assert (manifest[1]["rating_average"], manifest[1]["rating_count"], manifest[1]["winner_votes"]) == ("4.5", "2", "1")
+    # Who said what: one line per teammate's own review.
+    assert [(r["task_id"], r["reviewer"], r["rating"], r["winner"]) for r in reviews] == [
+        (str(second), "'=Leo", "4", ""), (str(second), "Ana", "5", "yes")]
     assert manifest[1]["mime"] == "image/png" and manifest[0]["archived_path"] == "static/one.mp4"

@@ -159,8 +159,8 @@ def test_filter_queries_use_indexes(tmp_path):
 
 def test_iter_tasks_walks_the_filtered_set_in_batches_with_outputs_and_reviews(big):
     store, rows = big
-    store.set_notes(8, "keep this one")
-    store.set_winner([4, 8], 8)
+    store.set_notes(8, "keep this one", "Bo")
+    store.set_winner([4, 8], 8, "Bo")
     insert_output(store, 8, path="static/eight.mp4")
     filters = Filters(group_id="g2")
     expected = _expect(rows, lambda r: r["group_id"] == "g2")
@@ -169,7 +169,7 @@ def test_iter_tasks_walks_the_filtered_set_in_batches_with_outputs_and_reviews(b
     everything = list(history.iter_tasks(store, Filters(statuses=("FAILED",)), batch=97))
     assert [t["id"] for t in everything] == _expect(rows, lambda r: r["status"] == "FAILED")
     [eight] = [t for t in history.iter_tasks(store, Filters(task_ids=(8,)))]
-    assert eight["notes"] == "keep this one" and eight["winner"] == 1
+    assert eight["notes"] == "Bo: keep this one" and eight["winner"] == 1  # one vote, named
     assert [o["path"] for o in eight["outputs"]] == ["static/eight.mp4"]
 
 
@@ -213,7 +213,10 @@ def test_remove_deletes_only_the_tasks_own_files(store, tmp_path):
     store.set_rating(first, 3)
 
     assert history.remove(store, first, static_dir=static) == 1
-    assert store.task(first) is None and store.events_for(first) == [] and store.outputs_for([first])[first] == []
+    # Hidden, not erased: the row keeps what it cost; its outputs and reviews go.
+    assert store.task(first)["removed_at"] and store.outputs_for([first])[first] == []
+    assert store.events_for(first)[-1]["note"] == "removed from the history"
+    assert history.page(store, Filters()) == store.tasks_by_id([third, second])
     assert store.reviews_for([first]) == {}
     assert sorted(p.name for p in static.iterdir()) == ["other.mp4", "shared.mp4"]
     assert store.task(second) and store.task(third)
@@ -434,7 +437,7 @@ def test_history_removes_a_task_only_after_confirmation(app_env):
     at.button(key=f"remove_{gone}").click().run()
     at.button(key=f"remove_yes_{gone}").click().run()
     assert not at.exception
-    assert store.task(gone) is None and store.task(keep) is not None
+    assert store.task(gone)["removed_at"] and not store.task(keep)["removed_at"]
     assert _shown_ids(at) == [keep]
     assert any(f"Removed #{gone}" in t.value for t in at.toast)
     store.close()
