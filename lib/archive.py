@@ -8,6 +8,11 @@ the folder that lists them are the owner's alone, downloads are capped in
 size, time and rate, and a file appears under its final name only once it is
 complete.
 
+An archived video gets a poster: one JPEG frame beside it (`poster_path`), made
+with the ffmpeg that imageio-ffmpeg ships, so a page can show every video
+without the browser fetching any of them until one is played. A poster that
+cannot be made leaves the video archived without one.
+
 Where an output may be fetched from follows the backend that made the task:
 when the base URL is on loopback (the simulator, a test server), output URLs
 on loopback are fetched too, plain http included; otherwise only public
@@ -20,10 +25,12 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import ipaddress
+import logging
 import os
 import secrets
 import socket
 import ssl
+import subprocess
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -32,9 +39,12 @@ from pathlib import Path
 
 import httpcore
 import httpx
+import imageio_ffmpeg
 
 from lib import media
 from lib.store import ROOT
+
+log = logging.getLogger(__name__)
 
 STATIC_DIR = ROOT / "static"
 STATIC_URL = "/app/static"
@@ -140,6 +150,8 @@ def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path
             raise ArchiveError(f"the output ({header_mime or 'no type given'}) is not an accepted media type")
         final = static_dir / f"{token}{media.extension_for(mime)}"
         os.replace(partial, final)
+        if mime.startswith("video/"):
+            make_poster(final)
         return ArchivedFile(path=f"static/{final.name}", mime=mime, size=size, sha256=digest.hexdigest())
     except httpx.TimeoutException as exc:
         if time.monotonic() >= ends_at:
@@ -155,6 +167,57 @@ def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path
     finally:
         _deadline.reset(deadline_set)
         partial.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- posters
+
+POSTER_SUFFIX = ".poster.jpg"
+POSTER_WIDTH = 640  # sharp enough for a gallery cell or a list row; a few tens of KB
+POSTER_TIMEOUT = 30.0
+POSTER_AT = 1.0  # seconds in: a first frame is often a fade from black
+
+
+def poster_path(path: str | None) -> str | None:
+    """Where an archived video's poster goes (`static/x.mp4` -> `static/x.poster.jpg`), made or not."""
+    if not path or not path.startswith("static/"):
+        return None
+    return f"static/{Path(path).stem}{POSTER_SUFFIX}"
+
+
+def poster_url(path: str | None, static_dir: Path = STATIC_DIR) -> str | None:
+    """The browser URL of an archived video's poster, if it has one."""
+    poster = poster_path(path)
+    if poster is None or not (static_dir / Path(poster).name).is_file():
+        return None
+    return static_url(poster)
+
+
+def make_poster(video: Path) -> Path | None:
+    """Write the poster of an archived video beside it, owner-only like the video; None if no
+    frame could be read. Never raises: a video without a poster still plays."""
+    final = video.with_name(video.stem + POSTER_SUFFIX)
+    partial = video.with_name(f".{secrets.token_urlsafe(9)}.{os.getpid()}.part")
+    try:
+        # A frame a second in, else (a shorter video) the first. The input seek keeps it quick
+        # however long the video; ffmpeg gets only a size-capped JPEG to write.
+        for at in (POSTER_AT, 0.0):
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.close(fd)
+            run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin",
+                                  "-y", "-ss", f"{at:g}", "-i", str(video), "-frames:v", "1", "-an",
+                                  "-vf", f"scale='min({POSTER_WIDTH},iw)':-2", "-q:v", "5", "-f", "image2",
+                                  "-c:v", "mjpeg", str(partial)],
+                                 capture_output=True, timeout=POSTER_TIMEOUT)
+            if run.returncode == 0 and partial.stat().st_size > 0:
+                os.chmod(partial, 0o600)
+                os.replace(partial, final)
+                return final
+        log.warning("no poster for %s: ffmpeg read no frame", video.name)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("no poster for %s: %s", video.name, type(exc).__name__)
+    finally:
+        partial.unlink(missing_ok=True)
+    return None
 
 
 class _Received:

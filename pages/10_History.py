@@ -1,6 +1,6 @@
 import streamlit as st
 
-from lib import catalog, downloads, export, history, lifecycle, ui
+from lib import catalog, downloads, export, gallery, history, lifecycle, ui
 
 ctx = ui.setup_page("History", "📜")
 st.title("📜 History")
@@ -23,20 +23,33 @@ def _first_page() -> None:
 
 # Every filter lives in the page address too, so a filtered view can be bookmarked or shared.
 bound = {"bind": "query-params", "on_change": _first_page}
+FILTER_DEFAULTS = {"q": "", "status": [], "type": [], "model": [], "by": [], "group": "", "from": None, "to": None}
+
+
+def _clear_filters() -> None:
+    for key, empty in FILTER_DEFAULTS.items():
+        st.session_state[key] = empty
+    _first_page()
+
+
 task_types = {t.key: t.name for t in catalog.TASK_TYPES}
-row = st.columns([3, 2, 2, 2])
-prompt = row[0].text_input("Prompt contains", key="q", **bound)
-statuses = row[1].multiselect("Status", lifecycle.STATES, key="status", **bound)
-types = row[2].multiselect("Task type", list(task_types), format_func=task_types.get, key="type", **bound)
-models = row[3].multiselect("Model", history.distinct_values(ctx.store, "model"), key="model", **bound)
-row = st.columns([2, 2, 1.5, 1.5, 2])
-teammates = row[0].multiselect("Teammate", history.distinct_values(ctx.store, "teammate"), key="by",
-                               format_func=lambda name: name or "(no name)", **bound)
-group = row[1].text_input("Group", key="group", help="A comparison group's id.", **bound)
-created_from = row[2].date_input("From (UTC)", value=None, key="from", **bound)
-created_to = row[3].date_input("To (UTC)", value=None, key="to", **bound)
-sorts = {label: key for key, (label, _) in history.SORTS.items()}  # the address shows the label
-sort = sorts[row[4].selectbox("Sort", list(sorts), key="sort", bind="query-params")]
+on = sum(1 for key, empty in FILTER_DEFAULTS.items() if st.session_state.get(key, empty) not in (empty, [], None))
+# Folded unless a filter is on, so a phone's first screen shows tasks rather than ten empty fields.
+with st.expander(f"Filters ({on} on)" if on else "Filters", expanded=bool(on), icon="🔎"):
+    row = st.columns([3, 2, 2, 2])
+    prompt = row[0].text_input("Prompt contains", key="q", help="Every word, in any order.", **bound)
+    statuses = row[1].multiselect("Status", lifecycle.STATES, key="status", **bound)
+    types = row[2].multiselect("Task type", list(task_types), format_func=task_types.get, key="type", **bound)
+    models = row[3].multiselect("Model", history.distinct_values(ctx.store, "model"), key="model", **bound)
+    row = st.columns([2, 2, 1.5, 1.5, 2])
+    teammates = row[0].multiselect("Teammate", history.distinct_values(ctx.store, "teammate"), key="by",
+                                   format_func=lambda name: name or "(no name)", **bound)
+    group = row[1].text_input("Group", key="group", help="A comparison group's id.", **bound)
+    created_from = row[2].date_input("From (UTC)", value=None, key="from", **bound)
+    created_to = row[3].date_input("To (UTC)", value=None, key="to", **bound)
+    sorts = {label: key for key, (label, _) in history.SORTS.items()}  # the address shows the label
+    sort = sorts[row[4].selectbox("Sort", list(sorts), key="sort", bind="query-params")]
+    st.button("Clear filters", icon="✖️", on_click=_clear_filters, disabled=not on, type="tertiary")
 filters = history.Filters(statuses=tuple(statuses), task_types=tuple(types), models=tuple(models),
                           teammates=tuple(teammates), group_id=group, created_from=created_from,
                           created_to=created_to, prompt=prompt)
@@ -50,6 +63,8 @@ with summary:
         unfinished or archiving) else ""
     st.caption(shown + live)
     number = st.pagination(pages, key="page", bind="query-params", max_visible_pages=7) if pages > 1 else 1
+    view = st.segmented_control("View", ["List", "Gallery"], key="view", default="List", required=True,
+                                bind="query-params", label_visibility="collapsed")
 
 
 with actions_row:
@@ -86,6 +101,19 @@ if not tasks:
     st.info("No task matches these filters.")
 outputs = ctx.store.outputs_for([t["id"] for t in tasks])
 reviews = ctx.store.reviews_for([t["id"] for t in tasks])
-for task in tasks:
-    ui.task_card(task, outputs[task["id"]], catalog.task_type(task["task_type"]).output,
-                 review=reviews.get(task["id"]), actions=lambda t, o: ui.task_actions(ctx, t, o))
+if view == "Gallery":
+    gallery.show(tasks, outputs, {t["id"]: catalog.task_type(t["task_type"]).output for t in tasks}, reviews)
+else:
+    for task in tasks:
+        ui.task_card(task, outputs[task["id"]], catalog.task_type(task["task_type"]).output,
+                     review=reviews.get(task["id"]), actions=lambda t, o: ui.task_actions(ctx, t, o))
+
+
+def _to_page() -> None:
+    st.session_state["page"] = st.session_state["page_bottom"]
+
+
+if pages > 1 and tasks:
+    # The same pager below the tasks, so the next page is at hand after scrolling through 25.
+    st.session_state["page_bottom"] = number
+    st.pagination(pages, key="page_bottom", max_visible_pages=7, on_change=_to_page)
