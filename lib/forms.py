@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib import catalog, media, ui
+from lib import catalog, history, media, ui
 from lib.catalog import Field, Issue, Model
 from lib.store import ROOT
 from lib.tasks import submit_task
@@ -483,8 +483,43 @@ def _preset_output(ctx: Context) -> dict | None:
 
 
 def task_form(ctx: Context, task_type_key: str) -> None:
-    """The whole page body of a task type: model, inputs, comparison, submit and outcome."""
-    task_type = catalog.task_type(task_type_key)
+    """The whole page body of a task type: model, inputs, comparison, submit and outcome, then
+    the teammate's own recent tasks."""
+    _form(ctx, catalog.task_type(task_type_key))
+    your_tasks(ctx)
+
+
+YOUR_TASKS = 5
+
+
+def your_tasks(ctx: Context) -> None:
+    """The teammate's latest tasks, of any type, with their status kept live: a fragment that
+    ticks with the pages' refresh and reads them again only when something changed."""
+    st.subheader("Your recent tasks")
+    if not ctx.teammate:
+        st.caption("Enter your name in the sidebar to follow your tasks here.")
+        return
+
+    @st.fragment(run_every=ui.refresh_interval_ms() / 1000)
+    def recent() -> None:
+        version = ctx.store.change_version()
+        cached = st.session_state.get("your_tasks")
+        if cached is None or cached[:2] != (ctx.teammate, version):
+            tasks = history.page(ctx.store, history.Filters(teammates=(ctx.teammate,)), size=YOUR_TASKS)
+            cached = st.session_state["your_tasks"] = (ctx.teammate, version, tasks)
+        tasks = cached[2]
+        if not tasks:
+            st.caption("None yet: what you generate appears here as it runs.")
+        for task in tasks:
+            prompt = (task.get("request") or {}).get("promptText") or ""
+            with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"yours_{task['id']}"):
+                st.markdown(f"{ui.task_title(task)} &nbsp; {ui.badge_markdown(task)}")
+                st.caption(" · ".join(x for x in (ui.age(task["created_at"]), ui.plain(prompt[:80])) if x))
+
+    recent()
+
+
+def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     st.caption(task_type.description)
     preset = _preset_output(ctx)
     live = not ctx.backend.is_simulator
@@ -578,7 +613,7 @@ def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: d
         what = f"{len(created)} tasks" if several else f"Task {ids}"
         st.success(f"{what} submitted to {', '.join(dict.fromkeys(p.model.id for p, _ in created))}"
                    f"{f' ({ids})' if several else ''}. "
-                   f"{'They appear' if several else 'It appears'} on History as {'they run' if several else 'it runs'}.",
+                   f"{'They appear' if several else 'It appears'} below and on History as {'they run' if several else 'it runs'}.",
                    icon="✅")
         ui.link(ui.HISTORY_PAGE, "Open History")
         if group_id:

@@ -88,7 +88,7 @@ def _load_secrets() -> None:
 
 def setup_page(title: str, icon: str = "🎬") -> Context:
     """Every page's first call: page config, backend, store, poller and the sidebar."""
-    st.set_page_config(page_title=f"{title} · Runway dashboard", page_icon=icon, layout="wide")
+    st.set_page_config(page_title=tab_title(title), page_icon=icon, layout="wide")
     auth.require_password()
     _load_secrets()
     backend = _backend()
@@ -106,7 +106,77 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
         st.error(DATABASE_UNREADABLE, icon="🛑")
         st.stop()
     teammate = _sidebar(backend, title)
-    return Context(backend=backend, store=store, poller=poller, teammate=teammate)
+    ctx = Context(backend=backend, store=store, poller=poller, teammate=teammate)
+    with st.sidebar:
+        _task_news(ctx, title)
+    return ctx
+
+
+def tab_title(title: str) -> str:
+    """The browser tab's title: how many of the teammate's tasks finished while this session was
+    open comes first, so a tab in the background shows it."""
+    done = st.session_state.get("news", {}).get("done", 0)
+    return f"{f'({done} done) ' if done else ''}{title} · Runway dashboard"
+
+
+NEWS_WINDOW = 20  # the teammate's latest tasks that a tick looks at
+
+
+def task_news(store: Store, teammate: str, news: dict) -> list[dict]:
+    """The teammate's tasks that finished or failed since `news` last looked, and `news` brought
+    up to date (`seen`: each task's status then; `after`: the newest id when the session opened,
+    so a task made later counts even if it was finished before the first look). The first look
+    only takes note."""
+    latest = history.page(store, history.Filters(teammates=(teammate,)), size=NEWS_WINDOW)
+    seen = news.setdefault("seen", {})
+    if "after" not in news:
+        news["after"] = max((t["id"] for t in latest), default=0)
+        seen.update({t["id"]: t["status"] for t in latest})
+        return []
+    finished = [t for t in latest if lifecycle.is_terminal(t["status"]) and not lifecycle.is_terminal(seen.get(t["id"]))
+                and (t["id"] in seen or t["id"] > news["after"])]
+    seen.update({t["id"]: t["status"] for t in latest})
+    news["done"] = news.get("done", 0) + len(finished)
+    return finished
+
+
+NEWS_ICONS = {lifecycle.SUCCEEDED: "✅", lifecycle.FAILED: "❌", lifecycle.CANCELLED: "🛑"}
+
+
+def _task_news(ctx: Context, title: str) -> None:
+    """A toast on whatever page is open when one of the teammate's own tasks ends, and the count in
+    the tab's title. A fragment that ticks with the pages' refresh: it reads the change counter
+    (one row), and the teammate's latest tasks only when something changed."""
+    if not ctx.teammate:
+        return
+    news = st.session_state.setdefault("news", {})
+    if news.get("teammate") != ctx.teammate:  # a new name: news of that name from now on
+        news.clear()
+        news["teammate"] = ctx.teammate
+
+    @st.fragment(run_every=refresh_interval_ms() / 1000)
+    def watch() -> None:
+        version = ctx.store.change_version()
+        if news.get("version") != version:
+            news["version"] = version
+            for task in task_news(ctx.store, ctx.teammate, news):
+                outcome = {lifecycle.SUCCEEDED: "is ready", lifecycle.FAILED: "failed"}.get(task["status"],
+                                                                                          "was cancelled")
+                st.toast(f"#{task['id']} · {plain(task['model'])} {outcome}: "
+                         f"{plain(((task.get('request') or {}).get('promptText') or '')[:60])}",
+                         icon=NEWS_ICONS.get(task["status"], "ℹ️"))
+        if news.get("done"):
+            # The page's own title is set again on every full rerun; between them this frame sets it.
+            # A frame whose text is unchanged is not run again.
+            components.html(f"<script>window.parent.document.title = {_script_text(tab_title(title))};</script>",
+                            height=0)
+
+    watch()
+
+
+def _script_text(text: str) -> str:
+    """A JavaScript string literal of `text` that cannot close the script it stands in."""
+    return json.dumps(text).replace("<", "\\u003c")
 
 
 # The server's own path stays in its log: the page names the setting instead.
@@ -161,9 +231,8 @@ def _remember_name(name: str) -> None:
     """Store the name in this browser's cookie, or forget it when emptied. Streamlit only reads
     cookies, so a zero-height component frame (same origin as the page) writes it; a frame whose
     text does not change is not run again. Not HttpOnly: a name is no secret, and the password's cookie is another one."""
-    value = json.dumps(name).replace("<", "\\u003c")  # a string literal that cannot close the script
     age = NAME_COOKIE_DAYS * 86400 if name else 0
-    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({value}) + "
+    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({_script_text(name)}) + "
                     f"'; path=/; max-age={age}; SameSite=Strict';</script>", height=0)
 
 
@@ -272,8 +341,13 @@ def task_title(task: dict, link_to_detail: bool = True) -> str:
 
 
 def credits_text(task: dict) -> str:
+    """What the task cost: what Runway charged once it says so, else the estimate while it may still
+    be charged. A failed or cancelled task without a cost was charged nothing, so it never shows
+    its estimate as if it had been spent."""
     if task.get("cost_credits") is not None:
-        return f"{task['cost_credits']:g} credits"
+        return f"{task['cost_credits']:g} credits charged"
+    if task["status"] in (lifecycle.FAILED, lifecycle.CANCELLED):
+        return "0 credits charged"
     if task.get("estimated_credits") is not None:
         return f"{task['estimated_credits']:g} credits (est.)"
     return ""
@@ -392,9 +466,11 @@ def task_actions(ctx: Context, task: dict, outputs: list[dict]) -> None:
     page, so the page always shows their effect; the outcome is a toast."""
     task_id = task["id"]
     confirming = st.session_state.get("confirm_remove") == task_id
+    cancelling = st.session_state.get("confirm_cancel") == task_id and history.can_cancel(task)
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-        if history.can_cancel(task):
-            st.button("Cancel", key=f"cancel_{task_id}", icon="🛑", on_click=_cancel, args=(ctx, task_id))
+        if history.can_cancel(task) and not cancelling:
+            st.button("Cancel…", key=f"cancel_{task_id}", icon="🛑", on_click=_confirm_remove,
+                      args=(task_id, "cancel"))
         if history.can_rerun(task):
             st.button("Re-run", key=f"rerun_{task_id}", icon="🔁", on_click=_rerun, args=(ctx, task_id),
                       help="Same inputs, same model; the new task links back to this one.")
@@ -407,22 +483,33 @@ def task_actions(ctx: Context, task: dict, outputs: list[dict]) -> None:
                       args=(task_id,))
     if confirming and history.can_remove(task):
         files = sum(1 for o in outputs if o.get("path"))
-        st.warning(f"Remove #{task_id} from the history, with its {files} archived file(s)? "
-                   "Other tasks and their files stay.")
+        st.warning(f"Remove #{task_id} from the history, with its {files} archived file(s) and its reviews? "
+                   "What it cost stays in the record of spend (the CSV of all rows); other tasks and their "
+                   "files stay.")
         with st.container(horizontal=True, gap="small"):
             st.button("Remove", key=f"remove_yes_{task_id}", type="primary", on_click=_remove, args=(ctx, task_id))
             st.button("Keep", key=f"remove_no_{task_id}", on_click=_confirm_remove, args=(None,))
+    if cancelling:
+        estimate = f" (est. {task['estimated_credits']:g} credits)" if task.get("estimated_credits") else ""
+        st.warning(f"Cancel #{task_id}? It cannot be resumed; Runway may still charge{estimate} for a task "
+                   "cancelled while it runs.")
+        with st.container(horizontal=True, gap="small"):
+            st.button("Cancel task", key=f"cancel_yes_{task_id}", type="primary", on_click=_cancel,
+                      args=(ctx, task_id))
+            st.button("Keep running", key=f"cancel_no_{task_id}", on_click=_confirm_remove, args=(None, "cancel"))
 
 
-def _confirm_remove(task_id: int | None) -> None:
-    """Ask (task id) or stop asking (None) whether to remove a task; kept across auto-refreshes."""
+def _confirm_remove(task_id: int | None, action: str = "remove") -> None:
+    """Ask (task id) or stop asking (None) whether to remove (or, `action` "cancel", cancel) a task;
+    kept across auto-refreshes."""
     if task_id is None:
-        st.session_state.pop("confirm_remove", None)
+        st.session_state.pop(f"confirm_{action}", None)
     else:
-        st.session_state["confirm_remove"] = task_id
+        st.session_state[f"confirm_{action}"] = task_id
 
 
 def _cancel(ctx: Context, task_id: int) -> None:
+    st.session_state.pop("confirm_cancel", None)
     try:
         history.cancel(ctx.store, ctx.backend, task_id, ctx.teammate)
     except history.ActionRefused as exc:
@@ -447,14 +534,15 @@ def _rerun(ctx: Context, task_id: int) -> None:
 def _remove(ctx: Context, task_id: int) -> None:
     st.session_state.pop("confirm_remove", None)
     try:
-        deleted = history.remove(ctx.store, task_id)
+        deleted = history.remove(ctx.store, task_id, teammate=ctx.teammate)
     except history.ActionRefused as exc:
         st.toast(plain(str(exc)), icon="⚠️")
         return
     picks = st.session_state.get("compare_picks", [])
     if task_id in picks:
         picks.remove(task_id)
-    st.toast(f"Removed #{task_id} from the history ({deleted} archived file(s) deleted).", icon="🗑️")
+    st.toast(f"Removed #{task_id} from the history ({deleted} archived file(s) deleted); what it cost stays "
+             "in the record of spend.", icon="🗑️")
 
 
 def _toggle_pick(task_id: int) -> None:
