@@ -162,11 +162,15 @@ def distinct_values(store: Store, column: str) -> list[str]:
 
 
 def recent_groups(store: Store, limit: int = 50) -> list[dict]:
-    """Comparison groups, newest first: `group_id`, how many `tasks`, which `models`."""
+    """Comparison groups in view, newest first: `group_id`, how many `tasks`, which `models`, its
+    `prompt` (the first task's), who submitted it (`teammates`) and when (`last_at`)."""
     rows = store.db.conn.execute(
-        "SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, group_concat(DISTINCT model) AS models "
-        "FROM tasks WHERE group_id IS NOT NULL AND group_id != '' GROUP BY group_id ORDER BY last_at DESC LIMIT ?",
-        (limit,)).fetchall()
+        "SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, group_concat(DISTINCT model) AS models, "
+        "group_concat(DISTINCT NULLIF(teammate, '')) AS teammates, "
+        "(SELECT json_extract(f.request_json, '$.promptText') FROM tasks f WHERE f.group_id = t.group_id "
+        "ORDER BY f.id LIMIT 1) AS prompt "
+        "FROM tasks t WHERE group_id IS NOT NULL AND group_id != '' AND removed_at IS NULL GROUP BY group_id "
+        "ORDER BY last_at DESC LIMIT ?", (limit,)).fetchall()
     return [dict(r) for r in rows]
 
 

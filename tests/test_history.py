@@ -454,6 +454,11 @@ def test_history_cancel_and_rerun_buttons_drive_the_simulator(app_env, monkeypat
                         inputs={"promptText": "a slow dolly shot", "ratio": "1280:720", "duration": 5}).task_id
     at = _page(HISTORY_PAGE, teammate="Ana")
     at.button(key=f"cancel_{first}").click().run()
+    assert any(f"Cancel #{first}?" in w.value for w in at.warning) and not simulator_requests("DELETE")
+    at.button(key=f"cancel_no_{first}").click().run()  # asking is not doing
+    assert not at.warning and not simulator_requests("DELETE")
+    at.button(key=f"cancel_{first}").click().run()
+    at.button(key=f"cancel_yes_{first}").click().run()
     assert any(f"Cancel of #{first} sent" in t.value for t in at.toast)
     assert [r["path"] for r in simulator_requests("DELETE")] == [f"/v1/tasks/{store.task(first)['task_uuid']}"]
     assert "cancelling" in " ".join(m.value for m in at.markdown)

@@ -1,0 +1,68 @@
+"""What was spent stays on record: a removed task is hidden, not erased, so the CSV of all
+rows adds up to what the account was charged; a failed or cancelled task says what it was
+actually charged, never its estimate as if spent."""
+from __future__ import annotations
+
+import csv
+import io
+
+from streamlit.testing.v1 import AppTest
+
+from lib import archive, export, history, lifecycle, ui
+from lib.history import Filters
+from lib.store import Store
+from tests.history_rows import insert_output, insert_task
+
+
+def _csv(store: Store, filters: Filters) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(b"".join(export.csv_bytes(store, filters)).decode("utf-8-sig"))))
+
+
+def test_a_removed_task_is_hidden_but_its_credits_stay_in_the_csv_of_all_rows(store, tmp_path):
+    static = tmp_path / "static"
+    static.mkdir()
+    kept = insert_task(store, prompt="a fox", cost_credits=60.0)
+    gone = insert_task(store, prompt="a kite", cost_credits=40.0, group_id="g")
+    cancelled = insert_task(store, prompt="a tram", status=lifecycle.CANCELLED, cost_credits=0.0)
+    (static / "kite.mp4").write_bytes(b"video")
+    poster = static / f"kite{archive.POSTER_SUFFIX}" if hasattr(archive, "POSTER_SUFFIX") else None
+    if poster:
+        poster.write_bytes(b"jpeg")
+    insert_output(store, gone, path="static/kite.mp4")
+    store.set_rating(gone, 5, "Maya")
+
+    assert history.remove(store, gone, static_dir=static, teammate="Leo") == 1
+    assert list(static.iterdir()) == []  # the video and its poster went
+    # Out of view: History, its count, Compare's groups and the Home page's recent tasks.
+    assert [t["id"] for t in history.page(store, Filters())] == [cancelled, kept]
+    assert history.count(store, Filters()) == 2 and history.recent_groups(store) == []
+    assert [t["id"] for t in store.recent_tasks()] == [cancelled, kept] and store.count_tasks() == 2
+    # In the record: the CSV of all rows lists it, marked removed, and the credits add up.
+    rows = _csv(store, Filters())
+    assert [int(r["id"]) for r in rows] == [kept, gone, cancelled]
+    assert sum(float(r["cost_credits"]) for r in rows) == 100.0
+    [removed] = [r for r in rows if int(r["id"]) == gone]
+    assert removed["removed_at"] and removed["rating_count"] == "0" and removed["archived_paths"] == ""
+    assert store.events_for(gone)[-1]["note"] == "removed from the history by Leo"
+    # A filtered export writes what History shows, which a removed task is not part of.
+    assert [int(r["id"]) for r in _csv(store, Filters(statuses=("SUCCEEDED",)))] == [kept]
+    assert history.remove(store, gone, static_dir=static) == 0  # removing twice changes nothing
+
+
+def test_credits_say_what_was_charged():
+    task = {"status": lifecycle.PROCESSING, "estimated_credits": 60.0, "cost_credits": None}
+    assert ui.credits_text(task) == "60 credits (est.)"  # may still be charged
+    assert ui.credits_text({**task, "status": lifecycle.SUCCEEDED, "cost_credits": 60.0}) == "60 credits charged"
+    for status in (lifecycle.FAILED, lifecycle.CANCELLED):
+        assert ui.credits_text({**task, "status": status}) == "0 credits charged"
+        assert ui.credits_text({**task, "status": status, "cost_credits": 12.0}) == "12 credits charged"
+
+
+def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(app_env):
+    store = Store(app_env / "dashboard.db")
+    insert_task(store, prompt="stopped early", status=lifecycle.CANCELLED, cost_credits=None, estimated_credits=60.0)
+    at = AppTest.from_file("../pages/10_History.py", default_timeout=30).run()
+    assert not at.exception
+    shown = " ".join(c.value for c in at.caption)
+    assert "0 credits charged" in shown and "60 credits" not in shown
+    store.close()
