@@ -14,12 +14,12 @@ import streamlit as st
 
 from lib import catalog, history, media, ui
 from lib.catalog import Field, Issue, Model
-from lib.store import ROOT
+from lib.store import ROOT, STASH_PREFIX
 from lib.tasks import submit_task
 from lib.ui import Context, plain
 
 DEFAULT_OPTION = "(model default)"
-UPLOAD, URL, EARLIER = "Upload a file", "HTTPS URL", "Earlier output"
+UPLOAD, URL, EARLIER, ORIGINAL = "Upload a file", "HTTPS URL", "Earlier output", "As in the original"
 
 
 @dataclass
@@ -30,6 +30,7 @@ class MediaChoice:
     data: bytes | None = None
     url: str = ""
     output: dict | None = None  # an archived output of an earlier task
+    sent: object = None  # the value as the task opened in the form sent it, sent again as it was
     extra: dict = field(default_factory=dict)  # a list item's own fields beside its uri (tag, position, ...)
 
 
@@ -177,9 +178,15 @@ def _media_widget(ctx: Context, f: Field, key: str, label: str, preset: dict | N
     many = f.kind == "media_list"
     earlier = ctx.store.archived_outputs([media_kind for media_kind in f.media])
     fits_preset = preset is not None and media.kind_of(preset["mime"]) in f.media
-    sources = [UPLOAD, URL] + ([EARLIER] if earlier or fits_preset else [])
+    original = _original(key)
+    sources = ([ORIGINAL] if original is not None else []) + [UPLOAD, URL] + ([EARLIER] if earlier or fits_preset else [])
     source = st.radio(label, sources, index=sources.index(EARLIER) if fits_preset else 0, horizontal=True,
                       key=f"{key}_source", help=f.help or None)
+    if source == ORIGINAL:
+        st.caption(f"The {f.label.lower()} task #{st.session_state['form_from'][1]} was given: "
+                   + ", ".join(plain(history.describe_uri(c.sent if isinstance(c.sent, str) else c.sent["uri"]))
+                               for c in (original if many else [original])))
+        return original
     chosen = _media_source(ctx, f, key, label, preset, many, source, earlier, fits_preset)
     if many and f.item_fields:
         for i, choice in enumerate(chosen):
@@ -247,6 +254,8 @@ def _output_label(output: dict) -> str:
 
 def _media_uri(ctx: Context, f: Field, choice: MediaChoice, where: str) -> tuple[object, list[Issue]]:
     """Turn an upload, URL or earlier output into what the API takes; checks the bytes, not the name."""
+    if choice.sent is not None:
+        return choice.sent, []  # checked when it was first sent
     if choice.output is not None:
         path = (ROOT / "static" / (choice.output.get("path") or "").rsplit("/", 1)[-1]).resolve()
         if path.parent != (ROOT / "static").resolve() or not path.is_file():
@@ -304,7 +313,9 @@ def collect_inputs(ctx: Context, fields: list[Field], raw: dict) -> tuple[dict, 
             items = []
             for i, choice in enumerate(value):
                 uri = uri_of(f, choice, f"{f.name}.{i}")
-                if f.typed and isinstance(uri, dict):
+                if choice.sent is not None:
+                    items.append(uri)  # the item whole, its own fields with it
+                elif f.typed and isinstance(uri, dict):
                     items.append({**uri, **choice.extra})
                 elif f.item_fields:
                     items.append({"uri": uri, **choice.extra})
@@ -482,6 +493,79 @@ def _preset_output(ctx: Context) -> dict | None:
     return output
 
 
+def _preset_task(ctx: Context, task_type: catalog.TaskType) -> dict | None:
+    """The task named by `?from_task=<id>` (a task's "Open in form"). Its model, fields and media
+    inputs go into the form once, when the page is opened with it; edits made then are kept."""
+    value = st.query_params.get("from_task", "")
+    task_id = ui.parse_id(value)
+    task = ctx.store.task(task_id) if task_id else None
+    model = None
+    if task is not None and task["task_type"] == task_type.key:
+        model = next((m for m in task_type.models if m.id == task["model"]), None)
+    if model is None:
+        st.session_state.pop("form_from", None)
+        if value:
+            st.warning(f"“{ui.quoted(value)}” in the page address is not a {task_type.name} task of the history "
+                       "whose model is still offered; the form starts empty.", icon="⚠️")
+        return None
+    if st.session_state.get("form_from") != (task_type.key, task["id"]):
+        try:
+            request = ctx.store.restore_request(task["request"])
+        except OSError:  # an upload's stashed copy is gone: everything else is still filled in
+            st.warning(f"An uploaded input of task #{task['id']} is no longer stored; give it again.", icon="⚠️")
+            request = {k: v for k, v in task["request"].items() if STASH_PREFIX not in json.dumps(v)}
+        st.session_state["form_unfilled"] = _fill(task_type, model, request)
+        st.session_state["form_from"] = (task_type.key, task["id"])
+    unfilled = st.session_state.get("form_unfilled")
+    st.info(f"Filled in from task #{task['id']} ({task['status'].lower()}): edit it and press Generate; the new "
+            "task links back to it." + (f" Not filled in: {plain(', '.join(unfilled))}." if unfilled else ""),
+            icon="✏️")
+    return task
+
+
+def _fill(task_type: catalog.TaskType, model: Model, request: dict) -> list[str]:
+    """Put a request's values into the form's widgets (through their keys); media inputs become the
+    "As in the original" source. Returns the labels of the fields it could not fill in."""
+    state = st.session_state
+    state[f"{task_type.key}_model"] = model.id
+    originals, unfilled = {}, []
+    for f in model.fields:
+        value, key = request.get(f.name), _key(task_type.key, model, f)
+        if value is None or f.kind == "const":
+            continue
+        if f.kind == "text" and isinstance(value, str):
+            state[key] = value
+        elif f.kind == "choice" and value in f.choices:
+            state[key] = value
+        elif f.kind in ("int", "number"):
+            if f.alternative is not None:
+                state[f"{key}_{f.alternative}"] = value == f.alternative
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                state[key] = int(value) if f.kind == "int" else float(value)
+        elif f.kind == "bool":
+            state[key] = ("Yes" if value else "No") if f.more and not f.required else bool(value)
+        elif f.kind == "media":
+            originals[key] = MediaChoice(sent=value)
+        elif f.kind == "media_list" and isinstance(value, list):
+            originals[key] = [MediaChoice(sent=v) for v in value]
+        elif f.kind == "frames" and isinstance(value, str):
+            originals[key] = MediaChoice(sent=value)
+        elif f.kind == "frames" and isinstance(value, list):
+            for item in value:
+                originals[f"{key}_last" if item.get("position") == "last" else key] = MediaChoice(sent=item["uri"])
+        else:
+            unfilled.append(f.label)
+    for key in originals:
+        state[f"{key}_source"] = ORIGINAL
+    state["form_originals"] = originals
+    return unfilled
+
+
+def _original(key: str) -> MediaChoice | list[MediaChoice] | None:
+    """The media input of the task the form was filled in from, for the widget with this key."""
+    return st.session_state.get("form_originals", {}).get(key) if st.session_state.get("form_from") else None
+
+
 def task_form(ctx: Context, task_type_key: str) -> None:
     """The whole page body of a task type: model, inputs, comparison, submit and outcome, then
     the teammate's own recent tasks."""
@@ -521,6 +605,7 @@ def your_tasks(ctx: Context) -> None:
 
 def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     st.caption(task_type.description)
+    origin = _preset_task(ctx, task_type)
     preset = _preset_output(ctx)
     live = not ctx.backend.is_simulator
     labels = {m.id: catalog.model_label(m, live) for m in task_type.models}
@@ -583,13 +668,15 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     confirmed = st.checkbox("Send anyway", key=f"{task_type.key}_over_limit") if warnings else True
     if not st.button("Generate", type="primary", key=f"{task_type.key}_submit", disabled=not confirmed):
         return
-    _submit(ctx, task_type, plans, raw, slots, seed_issues)
+    _submit(ctx, task_type, plans, raw, slots, seed_issues, origin)
 
 
 def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: dict, slots: dict,
-            issues: list[Issue]) -> None:
+            issues: list[Issue], origin: dict | None = None) -> None:
+    """Send the plans; the task the form was filled in from, else the earlier output's, is the parent."""
     fields = [f for f, _ in form_fields(plans[0].model, [p.model for p in plans[1:]])]
     inputs, file_issues, parent = collect_inputs(ctx, fields, raw)
+    parent = origin["id"] if origin else parent
     issues = issues + file_issues
     several = len(plans) > 1
     if not issues:

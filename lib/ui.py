@@ -50,11 +50,11 @@ def page_url(page_file: str) -> str:
     return re.sub(r"^\d+_", "", stem)
 
 
-def link(page_file: str, label: str, query: dict[str, str] | None = None) -> None:
+def link(page_file: str, label: str, query: dict[str, str] | None = None, icon: str | None = None) -> None:
     """A link to another page that opens in the same tab and the same session, so the name, a
     password entered and the picks stay; `query` goes in the new page's address."""
     try:
-        st.page_link(page_file, label=label, query_params=query)
+        st.page_link(page_file, label=label, query_params=query, icon=icon)
     except StreamlitPageNotFoundError:
         # Only where a page runs as its own entry point (AppTest): a plain link instead.
         st.markdown(f"[{label}]({page_url(page_file)}{'?' + urlencode(query) if query else ''})")
@@ -446,7 +446,10 @@ def archived_file(output: dict) -> Path | None:
 
 
 def output_tools(task: dict, outputs: list[dict], key: str) -> None:
-    """Download each archived output, or open another task type's page with it as an input."""
+    """Open the task in its own form, to edit and send again; download each archived output, or
+    open another task type's page with it as an input."""
+    if task["task_type"] in PAGE_FILES:
+        link(PAGE_FILES[task["task_type"]], "Open in form", {"from_task": str(task["id"])}, icon="✏️")
     for output in outputs:
         path = archived_file(output)
         if path is None:
