@@ -330,14 +330,26 @@ def collect_inputs(ctx: Context, fields: list[Field], raw: dict) -> tuple[dict, 
 
 def form_fields(model: Model, others: list[Model]) -> list[tuple[Field, Model]]:
     """The fields the form asks for: the chosen model's, then each field only another chosen model
-    takes (asked once, with the first model that takes it)."""
-    fields = [(f, model) for f in model.fields]
-    seen = {f.name for f in model.fields}
-    for other in others:
-        for f in other.fields:
-            if f.name not in seen:
-                seen.add(f.name)
-                fields.append((Field(**{**f.__dict__, "label": f"{f.label} (for {other.id})"}), other))
+    takes (asked once, with the first model that takes it). With several models a field offers
+    only the choices every model that takes it has (where they share any), and is required if one
+    of them requires it, its label saying which."""
+    picked = [model, *others]
+    fields, seen = [], set()
+    for owner in picked:
+        for f in owner.fields:
+            if f.name in seen:
+                continue
+            seen.add(f.name)
+            takers = [m.field(f.name) for m in picked if m.field(f.name) is not None]
+            changes = {} if owner is model else {"label": f"{f.label} (for {owner.id})"}
+            needs = [m.id for m in picked if m.field(f.name) is not None and m.field(f.name).required]
+            if needs and not f.required:
+                changes.update(required=True, label=f"{changes.get('label', f.label)} (required by {', '.join(needs)})")
+            if f.kind == "choice":
+                common = tuple(c for c in f.choices if all(c in t.choices for t in takers if t.kind == "choice"))
+                if common and common != f.choices:
+                    changes["choices"] = common
+            fields.append((Field(**{**f.__dict__, **changes}) if changes else f, owner))
     return fields
 
 
@@ -683,8 +695,13 @@ def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: d
         for plan in plans:
             body = catalog.build_body(plan.model, inputs_for(plan, inputs))
             for issue in catalog.validate_request(plan.model, body):
-                prefix = f"{plan.label}: " if several else ""
-                issues.append(Issue(issue.field, prefix + issue.message))
+                # The model's own name, unless the problem is in what this plan sets (a seed or a
+                # ratio of its own): a missing input is said once per model, not once per seed.
+                owned = issue.field.split(".")[0] in plan.overrides
+                prefix = f"{plan.label if owned else plan.model.id}: " if several else ""
+                found = Issue(issue.field, prefix + issue.message)
+                if found not in issues:
+                    issues.append(found)
     if issues:
         _show_issues(issues, slots)
         return

@@ -270,3 +270,29 @@ def test_prompt_counter_shows_the_limit(env):
     at = open_page("text_to_video")
     assert at.text_area(key="text_to_video_promptText").max_chars == catalog.PROMPT_MAX
     assert [o for o in at.selectbox(key="text_to_video_gen4.5_ratio").options] == ["1280:720", "720:1280"]
+
+
+def test_a_fan_out_offers_only_the_values_every_picked_model_takes(env):
+    at = open_page("text_to_video")
+    at.selectbox(key="text_to_video_model").select("veo3.1").run()
+    assert len(at.selectbox(key="text_to_video_veo3.1_ratio").options) > 2
+    at.multiselect(key="text_to_video_compare_models").select("gen4.5").run()
+    # gen4.5 offers two of veo3.1's four ratios: only those two are offered.
+    assert [o for o in at.selectbox(key="text_to_video_veo3.1_ratio").options if ":" in o] == ["1280:720", "720:1280"]
+
+
+def test_a_fan_out_says_which_model_requires_a_field_before_generate_and_once(env):
+    at = open_page("text_to_image")
+    at.text_area(key="text_to_image_promptText").input("A paper crane")
+    at.run()
+    label = lambda: at.radio(key="text_to_image_referenceImages_source").label  # noqa: E731
+    assert label() == "Reference images (optional)"
+    at.multiselect(key="text_to_image_compare_models").select("gen4_image_turbo")
+    at.text_input(key="text_to_image_compare_seeds").input("1 2")
+    at.run()
+    assert label() == "Reference images (required by gen4_image_turbo)"
+    generate(at)
+    errors = [e.value.replace("\\", "") for e in at.error]
+    assert sum("gen4_image_turbo" in e for e in errors if "Nothing was sent" not in e) == 1
+    assert sum(e.count("gen4_image_turbo") for e in errors) == 1  # said once, not once per seed
+    assert creates() == []
