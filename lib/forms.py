@@ -540,6 +540,9 @@ def _fill(task_type: catalog.TaskType, model: Model, request: dict) -> list[str]
     "As in the original" source. Returns the labels of the fields it could not fill in."""
     state = st.session_state
     state[f"{task_type.key}_model"] = model.id
+    # The task alone, not a fan-out left from an earlier visit to the page.
+    state[f"{task_type.key}_compare_models"] = []
+    state[f"{task_type.key}_compare_seeds"] = ""
     originals, unfilled = {}, []
     for f in model.fields:
         value, key = request.get(f.name), _key(task_type.key, model, f)
