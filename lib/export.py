@@ -84,7 +84,7 @@ _COMPUTED = {
     # The request's JSON, only when it may hold a media input (a top-level key always shows in
     # the text as "name":, so this test never misses one); Python then lists the inputs exactly.
     "input_sources": "CASE WHEN " + " OR ".join(f"instr(t.request_json, '\"{name}\":')"
-                                                for name in history.MEDIA_FIELDS) + " THEN t.request_json END",
+                                                for name in history.MEDIA_NAMES) + " THEN t.request_json END",
     "output_urls": _outputs_sql("url"),
     "archived_paths": _outputs_sql("path"),
     "rating_average": "(SELECT round(AVG(r.rating), 2) FROM reviews r WHERE r.task_id = t.id)",
@@ -99,12 +99,22 @@ _EXPORT_SQL = (
     "SELECT " + ", ".join(_COMPUTED.get(c) or (f"t.{c}" if c in _TRUSTED else _safe_sql(f"t.{c}")) for c in COLUMNS)
     + " FROM tasks t WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?")
 _RUN, _SOURCES = COLUMNS.index("run_seconds"), COLUMNS.index("input_sources")
+_ID, _TYPE, _MODEL, _PARENT = (COLUMNS.index(c) for c in ("id", "task_type", "model", "parent_task_id"))
 _CHECKED = tuple(COLUMNS.index(c) for c in ("ratio", "duration", "seed", "prompt", "output_urls", "notes"))
 
 
-def _source(uri: str) -> str:
-    # Inline files are named by kind, never dumped into the sheet.
-    return "uploaded file" if uri.startswith(("data:", "stored:")) else uri
+def _sources(store: Store, cells: list, request: dict) -> str:
+    """`property=source` of each media input: an earlier output as `output of #N`, another inline
+    file as `uploaded file` (never dumped into the sheet), a URL as it is."""
+    [task] = store.with_input_sources([{"id": cells[_ID], "task_type": cells[_TYPE], "model": cells[_MODEL],
+                                         "parent_task_id": cells[_PARENT], "request": request}])
+
+    def source(uri: str) -> str:
+        if (earlier := history.source_task(task, uri)) is not None:
+            return f"output of #{earlier}"
+        return "uploaded file" if uri.startswith(("data:", "stored:")) else uri
+
+    return " ".join(f"{f.name}={source(uri)}" for f, uri in history.media_inputs(task))
 
 
 def csv_rows(store: Store, filters: history.Filters, batch: int = 1000) -> Iterator[list]:
@@ -122,8 +132,7 @@ def csv_rows(store: Store, filters: history.Filters, batch: int = 1000) -> Itera
             if (ms := cells[_RUN]) is not None:
                 cells[_RUN] = safe_cell(f"{ms / 1000:.1f}")
             if (request := cells[_SOURCES]) is not None:
-                cells[_SOURCES] = " ".join(f"{key}={_source(uri)}"
-                                           for key, uri in history.media_inputs(json.loads(request)))
+                cells[_SOURCES] = _sources(store, cells, json.loads(request))
             for i in _CHECKED:
                 if cells[i] is not None:
                     cells[i] = safe_cell(cells[i])

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from lib import archive, catalog, lifecycle, media
 from lib.backend import Backend
 from lib.client import RunwayError
-from lib.store import SUBMITTED, Store, team_review
+from lib.store import SUBMITTED, Store, input_digest, team_review
 from lib.tasks import SubmitResult, submit_task
 
 PAGE_SIZE = 25
@@ -31,9 +31,11 @@ SORTS = {
     "model": ("Model A–Z", "t.model, t.created_at DESC, t.id DESC"),
 }
 
-# Every request property that carries media, from the catalog.
-MEDIA_FIELDS = {f.name: f for t in catalog.TASK_TYPES for m in t.models for f in m.fields
-                if f.kind in ("media", "frames", "media_list")}
+MEDIA_KINDS = ("media", "frames", "media_list")  # the catalog's kinds of field that carry media
+# Request properties that carry media on some model: only a first, cheap test of whether a request may
+# hold media. What a property is comes from the task's own model (`media_fields`): one name means
+# different things on different models (`audio` is a file on lip sync, a yes/no on veo).
+MEDIA_NAMES = frozenset(f.name for t in catalog.TASK_TYPES for m in t.models for f in m.fields if f.kind in MEDIA_KINDS)
 
 
 class ActionRefused(Exception):
@@ -204,17 +206,50 @@ def describe_uri(uri: str) -> str:
     return f"{parts.netloc}/…/{name}" if name and parts.path.count("/") > 1 else f"{parts.netloc}{parts.path}"
 
 
-def media_inputs(request: dict) -> list[tuple[str, str]]:
-    """(request property, URI) of every media input, in the request's order."""
+def media_fields(task_type: str, model_id: str) -> dict[str, catalog.Field]:
+    """The media fields of a task's own model, by request property. A model the catalog no longer
+    lists falls back to its task type's models, then to none."""
+    try:
+        models = [catalog.find_model(task_type, model_id)]
+    except KeyError:
+        try:
+            models = list(catalog.task_type(task_type).models)
+        except KeyError:
+            models = []
+    found: dict[str, catalog.Field] = {}
+    for model in models:
+        for f in model.fields:
+            if f.kind in MEDIA_KINDS:
+                found.setdefault(f.name, f)
+    return found
+
+
+def media_inputs(task: dict) -> list[tuple[catalog.Field, str]]:
+    """(field of the task's own model, URI) of every media input, in the request's order: the one
+    walk of a request's media that History, the Task page and the CSV share."""
+    fields = media_fields(task["task_type"], task["model"])
     found = []
-    for key, value in request.items():
-        if key not in MEDIA_FIELDS:
+    for key, value in (task.get("request") or {}).items():
+        if key not in fields:
             continue
         for item in value if isinstance(value, list) else [value]:
             uri = item.get("uri") if isinstance(item, dict) else item
             if isinstance(uri, str) and uri:
-                found.append((key, uri))
+                found.append((fields[key], uri))
     return found
+
+
+def source_task(task: dict, uri: str) -> int | None:
+    """The earlier task whose output this media input of the task is (known by its content,
+    `Store.with_input_sources`), if it is one."""
+    digest = input_digest(uri)
+    return (task.get("inputs_from") or {}).get(digest) if digest else None
+
+
+def describe_input(task: dict, uri: str) -> str:
+    """Where one of the task's media inputs came from: `output of #N`, else as `describe_uri` says."""
+    source = source_task(task, uri)
+    return f"output of #{source}" if source else describe_uri(uri)
 
 
 def run_seconds(task: dict) -> float | None:
@@ -235,8 +270,9 @@ def input_summary(task: dict) -> list[str]:
     except KeyError:
         model = None
     phrases = []
+    media = media_fields(task["task_type"], task["model"])
     for key, value in request.items():
-        if key in ("model", "promptText") or key in MEDIA_FIELDS or value in (None, "", []):
+        if key in ("model", "promptText") or key in media or value in (None, "", []):
             continue
         f = model.field(key) if model else None
         label = f.label if f else key
@@ -251,9 +287,8 @@ def input_summary(task: dict) -> list[str]:
             phrases.append(f"{label.lower()}: " + ", ".join(str(v) for v in value.values()))
         else:
             phrases.append(f"{label.lower()} {value}")
-    for key, uri in media_inputs(request):
-        f = MEDIA_FIELDS[key]
-        phrases.append(f"{f.label.lower()}: {describe_uri(uri)}")
+    for f, uri in media_inputs(task):
+        phrases.append(f"{f.label.lower()}: {describe_input(task, uri)}")
     return phrases
 
 
@@ -264,7 +299,7 @@ def reuse_targets(mime: str | None) -> list[catalog.TaskType]:
     if kind is None:
         return []
     return [t for t in catalog.TASK_TYPES
-            if any(kind in f.media for m in t.models for f in m.fields if f.name in MEDIA_FIELDS and f.required)]
+            if any(kind in f.media for m in t.models for f in m.fields if f.kind in MEDIA_KINDS and f.required)]
 
 
 # ---------------------------------------------------------------- actions

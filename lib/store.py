@@ -300,6 +300,35 @@ def m011_removed_tasks_kept(db: Database) -> None:
     count_changes(db)
 
 
+@migrations()
+def m012_outputs_by_content(db: Database) -> None:
+    # Which earlier output a media input is: an input carried in the request (stashed or inline) is
+    # known by its SHA-256, as an archived output is, so a task's page can say "output of #N".
+    db["outputs"].create_index(["sha256"])
+
+
+def input_digest(uri: str) -> str | None:
+    """The SHA-256 of a media input the request carries itself: the name of its stashed file, or
+    the hash of an inline data URI. None for a URL, which names its source already."""
+    if uri.startswith(STASH_PREFIX):
+        return Path(uri.rsplit(":", 1)[1]).stem
+    if uri.startswith("data:"):
+        try:
+            return hashlib.sha256(media.decode_data_uri(uri)[1]).hexdigest()
+        except ValueError:
+            return None
+    return None
+
+
+def _carried_uris(request: Any) -> Iterator[str]:
+    """Every stashed or inline media URI anywhere in a stored request."""
+    if isinstance(request, str) and request.startswith((STASH_PREFIX, "data:")):
+        yield request
+    elif isinstance(request, dict | list):
+        for value in request.values() if isinstance(request, dict) else request:
+            yield from _carried_uris(value)
+
+
 def vote_text(vote: dict) -> str:
     """One teammate's review, short: `Maya: ★★★★ · winner`."""
     said = ["★" * vote["rating"] if vote.get("rating") else "", "winner" if vote.get("winner") else "",
@@ -694,12 +723,33 @@ class Store:
 
     def task(self, task_id: int) -> dict | None:
         row = self.db.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
-        return _task_dict(row) if row else None
+        return self.with_input_sources([_task_dict(row)])[0] if row else None
+
+    def with_input_sources(self, tasks: list[dict]) -> list[dict]:
+        """The tasks, each with `inputs_from`: for a media input it carries (an upload, or an earlier
+        output sent on), keyed by `input_digest`, the earlier task whose output it is: the parent
+        if its output matches, else the latest earlier one. One look-up for all the tasks."""
+        wanted = {t["id"]: {d for d in map(input_digest, _carried_uris(t.get("request"))) if d} for t in tasks}
+        digests = sorted(set().union(*wanted.values()))
+        made: dict[str, set[int]] = {}
+        for i in range(0, len(digests), 500):
+            chunk = digests[i:i + 500]
+            for sha, task_id in self.db.conn.execute(
+                    f"SELECT sha256, task_id FROM outputs WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk):
+                made.setdefault(sha, set()).add(task_id)
+        for task in tasks:
+            task["inputs_from"] = {}
+            for digest in wanted[task["id"]]:
+                earlier = {i for i in made.get(digest, ()) if i < task["id"]}
+                if earlier:
+                    parent = task.get("parent_task_id")
+                    task["inputs_from"][digest] = parent if parent in earlier else max(earlier)
+        return tasks
 
     def recent_tasks(self, limit: int = 25, offset: int = 0) -> list[dict]:
         rows = self.db.conn.execute("SELECT * FROM tasks WHERE removed_at IS NULL ORDER BY created_at DESC, id DESC "
                                     "LIMIT ? OFFSET ?", (limit, offset)).fetchall()
-        return [_task_dict(r) for r in rows]
+        return self.with_input_sources([_task_dict(r) for r in rows])
 
     def count_tasks(self) -> int:
         return self.db.conn.execute("SELECT COUNT(*) FROM tasks WHERE removed_at IS NULL").fetchone()[0]
@@ -805,6 +855,7 @@ class Store:
         rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE id IN ({','.join('?' * len(task_ids))})",
                                     task_ids).fetchall()
         found = {r["id"]: _task_dict(r) for r in rows}
+        self.with_input_sources(list(found.values()))
         return [found[i] for i in task_ids if i in found]
 
     def children_of(self, task_id: int) -> list[dict]:
