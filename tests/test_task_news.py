@@ -50,3 +50,29 @@ def test_a_teammate_hears_of_their_own_tasks_on_any_open_page(dashboard, page):
     _submit(maya, "A storm at sea #unsafe")
     toasts.filter(has_text="#3").filter(has_text="failed").wait_for(timeout=30_000)
     page.wait_for_function("document.title.startsWith('(2 done) Compare')", timeout=10_000)
+
+
+def test_news_is_a_teammates_own_tasks_that_ended_since_the_last_look(store, fake_backend):
+    from lib import lifecycle, ui
+    from lib.store import TaskUpdate
+    from lib.tasks import submit_task
+
+    def submit(teammate: str) -> int:
+        result = submit_task(store, fake_backend, task_type="text_to_image", model_id="gen4_image",
+                             inputs={"promptText": f"{teammate}'s crane", "ratio": "1024:1024"}, teammate=teammate)
+        assert result.ok
+        return result.task_id
+
+    def finish(task_id: int, status: str = lifecycle.SUCCEEDED) -> None:
+        store.apply_update(task_id, TaskUpdate(api_status=status, status=status))
+
+    running, done_before = submit("Maya"), submit("Maya")
+    finish(done_before)
+    news: dict = {}
+    assert ui.task_news(store, "Maya", news) == []  # the first look only takes note
+    later, leos = submit("Maya"), submit("Leo")
+    finish(later, lifecycle.FAILED)  # made after the first look and ended before the next: news too
+    finish(running)
+    finish(leos)
+    assert sorted(t["id"] for t in ui.task_news(store, "Maya", news)) == [running, later]
+    assert ui.task_news(store, "Maya", news) == [] and news["done"] == 2  # each said once
