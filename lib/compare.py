@@ -20,7 +20,7 @@ import streamlit as st
 from lib import archive, catalog, history, lifecycle
 from lib.history import Filters
 from lib.store import Store
-from lib.ui import parse_id, plain
+from lib.ui import age, credits_text, parse_id, plain
 
 MAX_TASKS = 20
 PER_ROW = 4  # more columns than this make each player too small to judge
@@ -28,14 +28,21 @@ PER_ROW = 4  # more columns than this make each player too small to judge
 
 @dataclass(frozen=True)
 class Column:
-    """One task's place in a comparison row."""
+    """One task's place in a comparison row: `differs`, what sets it apart from the other columns."""
 
     task: dict
     outputs: tuple[dict, ...]
+    differs: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        return f"#{self.task['id']} · {self.task['model']}"
+        return " · ".join((f"#{self.task['id']}", self.task["model"], *self.differs))
+
+    @property
+    def facts(self) -> str:
+        """Run time and what it cost, the figures every column is weighed by."""
+        run = history.run_seconds(self.task)
+        return " · ".join(p for p in (f"ran {run:.1f} s" if run is not None else "", credits_text(self.task)) if p)
 
 
 TASK_NUMBER = re.compile(r"\d+")
@@ -63,7 +70,34 @@ def columns(store: Store, filters: Filters) -> list[Column]:
     """The tasks to compare, oldest first (at most MAX_TASKS), with their outputs."""
     tasks = history.page(store, filters, "oldest", 1, MAX_TASKS)
     outputs = store.outputs_for([t["id"] for t in tasks])
-    return [Column(task, tuple(outputs[task["id"]])) for task in tasks]
+    differs = differences(tasks)
+    return [Column(task, tuple(outputs[task["id"]]), differs[task["id"]]) for task in tasks]
+
+
+def differences(tasks: list[dict]) -> dict[int, tuple[str, ...]]:
+    """For each task, its inputs that are not the same across the set (seed, ratio, duration,
+    options, media), as `history.input_summary` words them; "no <field>" where a task lacks one
+    another has. The model is in every column's label already; the prompt is shown apart."""
+    said = {t["id"]: history.input_phrases(t) for t in tasks}
+    keys = list(dict.fromkeys(k for phrases in said.values() for k in phrases))
+    found: dict[int, list[str]] = {t["id"]: [] for t in tasks}
+    for key in keys:
+        values = {task_id: phrases.get(key, ("", []))[1] for task_id, phrases in said.items()}
+        if len({tuple(v) for v in values.values()}) < 2:
+            continue
+        label = next(phrases[key][0] for phrases in said.values() if key in phrases)
+        for task_id, value in values.items():
+            found[task_id] += value or [f"no {label}"]
+    return {task_id: tuple(phrases) for task_id, phrases in found.items()}
+
+
+def group_label(group: dict) -> str:
+    """A comparison group as a person finds it: prompt, size, models, who and when."""
+    prompt = " ".join((group.get("prompt") or "(no prompt)").split())
+    prompt = prompt if len(prompt) <= 60 else prompt[:60].rstrip() + "…"
+    who = f"by {group['teammates'].replace(',', ', ')}" if group.get("teammates") else ""
+    return " · ".join(p for p in (f"“{prompt}”", f"{group['tasks']} tasks", group["models"].replace(",", ", "),
+                                  who, age(group.get("last_at"))) if p)
 
 
 def aspect(cols: list[Column]) -> float:
@@ -171,9 +205,7 @@ def can_review(col: Column) -> bool:
 
 
 def team_text(review: dict) -> str:
-    """The team's view of one task in markdown: the average and how many rated, then who said what."""
-    if not review.get("votes"):
-        return "No one has rated this yet."
+    """The team's view of a reviewed task in markdown: the average and how many rated, then who said what."""
     count = review.get("count") or 0
     average = f"**{review['average']:.1f} ★** from {count} rating{'s' if count != 1 else ''}" if count else "No rating"
     return average + "  \n" + plain(review["reviewer"])

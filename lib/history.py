@@ -264,32 +264,38 @@ def run_seconds(task: dict) -> float | None:
 
 def input_summary(task: dict) -> list[str]:
     """A task's inputs other than the prompt, one short phrase each (ratio, duration, seed, sources)."""
+    return [phrase for _, phrases in input_phrases(task).values() for phrase in phrases]
+
+
+def input_phrases(task: dict) -> dict[str, tuple[str, list[str]]]:
+    """What `input_summary` says, by request property: (the field's label, its phrases). A switch
+    that is off has no phrase."""
     request = task.get("request") or {}
     try:
         model = catalog.find_model(task["task_type"], task["model"])
     except KeyError:
         model = None
-    phrases = []
+    found: dict[str, tuple[str, list[str]]] = {}
     media = media_fields(task["task_type"], task["model"])
     for key, value in request.items():
         if key in ("model", "promptText") or key in media or value in (None, "", []):
             continue
         f = model.field(key) if model else None
-        label = f.label if f else key
+        label = (f.label if f else key).lower()
         if key == "duration":
-            phrases.append(f"{value:g} s" if isinstance(value, (int, float)) else f"{value} s")
+            phrase = f"{value:g} s" if isinstance(value, (int, float)) else f"{value} s"
         elif key == "ratio":
-            phrases.append(str(value))
+            phrase = str(value)
         elif isinstance(value, bool):
-            if value:
-                phrases.append(label.lower())
+            phrase = label if value else ""
         elif isinstance(value, dict):
-            phrases.append(f"{label.lower()}: " + ", ".join(str(v) for v in value.values()))
+            phrase = f"{label}: " + ", ".join(str(v) for v in value.values())
         else:
-            phrases.append(f"{label.lower()} {value}")
+            phrase = f"{label} {value}"
+        found[key] = (label, [phrase] if phrase else [])
     for f, uri in media_inputs(task):
-        phrases.append(f"{f.label.lower()}: {describe_input(task, uri)}")
-    return phrases
+        found.setdefault(f.name, (f.label.lower(), []))[1].append(f"{f.label.lower()}: {describe_input(task, uri)}")
+    return found
 
 
 def reuse_targets(mime: str | None) -> list[catalog.TaskType]:

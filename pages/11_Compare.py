@@ -22,13 +22,17 @@ typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params
                               placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("group",))
 task_ids = compare.parse_task_ids(typed)
 if group in groups and not task_ids:
-    pick_group.caption(f"{groups[group]['tasks']} tasks · {ui.plain(groups[group]['models'].replace(',', ', '))}")
+    pick_group.caption(ui.plain(compare.group_label(groups[group])))
 if typed and not task_ids:
     st.warning(f"“{ui.quoted(typed)}” names no task: task numbers are whole numbers from 1 to {ui.ID_MAX}.",
                icon="⚠️")
 if not task_ids and not group:
     st.info("Pick a group of tasks submitted together, or type task numbers. On History, tick "
             "“Compare” on a few tasks to compare them here.")
+    if groups:
+        st.markdown("**Recent groups**")
+        for group_id, found in list(groups.items())[:15]:
+            ui.link(ui.COMPARE_PAGE, ui.plain(compare.group_label(found)), {"group": group_id})
     st.stop()
 
 filters = compare.selection(group or "", task_ids)
@@ -55,7 +59,9 @@ for start in range(0, len(cols), compare.PER_ROW):
     for col, place in zip(row, st.columns(len(row), gap="small")):
         with place:
             st.markdown(f"{ui.task_title(col.task)} &nbsp; {ui.badge_markdown(col.task)}")
-            st.caption(" · ".join(p for p in (ui.credits_text(col.task), ui.age(col.task["created_at"])) if p))
+            if col.differs:
+                st.markdown("**" + ui.plain(" · ".join(col.differs)) + "**")
+            st.caption(" · ".join(p for p in (col.facts, ui.age(col.task["created_at"])) if p))
             if not shared_prompt and (col.task.get("request") or {}).get("promptText"):
                 st.text(col.task["request"]["promptText"])
             ui.show_failure(col.task)

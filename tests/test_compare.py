@@ -120,3 +120,32 @@ def test_players_are_equal_synced_and_never_carry_a_prompt():
     assert compare.parse_task_ids("12, 15 18,12 #20") == [12, 15, 18, 20]
     assert compare.selection("g1", []) == Filters(group_id="g1")
     assert compare.selection("g1", [3, 4]) == Filters(task_ids=(3, 4))
+
+
+def test_each_column_shows_what_differs_run_time_and_credits_and_only_finished_ones_are_judged(app_env):
+    store = Store(app_env / "dashboard.db")
+    base = {"model": "gen4.5", "promptText": "A kite", "ratio": "1280:720"}
+    ids = [insert_task(store, group_id="g-seeds", teammate="Maya", request={**base, "seed": seed, "duration": duration})
+           for seed, duration in ((1, 5), (2, 5), (3, 10))]
+    stopped = insert_task(store, group_id="g-seeds", status="CANCELLED", cost_credits=None,
+                          request={**base, "seed": 4, "duration": 5})
+    for task_id in ids:
+        insert_output(store, task_id, path=f"static/seed-{task_id}.mp4")
+    cols = compare.columns(store, Filters(group_id="g-seeds"))
+    assert [c.differs for c in cols] == [("seed 1", "5 s"), ("seed 2", "5 s"), ("seed 3", "10 s"), ("seed 4", "5 s")]
+    assert cols[0].label == f"#{ids[0]} · gen4.5 · seed 1 · 5 s"  # the ratio is the same for all: not repeated
+    assert cols[0].facts == "ran 29.0 s · 60 credits charged" and cols[3].facts.endswith("· 0 credits charged")
+
+    at = _page(group="g-seeds", teammate="Leo")
+    assert not at.exception
+    assert len(at.get("feedback")) == 3  # the cancelled task has nothing to rate
+    assert [o.replace("\\", "") for o in at.radio[0].options] == [
+        "none yet", *(f"#{i} · gen4.5 · seed {s} · {d} s" for i, s, d in zip(ids, (1, 2, 3), (5, 5, 10)))]
+    assert "only a finished output can be rated or win" in " ".join(c.value for c in at.caption)
+    assert f"#{ids[2]}" in at.get("iframe")[0].proto.srcdoc and "seed 3 · 10 s" in at.get("iframe")[0].proto.srcdoc
+    assert stopped not in [c.task["id"] for c in cols if compare.can_review(c)]
+
+    listing = _page(teammate="Leo")  # nothing picked: the groups, by prompt, size, models, owner and date
+    text = " ".join(m.value for m in listing.markdown).replace("\\", "")
+    assert "“A kite” · 4 tasks · gen4.5 · by Maya · " in text and "?group=g-seeds" in text
+    store.close()
