@@ -662,9 +662,11 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
         if model.field("seed"):
             seeds_text = st.text_input("Seeds", key=f"{task_type.key}_compare_seeds",
                                        placeholder="e.g. 1, 2, 3 — one task per seed")
-        if model.ratios:
-            ratios = st.multiselect("Ratios", list(model.ratios), key=f"{task_type.key}_{model.id}_compare_ratios",
-                                    help="One task per ratio; each model must offer the ratio.")
+        # Only the ratios every picked model that takes a ratio offers.
+        shared = [r for r in model.ratios if all(r in o.ratios for o in others if o.ratios)]
+        if shared:
+            ratios = st.multiselect("Ratios", shared, key=f"{task_type.key}_{model.id}_compare_ratios",
+                                    help="One task per ratio; only the ratios every picked model offers.")
     seeds, seed_issues = parse_seeds(seeds_text)
     plans = plan_submissions(model, others, seeds, ratios)
 
