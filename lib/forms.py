@@ -612,7 +612,8 @@ def your_tasks(ctx: Context) -> None:
         for task in tasks:
             prompt = (task.get("request") or {}).get("promptText") or ""
             with st.container(horizontal=True, gap="small", vertical_alignment="center", key=f"yours_{task['id']}"):
-                st.markdown(f"{ui.task_title(task)} &nbsp; {ui.badge_markdown(task)}")
+                ui.task_link(task)
+                st.markdown(ui.badge_markdown(task))
                 st.caption(" · ".join(x for x in (ui.age(task["created_at"]), ui.plain(prompt[:80])) if x))
 
     recent()

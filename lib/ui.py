@@ -340,6 +340,13 @@ def task_title(task: dict, link_to_detail: bool = True) -> str:
     return f"**{number} · {task['task_type'].replace('_', ' ').capitalize()} · {plain(task['model'])}**"
 
 
+def task_link(task: dict, before: str = "", after: str = "") -> None:
+    """A link to the task's own page, in the same tab and session: `#12 · Text to video · gen4.5`
+    between `before` and `after` (markdown, made safe by the caller)."""
+    kind = task["task_type"].replace("_", " ").capitalize()
+    link(TASK_PAGE, f"{before}#{task['id']} · {kind} · {plain(task['model'])}{after}", {"task": str(task["id"])})
+
+
 def credits_text(task: dict) -> str:
     """What the task cost: what Runway charged once it says so, else the estimate while it may still
     be charged. A failed or cancelled task without a cost was charged nothing, so it never shows

@@ -83,19 +83,20 @@ with right:
     st.markdown("**Lineage**")
     parents, children = history.lineage(ctx.store, task)
 
-    def _line(relative) -> str:
+    def _line(relative, before: str) -> None:
         if isinstance(relative, int):
-            return f"#{relative} (removed from the history)"
+            st.markdown(f"{before}#{relative} (removed from the history)")
+            return
         prompt = (relative.get("request") or {}).get("promptText") or ""
         short = prompt if len(prompt) <= 80 else prompt[:80] + "…"
-        return f"{ui.task_title(relative)} · {relative['status']}" + (f" · {ui.plain(short)}" if short else "")
+        ui.task_link(relative, before, f" · {relative['status']}" + (f" · {ui.plain(short)}" if short else ""))
 
     if not parents and not children:
         st.caption("Made from scratch; nothing was made from it yet.")
     for parent in parents:
-        st.markdown("↑ from " + _line(parent))
+        _line(parent, "↑ from ")
     for child in children:
-        st.markdown("↓ " + _line(child))
+        _line(child, "↓ ")
 
 st.markdown("**Timeline**")
 # A markdown table, not st.dataframe: that would load pandas and pyarrow into the server for a few rows.

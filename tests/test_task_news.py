@@ -51,6 +51,11 @@ def test_a_teammate_hears_of_their_own_tasks_on_any_open_page(dashboard, page):
     toasts.filter(has_text="#3").filter(has_text="failed").wait_for(timeout=30_000)
     page.wait_for_function("document.title.startsWith('(2 done) Compare')", timeout=10_000)
 
+    # A task in her list opens its own page in the same tab.
+    _recent(maya, 2).get_by_role("link", name="#2 · Text to video · gen4.5").click()
+    maya.get_by_role("heading", name="#2 · Text to video · gen4.5").wait_for(timeout=10_000)
+    assert "/Task?task=2" in maya.url and len(maya.context.pages) == 1
+
 
 def test_news_is_a_teammates_own_tasks_that_ended_since_the_last_look(store, fake_backend):
     from lib import lifecycle, ui
