@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from lib import archive, catalog, lifecycle, media
 from lib.backend import Backend
 from lib.client import RunwayError
-from lib.store import SUBMITTED, Store, input_digest, team_review
+from lib.store import SUBMITTED, Store, in_view, input_digest, team_review
 from lib.tasks import SubmitResult, submit_task
 
 PAGE_SIZE = 25
@@ -66,7 +66,7 @@ class Filters:
         in its sort order and stops after a page, so the prompt index is a set to probe rather
         than the rows to start from (a common word matches a quarter of the history, which would
         all be read and sorted for 25 rows)."""
-        clauses: list[str] = [] if self.removed else ["t.removed_at IS NULL"]
+        clauses: list[str] = [] if self.removed else [in_view("t")]
         params: list = []
         for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
                                ("t.model", self.models), ("t.teammate", self.teammates), ("t.id", self.task_ids)):
@@ -171,7 +171,7 @@ def recent_groups(store: Store, limit: int = 50) -> list[dict]:
         "group_concat(DISTINCT NULLIF(teammate, '')) AS teammates, "
         "(SELECT json_extract(f.request_json, '$.promptText') FROM tasks f WHERE f.group_id = t.group_id "
         "ORDER BY f.id LIMIT 1) AS prompt "
-        "FROM tasks t WHERE group_id IS NOT NULL AND group_id != '' AND removed_at IS NULL GROUP BY group_id "
+        f"FROM tasks t WHERE group_id IS NOT NULL AND group_id != '' AND {in_view('t')} GROUP BY group_id "
         "ORDER BY last_at DESC LIMIT ?", (limit,)).fetchall()
     return [dict(r) for r in rows]
 
