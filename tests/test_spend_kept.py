@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
@@ -25,9 +26,7 @@ def test_a_removed_task_is_hidden_but_its_credits_stay_in_the_csv_of_all_rows(st
     gone = insert_task(store, prompt="a kite", cost_credits=40.0, group_id="g")
     cancelled = insert_task(store, prompt="a tram", status=lifecycle.CANCELLED, cost_credits=0.0)
     (static / "kite.mp4").write_bytes(b"video")
-    poster = static / f"kite{archive.POSTER_SUFFIX}" if hasattr(archive, "POSTER_SUFFIX") else None
-    if poster:
-        poster.write_bytes(b"jpeg")
+    (static / Path(archive.poster_path("static/kite.mp4")).name).write_bytes(b"jpeg")
     insert_output(store, gone, path="static/kite.mp4")
     store.set_rating(gone, 5, "Maya")
 
