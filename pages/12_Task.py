@@ -89,7 +89,9 @@ with right:
             return
         prompt = (relative.get("request") or {}).get("promptText") or ""
         short = prompt if len(prompt) <= 80 else prompt[:80] + "…"
-        ui.task_link(relative, before, f" · {relative['status']}" + (f" · {ui.plain(short)}" if short else ""))
+        ui.task_link(relative, before, f" · {relative['status']}")
+        if short:
+            st.caption(ui.plain(short))  # under the link, which keeps to one line
 
     if not parents and not children:
         st.caption("Made from scratch; nothing was made from it yet.")
