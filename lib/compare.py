@@ -75,10 +75,13 @@ def columns(store: Store, filters: Filters) -> list[Column]:
 
 
 def differences(tasks: list[dict]) -> dict[int, tuple[str, ...]]:
-    """For each task, its inputs that are not the same across the set (seed, ratio, duration,
-    options, media), as `history.input_summary` words them; "no <field>" where a task lacks one
-    another has. The model is in every column's label already; the prompt is shown apart."""
-    said = {t["id"]: history.input_phrases(t) for t in tasks}
+    """For each task, its parameters that are not the same across the set (seed, ratio, duration,
+    options), as `history.input_summary` words them; "no <field>" where a task lacks one another
+    has. The model is in every column's label already; the prompt and media are shown apart."""
+    said = {}
+    for t in tasks:
+        media = history.media_fields(t["task_type"], t["model"])
+        said[t["id"]] = {k: v for k, v in history.input_phrases(t).items() if k not in media}
     keys = list(dict.fromkeys(k for phrases in said.values() for k in phrases))
     found: dict[int, list[str]] = {t["id"]: [] for t in tasks}
     for key in keys:
@@ -113,7 +116,9 @@ def aspect(cols: list[Column]) -> float:
 
 
 def _cell(col: Column) -> str:
-    label = html.escape(col.label)
+    # Only the number and the model, both the dashboard's own words: what sets a column apart may
+    # hold text a person or the API wrote, which stays out of the frame and is shown under it.
+    label = html.escape(f"#{col.task['id']} · {col.task['model']}")
     archived = [(archive.static_url(o.get("path")), o.get("mime") or "") for o in col.outputs]
     archived = [(url, mime) for url, mime in archived if url]
     if not archived:
