@@ -238,35 +238,41 @@ def _remember_name(name: str) -> None:
 
 def _sidebar(backend: Backend, current: str) -> str:
     with st.sidebar:
+        # The name first: it is what every task is recorded under, and the page list is long.
+        entered = _name_input()
         _navigation(current)
         if backend.is_simulator:
             st.info("**Simulator.** No `RUNWAYML_API_SECRET` is set, so tasks run on the built-in Runway "
                     "simulator: free, fast, real media.", icon="🧪")
         else:
             st.success(f"**Live Runway API.** Tasks cost real credits.  \n{plain(backend.base_url)}", icon="🟢")
-        # Kept in the session (across pages), in this browser (a cookie, across visits and new tabs) and in
-        # the address (across reloads and bookmarks). A name this session or this browser already has
-        # wins over the address, so a teammate's shared link cannot make someone submit under the
-        # teammate's name; only a browser with no name yet takes it.
-        remembered = remembered_name()
-        own = st.session_state.get("teammate", remembered)
-        from_address = st.query_params.get("teammate", "")
-        if from_address and not own:
-            st.session_state["teammate_from_address"] = True
-        entered = st.text_input("Your name", value=own or from_address, key="teammate_input",
-                                on_change=st.session_state.pop, args=("teammate_from_address", None),
-                                help="Recorded on every task you submit; this browser remembers it.").strip()
-        if entered != remembered or st.session_state.get("name_written"):
-            # Drawn on every rerun from then on, unchanged unless the name is: one that vanished
-            # on the next rerun could go before its script had run.
-            _remember_name(entered)
-            st.session_state["name_written"] = True
-        if entered and st.session_state.get("teammate_from_address"):
-            st.caption("Name taken from the page address; change it if it is not yours.")
-        st.session_state["teammate"] = entered
-        if from_address != entered:
-            st.query_params["teammate"] = entered
-        return entered
+    return entered
+
+
+def _name_input() -> str:
+    """The teammate's name. Kept in the session (across pages), in this browser (a cookie, across
+    visits and new tabs) and in the address (across reloads and bookmarks). A name this session or
+    this browser already has wins over the address, so a teammate's shared link cannot make
+    someone submit under the teammate's name; only a browser with no name yet takes it."""
+    remembered = remembered_name()
+    own = st.session_state.get("teammate", remembered)
+    from_address = st.query_params.get("teammate", "")
+    if from_address and not own:
+        st.session_state["teammate_from_address"] = True
+    entered = st.text_input("Your name", value=own or from_address, key="teammate_input",
+                            on_change=st.session_state.pop, args=("teammate_from_address", None),
+                            help="Recorded on every task you submit; this browser remembers it.").strip()
+    if entered != remembered or st.session_state.get("name_written"):
+        # Drawn on every rerun from then on, unchanged unless the name is: one that vanished
+        # on the next rerun could go before its script had run.
+        _remember_name(entered)
+        st.session_state["name_written"] = True
+    if entered and st.session_state.get("teammate_from_address"):
+        st.caption("Name taken from the page address; change it if it is not yours.")
+    st.session_state["teammate"] = entered
+    if from_address != entered:
+        st.query_params["teammate"] = entered
+    return entered
 
 
 # Where GitHub-flavoured markdown would make a link out of bare text: `www.`, `http(s)://` and an

@@ -3,11 +3,15 @@ through the sidebar, Home's links, a form's "Open History" and History's "Use as
 this browser remembers it on its next visit, over a shared link that names someone else."""
 import sqlite3
 
+from playwright.sync_api import expect
+
 from tests.test_browser import _screenshot
 
 
-def _name(page) -> str:
-    return page.get_by_role("textbox", name="Your name").input_value()
+def _has_name(page, name: str) -> bool:
+    """Whether the sidebar's "Your name" holds `name` (waiting out a rerun still being drawn)."""
+    expect(page.get_by_role("textbox", name="Your name")).to_have_value(name, timeout=10_000)
+    return True
 
 
 def _submit(page, prompt: str) -> None:
@@ -26,24 +30,26 @@ def test_a_name_typed_once_stays_on_every_task_and_in_this_browser(dashboard, pa
 
     sidebar.get_by_role("link", name="Home", exact=True).click()
     page.get_by_role("heading", name="Runway task dashboard").wait_for(timeout=10_000)
-    assert _name(page) == "Maya"
+    assert _has_name(page, "Maya")
     _screenshot(page, "home_with_name")
 
     main.get_by_role("link", name="Text to Image", exact=True).click()  # Home's task grid
     page.get_by_role("textbox", name="Prompt").wait_for(timeout=10_000)
-    assert _name(page) == "Maya" and len(page.context.pages) == 1  # the same tab
+    assert _has_name(page, "Maya") and len(page.context.pages) == 1  # the same tab
     _submit(page, "A brass lighthouse on a cliff")
 
     main.get_by_role("link", name="Open History", exact=True).click()
-    page.get_by_text("A brass lighthouse on a cliff").wait_for(timeout=10_000)
-    assert _name(page) == "Maya"
+    page.wait_for_url("**/History?**", timeout=10_000)
+    page.get_by_role("heading", name="History").wait_for(timeout=10_000)
+    page.get_by_text("A brass lighthouse on a cliff").first.wait_for(timeout=10_000)
+    assert _has_name(page, "Maya")
     use = main.get_by_role("button", name="Use as input")
     use.wait_for(timeout=45_000)  # once the image is archived
     use.click()
     page.get_by_test_id("stPopoverBody").get_by_role("link", name="Image to Video", exact=True).click()
     page.wait_for_url("**/Image_to_Video?**from_output=**", timeout=10_000)
     page.get_by_role("textbox", name="Prompt").wait_for(timeout=10_000)
-    assert _name(page) == "Maya" and len(page.context.pages) == 1
+    assert _has_name(page, "Maya") and len(page.context.pages) == 1
     _submit(page, "The lighthouse beam sweeps the sea")
 
     with sqlite3.connect(tmp_path / "dashboard.db") as db:
@@ -55,7 +61,7 @@ def test_a_name_typed_once_stays_on_every_task_and_in_this_browser(dashboard, pa
     again = page.context.new_page()
     again.goto(f"{dashboard}/Text_to_Video?teammate=Leo")
     again.get_by_role("textbox", name="Prompt").wait_for(timeout=20_000)
-    assert _name(again) == "Maya"
+    assert _has_name(again, "Maya")
     again.wait_for_url("**teammate=Maya**", timeout=10_000)  # the address says who is submitting
     assert not again.get_by_text("Name taken from the page address").count()
 
@@ -63,4 +69,4 @@ def test_a_name_typed_once_stays_on_every_task_and_in_this_browser(dashboard, pa
     other = page.context.browser.new_context().new_page()
     other.goto(f"{dashboard}/Text_to_Video?teammate=Leo")
     other.get_by_text("Name taken from the page address").wait_for(timeout=20_000)
-    assert _name(other) == "Leo"
+    assert _has_name(other, "Leo")
