@@ -212,7 +212,8 @@ def can_review(col: Column) -> bool:
 def team_text(review: dict) -> str:
     """The team's view of a reviewed task in markdown: the average and how many rated, then who said what."""
     count = review.get("count") or 0
-    average = f"**{review['average']:.1f} ★** from {count} rating{'s' if count != 1 else ''}" if count else "No rating"
+    average = (f"**{review['average']:.1f} ★** from {count} rating{'s' if count != 1 else ''}" if count
+               else "No rating")
     return average + "  \n" + plain(review["reviewer"])
 
 

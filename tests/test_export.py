@@ -156,7 +156,8 @@ def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
         (str(first), "0", f"task-{first}_gen4.5_0.mp4"), (str(second), "0", f"task-{second}_gen4_image_0.png"),
         (str(second), "1", "(not archived)")]
     assert manifest[0]["prompt"] == "'=a fox, \"quoted\""
-    assert (manifest[1]["rating_average"], manifest[1]["rating_count"], manifest[1]["winner_votes"]) == ("4.5", "2", "1")
+    assert (manifest[1]["rating_average"], manifest[1]["rating_count"], manifest[1]["winner_votes"]) == (
+        "4.5", "2", "1")
     # Who said what: one line per teammate's own review.
     assert [(r["task_id"], r["reviewer"], r["rating"], r["winner"]) for r in reviews] == [
         (str(second), "'=Leo", "4", ""), (str(second), "Ana", "5", "yes")]

@@ -56,7 +56,8 @@ def test_reviews_from_before_keep_every_value_under_the_name_they_were_saved_wit
         reviews = store.reviews_for([rated, noted, nameless])
         assert [(v["reviewer"], v["rating"], v["notes"], v["winner"], v["updated_at"])
                 for r in (rated, noted, nameless) for v in reviews[r]["votes"]] == [
-            ("Maya", 4, "sharp", 1, "2026-01-01T00:00:00.000Z"), ("Leo", None, "too dark", 0, "2026-01-02T00:00:00.000Z"),
+            ("Maya", 4, "sharp", 1, "2026-01-01T00:00:00.000Z"),
+            ("Leo", None, "too dark", 0, "2026-01-02T00:00:00.000Z"),
             ("", 2, None, 0, "2026-01-03T00:00:00.000Z")]
         before = store.change_version()
         store.set_rating(rated, 5, "Leo")  # a new teammate's vote sits beside the migrated one
