@@ -33,7 +33,9 @@ def _clear_filters() -> None:
 
 
 task_types = {t.key: t.name for t in catalog.TASK_TYPES}
-on = sum(1 for key, empty in FILTER_DEFAULTS.items() if st.session_state.get(key, empty) not in (empty, [], None))
+# Counted before the widgets are drawn: a filter is in the session, or only in the address on a first load.
+on = sum(1 for key, empty in FILTER_DEFAULTS.items()
+         if st.session_state.get(key, st.query_params.get(key, empty)) not in ("", [], None))
 # Folded unless a filter is on, so a phone's first screen shows tasks rather than ten empty fields.
 with st.expander(f"Filters ({on} on)" if on else "Filters", expanded=bool(on), icon="🔎"):
     row = st.columns([3, 2, 2, 2])

@@ -82,3 +82,38 @@ def test_gallery_posters_play_on_click_and_pick_for_compare(dashboard, page, tmp
         assert frame.locator("figcaption").all_inner_texts() == [f"#{ids[1]} · gen4.5", f"#{ids[2]} · gen4.5"]
     finally:
         _remove_posters(tmp_path)
+
+
+def test_filters_fold_clear_and_the_pager_repeats_below(app_env):
+    """AppTest: filters are folded until one is on (then the fold says how many); "Clear filters"
+    empties them all; a second pager below the tasks turns the page too; the gallery shows a cell
+    with a "Pick for Compare" box per task."""
+    from streamlit.testing.v1 import AppTest
+
+    from lib.ui import HISTORY_PAGE
+    from tests.history_rows import insert_tasks, task_row
+
+    store = Store(app_env / "dashboard.db")
+    insert_tasks(store, [task_row(prompt=f"shot {i} of a {'kite' if i % 2 else 'fox'}") for i in range(30)])
+    store.close()
+    at = AppTest.from_file(f"../{HISTORY_PAGE}", default_timeout=30).run()
+    assert not at.exception
+    [fold] = at.expander
+    assert fold.label == "Filters" and not fold.proto.expanded
+    assert [p.proto.num_pages for p in at.get("pagination")] == [2, 2]  # above and below the tasks
+
+    at = AppTest.from_file(f"../{HISTORY_PAGE}", default_timeout=30)
+    at.query_params["q"] = "kite of"
+    at.query_params["status"] = "SUCCEEDED"
+    at.run()
+    assert at.expander[0].label == "Filters (2 on)" and at.expander[0].proto.expanded
+    assert any("15 task(s) match the filters" in c.value for c in at.caption)
+    next(b for b in at.button if b.label == "Clear filters").click().run()
+    assert at.text_input(key="q").value == "" and at.multiselect(key="status").value == []
+    assert any(c.value.startswith("30 task(s)") for c in at.caption)
+
+    at.segmented_control(key="view").set_value("Gallery").run()
+    boxes = [c for c in at.checkbox if c.label == "Pick for Compare"]
+    assert len(boxes) == 25
+    boxes[0].check().run()
+    assert any("Picked for comparison: #30" in c.value for c in at.caption)
