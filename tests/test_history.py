@@ -501,8 +501,10 @@ def test_task_page_shows_request_timeline_outputs_and_lineage(app_env):
     assert [row.split("|")[2].strip() for row in timeline.splitlines()[2:]] == [
         "PENDING", "PENDING", "PROCESSING", "SUCCEEDED"]
     assert "created as uuid\\-9" in timeline
-    assert f"[#{parent}](Task?task={parent})" in text and f"[#{child}](Task?task={child})" in text
-    assert "<b>" not in text and "\\<b\\>bold\\</b\\> \\*kite\\*" in text  # shown as text, never as HTML
+    assert re.search(rf"\[↑ from #{parent} [^]]*\]\(Task\?task={parent}\)", text)  # links to its parent and child
+    assert re.search(rf"\[↓ #{child} [^]]*\]\(Task\?task={child}\)", text)
+    captions = " ".join(c.value for c in at.caption)  # the parent's prompt is under its link
+    assert "<b>" not in text + captions and "\\<b\\>bold\\</b\\> \\*kite\\*" in captions  # text, never HTML
     # The output is on its way to the archive (the app's poller may already have tried the fake URL).
     assert (any("Archiving the video" in c.value for c in at.caption)
             or any("Not archived yet" in w.value for w in at.warning))
