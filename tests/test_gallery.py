@@ -1,7 +1,13 @@
 """History's gallery in a real Chromium: archived videos show their posters, and nothing of a
 video is fetched until it is played (counted from the browser's network events); a click plays
 one; ticking "Pick for Compare" on two cells and following "Compare 2 →" opens Compare with them."""
+import os
+import stat
 from pathlib import Path
+
+import httpx
+import imageio_ffmpeg
+import pytest
 
 from lib import archive
 from lib.backend import Backend
@@ -24,6 +30,42 @@ def _submit(tmp_path) -> list[int]:
         store.close()
     assert all(r.ok for r in results), results
     return [r.task_id for r in results]
+
+
+def _archive(tmp_path, body: bytes) -> archive.ArchivedFile:
+    """One download through the archive from a server that answers with `body` (the network's edge)."""
+    http = httpx.Client(transport=httpx.MockTransport(
+        lambda request: httpx.Response(200, content=body, headers={"content-type": "video/mp4"})))
+    return archive.download("http://127.0.0.1:9/out.mp4", http, backend_url="http://127.0.0.1:9",
+                            static_dir=tmp_path)
+
+
+def test_an_archived_video_gets_an_owner_only_poster(tmp_path):
+    from lib.simulator import render
+
+    video = render.render_video(tmp_path / "made.mp4", 1280, 720, 2, label="poster")
+    saved = _archive(tmp_path / "static", video.read_bytes())
+    poster = tmp_path / "static" / Path(archive.poster_path(saved.path)).name
+    assert poster.read_bytes()[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert stat.S_IMODE(os.stat(poster).st_mode) == 0o600
+    assert archive.poster_url(saved.path, tmp_path / "static") == f"/app/static/{poster.name}"
+
+
+@pytest.mark.parametrize("fault", ["undecodable", "no ffmpeg"])
+def test_a_poster_failure_never_fails_the_archive(tmp_path, monkeypatch, fault):
+    from tests import media_samples
+
+    body = media_samples.mp4()
+    if fault == "undecodable":
+        body = body[:64] + b"\0" * 4096  # sniffs as an MP4; no frame in it
+    else:
+        def missing():
+            raise RuntimeError("no ffmpeg here")
+        monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", missing)
+    saved = _archive(tmp_path / "static", body)
+    assert (tmp_path / "static" / Path(saved.path).name).read_bytes() == body
+    assert archive.poster_url(saved.path, tmp_path / "static") is None
+    assert [f.name for f in (tmp_path / "static").iterdir()] == [Path(saved.path).name]  # no partial poster left
 
 
 def _remove_posters(tmp_path) -> None:
