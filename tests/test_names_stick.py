@@ -10,7 +10,7 @@ from tests.test_browser import _screenshot
 
 def _has_name(page, name: str) -> bool:
     """Whether the sidebar's "Your name" holds `name` (waiting out a rerun still being drawn)."""
-    expect(page.get_by_role("textbox", name="Your name")).to_have_value(name, timeout=10_000)
+    expect(page.get_by_role("textbox", name="Your name")).to_have_value(name, timeout=20_000)
     return True
 
 
@@ -25,30 +25,30 @@ def test_a_name_typed_once_stays_on_every_task_and_in_this_browser(dashboard, pa
     page.goto(f"{dashboard}/History")
     page.get_by_role("textbox", name="Your name").fill("Maya")
     page.get_by_role("textbox", name="Your name").press("Enter")
-    page.wait_for_url("**teammate=Maya**", timeout=10_000)
+    page.wait_for_url("**teammate=Maya**", timeout=20_000)
     sidebar, main = page.get_by_test_id("stSidebar"), page.get_by_test_id("stMain")
 
     sidebar.get_by_role("link", name="Home", exact=True).click()
-    page.get_by_role("heading", name="Runway task dashboard").wait_for(timeout=10_000)
+    page.get_by_role("heading", name="Runway task dashboard").wait_for(timeout=20_000)
     assert _has_name(page, "Maya")
     _screenshot(page, "home_with_name")
 
     main.get_by_role("link", name="Text to Image", exact=True).click()  # Home's task grid
-    page.get_by_role("textbox", name="Prompt").wait_for(timeout=10_000)
+    page.get_by_role("textbox", name="Prompt").wait_for(timeout=20_000)
     assert _has_name(page, "Maya") and len(page.context.pages) == 1  # the same tab
     _submit(page, "A brass lighthouse on a cliff")
 
     main.get_by_role("link", name="Open History", exact=True).click()
-    page.wait_for_url("**/History?**", timeout=10_000)
-    page.get_by_role("heading", name="History").wait_for(timeout=10_000)
-    page.get_by_text("A brass lighthouse on a cliff").first.wait_for(timeout=10_000)
+    page.wait_for_url("**/History?**", timeout=20_000)
+    page.get_by_role("heading", name="History").wait_for(timeout=20_000)
+    page.get_by_text("A brass lighthouse on a cliff").first.wait_for(timeout=20_000)
     assert _has_name(page, "Maya")
     use = main.get_by_role("button", name="Use as input")
     use.wait_for(timeout=45_000)  # once the image is archived
     use.click()
     page.get_by_test_id("stPopoverBody").get_by_role("link", name="Image to Video", exact=True).click()
-    page.wait_for_url("**/Image_to_Video?**from_output=**", timeout=10_000)
-    page.get_by_role("textbox", name="Prompt").wait_for(timeout=10_000)
+    page.wait_for_url("**/Image_to_Video?**from_output=**", timeout=20_000)
+    page.get_by_role("textbox", name="Prompt").wait_for(timeout=20_000)
     assert _has_name(page, "Maya") and len(page.context.pages) == 1
     _submit(page, "The lighthouse beam sweeps the sea")
 
@@ -62,7 +62,7 @@ def test_a_name_typed_once_stays_on_every_task_and_in_this_browser(dashboard, pa
     again.goto(f"{dashboard}/Text_to_Video?teammate=Leo")
     again.get_by_role("textbox", name="Prompt").wait_for(timeout=20_000)
     assert _has_name(again, "Maya")
-    again.wait_for_url("**teammate=Maya**", timeout=10_000)  # the address says who is submitting
+    again.wait_for_url("**teammate=Maya**", timeout=20_000)  # the address says who is submitting
     assert not again.get_by_text("Name taken from the page address").count()
 
     # Another browser, with no name yet, takes Leo's from the link, and says so.
