@@ -76,6 +76,8 @@ def archive_videos(db_path: Path, source: Path) -> list[Path]:
 
 def _videos_loaded(page) -> int:
     """Wait until the page's videos have their metadata (the browser fetched them); returns how many."""
+    # History's players fetch nothing until asked (preload="none"): ask each one, as a viewer would.
+    page.evaluate("() => document.querySelectorAll('video').forEach(v => v.load())")
     page.wait_for_function("""() => { const v = [...document.querySelectorAll('video')];
         return v.length > 0 && v.every(x => x.readyState >= 1); }""", timeout=60_000)
     return page.locator("video").count()

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 import httpx
 import imageio_ffmpeg
 
-from common import ROOT, Dashboard, chromium, free_port, machine, print_table, temp_dir, verdict
+from common import Dashboard, chromium, free_port, machine, print_table, temp_dir, verdict
 
 from lib import archive
 from lib.store import Store

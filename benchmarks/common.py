@@ -122,13 +122,9 @@ def remove_archived_outputs(db_path: Path) -> int:
         paths = []
     finally:
         conn.close()
-    removed = 0
-    for rel in paths:
-        target = ROOT / "static" / Path(rel).name
-        if target.is_file():
-            target.unlink()
-            removed += 1
-    return removed
+    from lib import archive
+
+    return sum(archive.delete_archived(rel, ROOT / "static") for rel in paths)
 
 
 # ---------------------------------------------------------------- a generated history

@@ -184,6 +184,18 @@ def poster_path(path: str | None) -> str | None:
     return f"static/{Path(path).stem}{POSTER_SUFFIX}"
 
 
+def delete_archived(path: str | None, static_dir: Path = STATIC_DIR) -> bool:
+    """Delete an archived file and its poster; returns whether the file itself was there."""
+    if not path or not path.startswith("static/"):
+        return False
+    if poster := poster_path(path):
+        (static_dir / Path(poster).name).unlink(missing_ok=True)
+    target = static_dir / Path(path).name
+    existed = target.is_file()
+    target.unlink(missing_ok=True)
+    return existed
+
+
 def poster_url(path: str | None, static_dir: Path = STATIC_DIR) -> str | None:
     """The browser URL of an archived video's poster, if it has one."""
     poster = poster_path(path)

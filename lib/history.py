@@ -375,13 +375,4 @@ def remove(store: Store, task_id: int, static_dir: Path = archive.STATIC_DIR, te
         return 0
     if not can_remove(task):
         raise ActionRefused(f"Task #{task_id} is still running; cancel it before removing it.")
-    deleted = 0
-    for path in store.remove_task(task_id, teammate):
-        if path.startswith("static/"):
-            target = static_dir / Path(path).name
-            if poster := archive.poster_path(path):
-                (static_dir / Path(poster).name).unlink(missing_ok=True)
-            if target.exists():
-                target.unlink()
-                deleted += 1
-    return deleted
+    return sum(archive.delete_archived(path, static_dir) for path in store.remove_task(task_id, teammate))

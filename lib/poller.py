@@ -181,7 +181,7 @@ class Poller:
             if store.record_archived(row["id"], path=saved.path, mime=saved.mime, size=saved.size,
                                      sha256=saved.sha256, claim=row):
                 return 1
-            (self.static_dir / Path(saved.path).name).unlink(missing_ok=True)
+            archive.delete_archived(saved.path, self.static_dir)
             log.info("discarded a download for output %s: the output changed or went while it ran", row["id"])
             return 0
         retry_in = min(10 * 2 ** row["attempts"], 600)

@@ -441,8 +441,10 @@ def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None
                             f"{quote(task['group_id'])})")
             if task.get("parent_task_id"):
                 meta.append(f"from [#{task['parent_task_id']}]({page_url(TASK_PAGE)}?task={task['parent_task_id']})")
-            if review and review.get("rating"):
-                meta.append("★" * review["rating"] + (" · winner" if review.get("winner") else ""))
+            if review and review.get("count"):  # the team's average, how many rated, and winner votes
+                votes = f" · {review['winner']} winner vote{'s' if review['winner'] != 1 else ''}" if review.get(
+                    "winner") else ""
+                meta.append(f"★ {review['average']:.1f} ({review['count']}){votes}")
             st.caption(" · ".join(plain(s) for s in summary) + ("  \n" if summary else "")
                        + " · ".join(m for m in meta if m))
             show_failure(task)

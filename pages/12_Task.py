@@ -1,6 +1,6 @@
 import streamlit as st
 
-from lib import catalog, history, lifecycle, ui
+from lib import catalog, compare, history, lifecycle, ui
 
 ctx = ui.setup_page("Task", "🔎")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
@@ -21,7 +21,12 @@ if task_id is None:
     st.stop()
 task = ctx.store.task(int(task_id))
 if task is None:
-    st.warning(f"There is no task #{int(task_id)}; it may have been removed from the history.")
+    st.warning(f"There is no task #{int(task_id)}.")
+    st.stop()
+if task.get("removed_at"):
+    # Kept for the record of spend (the CSV of all rows lists it); its files and reviews are gone.
+    st.info(f"Task #{task['id']} was removed from the history on {task['removed_at'][:10]}. What it was "
+            "charged stays in the record.")
     st.stop()
 
 outputs = ctx.store.outputs_for([task["id"]])[task["id"]]
@@ -71,12 +76,9 @@ with right:
     st.caption("Times are UTC.")
 
     review = ctx.store.reviews_for([task["id"]]).get(task["id"])
-    if review and (review.get("rating") or review.get("notes") or review.get("winner")):
+    if review and (review.get("count") or review.get("notes") or review.get("winner")):
         st.markdown("**Review**")
-        stars = "★" * (review.get("rating") or 0)
-        st.caption(" · ".join(p for p in (stars, "winner of its comparison" if review.get("winner") else "",
-                                          f"by {ui.plain(review['reviewer'])}" if review.get("reviewer") else "")
-                              if p))
+        st.markdown(compare.team_text(review))  # the average, how many rated, who said what
         if review.get("notes"):
             st.text(review["notes"])
 

@@ -173,8 +173,10 @@ def dashboard(tmp_path):
 
     with sqlite3.connect(tmp_path / "dashboard.db") as db:
         archived = [row[0] for row in db.execute("SELECT path FROM outputs WHERE path IS NOT NULL")]
+    from lib import archive
+
     for path in archived:
-        (ROOT / "static" / Path(path).name).unlink(missing_ok=True)
+        archive.delete_archived(path, ROOT / "static")
 
 
 @pytest.fixture

@@ -39,7 +39,8 @@ def _wait_for_playing_video(page, timeout=45_000):
     video = page.locator("video").first
     video.wait_for(state="attached", timeout=timeout)
     assert "/app/static/" in video.get_attribute("src")
-    page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=20_000)
+    # History's players fetch nothing until played (a poster shows meanwhile); play() loads the video.
+    assert video.get_attribute("preload") == "none"
     return page.evaluate("""async () => {
         const v = document.querySelector('video');
         v.muted = true;

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, catalog, ui
+from lib import archive, catalog
 from lib.backend import current_backend
 from lib.poller import Poller
 from lib.store import Store

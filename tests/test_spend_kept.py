@@ -65,3 +65,26 @@ def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(app_env):
     shown = " ".join(c.value for c in at.caption)
     assert "0 credits charged" in shown and "60 credits" not in shown
     store.close()
+
+
+def test_a_removed_tasks_own_link_says_it_was_removed_and_shows_nothing_else(app_env):
+    store = Store(app_env / "dashboard.db")
+    gone = insert_task(store, prompt="a kite", cost_credits=40.0)
+    history.remove(store, gone, static_dir=app_env / "static", teammate="Leo")
+    store.close()
+    at = AppTest.from_file("../pages/12_Task.py", default_timeout=30)
+    at.query_params["task"] = str(gone)
+    at.run()
+    assert not at.exception
+    assert [i.value for i in at.main.info] == [
+        f"Task #{gone} was removed from the history on {history_day(app_env, gone)}. What it was charged "
+        "stays in the record."]
+    assert "a kite" not in " ".join(t.value for t in at.text)
+
+
+def history_day(app_env, task_id: int) -> str:
+    again = Store(app_env / "dashboard.db")
+    try:
+        return again.task(task_id)["removed_at"][:10]
+    finally:
+        again.close()

@@ -122,7 +122,7 @@ def render_video(out_path: str | Path, width: int | None, height: int | None, se
         if overlay is not None:
             (tmp / "label.png").write_bytes(overlay)
             inputs += ["-i", str(tmp / "label.png")]
-            chain += f"[base];[base][1:v]overlay=0:H-h"
+            chain += "[base];[base][1:v]overlay=0:H-h"
         chain += ",format=yuv420p[v]"
 
         maps = ["-map", "[v]"]
