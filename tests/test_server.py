@@ -32,3 +32,18 @@ def test_tasks_finish_and_archive_with_no_browser_open(dashboard, tmp_path, monk
     assert task["status"] == lifecycle.SUCCEEDED
     [output] = store.outputs_for([result.task_id])[result.task_id]
     assert output["state"] == "archived" and output["mime"] == "image/png"
+
+
+def test_the_dashboards_scripts_go_out_compressed_when_the_browser_asks(dashboard):
+    import re
+
+    import httpx
+
+    page = httpx.get(dashboard, headers={"Accept-Encoding": "gzip"})
+    script = re.search(r'src="\./(static/js/[^"]+\.js)"', page.text)[1]
+    raw = httpx.get(f"{dashboard}/{script}", headers={"Accept-Encoding": "identity"})
+    packed = httpx.get(f"{dashboard}/{script}", headers={"Accept-Encoding": "gzip"})
+    assert raw.headers.get("content-encoding") is None
+    assert packed.headers["content-encoding"] == "gzip"
+    assert len(packed.content) == len(raw.content)  # httpx decoded it: the same script
+    assert packed.num_bytes_downloaded < raw.num_bytes_downloaded / 2  # what went over the wire
