@@ -16,11 +16,7 @@ not read into the server's memory.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import secrets
-import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -28,9 +24,8 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from common import ROOT, Dashboard, chromium, machine, open_history, print_table, temp_dir, verdict
+from common import Dashboard, archive_videos, chromium, machine, open_history, print_table, temp_dir, verdict
 
-from lib.store import Store
 
 VIDEOS = 50
 VIDEO_BYTES = 5 * 2 ** 20
@@ -43,35 +38,6 @@ def make_video(path: Path) -> Path:
                     "-preset", "ultrafast", "-b:v", "4000k", "-maxrate", "4000k", "-bufsize", "8000k",
                     "-pix_fmt", "yuv420p", "-movflags", "+faststart", str(path)], check=True)
     return path
-
-
-def archive_videos(db_path: Path, source: Path) -> list[Path]:
-    """50 succeeded text-to-video tasks, each with its own archived copy of the video in static/."""
-    Store(db_path).close()
-    data = source.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    files = []
-    conn = sqlite3.connect(db_path)
-    with conn:
-        for i in range(1, VIDEOS + 1):
-            name = f"{secrets.token_urlsafe(18)}.mp4"
-            target = ROOT / "static" / name
-            shutil.copyfile(source, target)
-            files.append(target)
-            created = f"2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00.000Z"
-            conn.execute(
-                "INSERT INTO tasks (id, task_uuid, backend, task_type, model, endpoint, request_json, submit_state, "
-                "status, api_status, progress, estimated_credits, cost_credits, teammate, created_at, submitted_at, "
-                "started_at, finished_at, updated_at) VALUES (?, ?, 'simulator', 'text_to_video', 'gen4.5', "
-                "'/v1/text_to_video', ?, 'submitted', 'SUCCEEDED', 'SUCCEEDED', 1, 60, 60, 'bench', ?, ?, ?, ?, ?)",
-                (i, secrets.token_hex(16), json.dumps({"model": "gen4.5", "promptText": f"Memory benchmark video {i}",
-                                                       "ratio": "1280:720", "duration": 10}),
-                 created, created, created, created, created))
-            conn.execute("INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256, attempts, "
-                         "archived_at) VALUES (?, 0, ?, 'archived', ?, 'video/mp4', ?, ?, 1, ?)",
-                         (i, f"http://127.0.0.1:9/outputs/{name}", f"static/{name}", len(data), digest, created))
-    conn.close()
-    return files
 
 
 def _videos_loaded(page) -> int:
@@ -98,7 +64,7 @@ def measure(tmp: Path, reruns: int) -> list[list]:
     source = make_video(tmp / "source.mp4")
     size_mb = source.stat().st_size / 2 ** 20
     db_path = tmp / "dashboard.db"
-    files = archive_videos(db_path, source)
+    files = archive_videos(db_path, source, VIDEOS, "Memory benchmark video")
     rows = []
     try:
         with Dashboard(tmp) as app, chromium() as browser:

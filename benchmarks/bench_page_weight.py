@@ -18,12 +18,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
-import json
 import os
-import secrets
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -34,10 +30,8 @@ from urllib.parse import urlsplit
 import httpx
 import imageio_ffmpeg
 
-from common import Dashboard, chromium, free_port, machine, print_table, temp_dir, verdict
+from common import Dashboard, archive_videos, chromium, free_port, machine, print_table, temp_dir, verdict
 
-from lib import archive
-from lib.store import Store
 
 VIDEOS = 25
 MIN_BYTES = 10 * 10 ** 6
@@ -54,39 +48,6 @@ def make_video(path: Path) -> Path:
     if path.stat().st_size < MIN_BYTES:
         raise SystemExit(f"the sample video came out at {path.stat().st_size:,} bytes, under 10 MB")
     return path
-
-
-def archive_videos(db_path: Path, source: Path) -> list[Path]:
-    """25 succeeded text-to-video tasks, each with its own archived copy of the video and its poster."""
-    Store(db_path).close()
-    data = source.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    files = []
-    conn = sqlite3.connect(db_path)
-    with conn:
-        for i in range(1, VIDEOS + 1):
-            name = f"{secrets.token_urlsafe(18)}.mp4"
-            target = archive.STATIC_DIR / name
-            shutil.copyfile(source, target)
-            files.append(target)
-            poster = archive.make_poster(target)
-            if poster is None:
-                raise SystemExit("ffmpeg made no poster for the sample video")
-            files.append(poster)
-            created = f"2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00.000Z"
-            conn.execute(
-                "INSERT INTO tasks (id, task_uuid, backend, task_type, model, endpoint, request_json, submit_state, "
-                "status, api_status, progress, estimated_credits, cost_credits, teammate, created_at, submitted_at, "
-                "started_at, finished_at, updated_at) VALUES (?, ?, 'simulator', 'text_to_video', 'gen4.5', "
-                "'/v1/text_to_video', ?, 'submitted', 'SUCCEEDED', 'SUCCEEDED', 1, 60, 60, 'bench', ?, ?, ?, ?, ?)",
-                (i, secrets.token_hex(16), json.dumps({"model": "gen4.5", "promptText": f"Page weight video {i}",
-                                                       "ratio": "1280:720", "duration": 10}),
-                 created, created, created, created, created))
-            conn.execute("INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256, attempts, "
-                         "archived_at) VALUES (?, 0, ?, 'archived', ?, 'video/mp4', ?, ?, 1, ?)",
-                         (i, f"http://127.0.0.1:9/outputs/{name}", f"static/{name}", len(data), digest, created))
-    conn.close()
-    return files
 
 
 BEFORE_PAGE = '''import streamlit as st
@@ -223,7 +184,7 @@ def _rows(label: str, loads: tuple[Weight, Weight]) -> list[list]:
 def measure(tmp: Path, settle: float) -> tuple[list[list], float]:
     source = make_video(tmp / "source.mp4")
     size_mb = source.stat().st_size / 10 ** 6
-    files = archive_videos(tmp / "dashboard.db", source)
+    files = archive_videos(tmp / "dashboard.db", source, VIDEOS, "Page weight video", posters=True)
     rows = []
     try:
         videos = [f for f in files if f.suffix == ".mp4"]

@@ -9,6 +9,7 @@ end; the only files written inside the checkout are archived outputs under
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -354,3 +355,40 @@ def open_history(browser, url: str, query: str = "", *, wait: bool = True):
 
 def wait_for_history(page, timeout: float = 180) -> None:
     page.get_by_role("heading", name="History").first.wait_for(timeout=timeout * 1000)
+
+
+def archive_videos(db_path: Path, source: Path, count: int, label: str, posters: bool = False) -> list[Path]:
+    """`count` succeeded text-to-video tasks, each with its own archived copy of the video in static/
+    (and its poster, made as the archive makes it, when `posters`); returns the files written."""
+    from lib import archive
+
+    Store(db_path).close()
+    data = source.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    files = []
+    conn = sqlite3.connect(db_path)
+    with conn:
+        for i in range(1, count + 1):
+            name = f"{secrets.token_urlsafe(18)}.mp4"
+            target = archive.STATIC_DIR / name
+            shutil.copyfile(source, target)
+            files.append(target)
+            if posters:
+                poster = archive.make_poster(target)
+                if poster is None:
+                    raise SystemExit("ffmpeg made no poster for the sample video")
+                files.append(poster)
+            created = f"2026-11-{1 + i % 28:02d}T10:{i % 60:02d}:00.000Z"
+            conn.execute(
+                "INSERT INTO tasks (id, task_uuid, backend, task_type, model, endpoint, request_json, submit_state, "
+                "status, api_status, progress, estimated_credits, cost_credits, teammate, created_at, submitted_at, "
+                "started_at, finished_at, updated_at) VALUES (?, ?, 'simulator', 'text_to_video', 'gen4.5', "
+                "'/v1/text_to_video', ?, 'submitted', 'SUCCEEDED', 'SUCCEEDED', 1, 60, 60, 'bench', ?, ?, ?, ?, ?)",
+                (i, secrets.token_hex(16), json.dumps({"model": "gen4.5", "promptText": f"{label} {i}",
+                                                       "ratio": "1280:720", "duration": 10}),
+                 created, created, created, created, created))
+            conn.execute("INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256, attempts, "
+                         "archived_at) VALUES (?, 0, ?, 'archived', ?, 'video/mp4', ?, ?, 1, ?)",
+                         (i, f"http://127.0.0.1:9/outputs/{name}", f"static/{name}", len(data), digest, created))
+    conn.close()
+    return files
