@@ -40,6 +40,7 @@ LINK_TTL = 3600  # seconds a link stays valid
 # same token while at least half its life is left, rather than a new database row per redraw.
 _issued: dict[tuple[str, str], tuple[str, float]] = {}
 _issued_lock = threading.Lock()
+_link_stores: dict[str, Store] = {}  # database path -> the connection links are saved with, under the lock
 
 
 def _link(kind: str, filename: str, **payload) -> str:
@@ -51,14 +52,14 @@ def _link(kind: str, filename: str, **payload) -> str:
             del _issued[old]
         if key not in _issued:
             token = secrets.token_urlsafe(24)
-            store = Store(key[0])
-            try:
-                store.save_link(token, body, now + LINK_TTL)
-            finally:
-                store.close()
+            # One connection per database for all the links handed out, not one per link: a page of
+            # 25 archived outputs drew 25 links, each opening (and migrating) the store.
+            store = _link_stores.get(key[0]) or _link_stores.setdefault(key[0], Store(key[0]))
+            store.save_link(token, body, now + LINK_TTL)
             _issued[key] = (token, now + LINK_TTL)
         token = _issued[key][0]
-    return f"{PREFIX}/{quote(filename)}?t={token}"
+    # No "/" left in the name either: the route is /downloads/<name> (a group id may hold one).
+    return f"{PREFIX}/{quote(filename, safe='')}?t={token}"
 
 
 def _read(token: str) -> dict | None:
@@ -174,4 +175,4 @@ async def serve(request: Request) -> Response:
     return FileResponse(path, media_type=output["mime"], headers=_attachment(name))
 
 
-ROUTES = [Route(PREFIX + "/{name}", serve, methods=["GET"])]
+ROUTES = [Route(PREFIX + "/{name:path}", serve, methods=["GET"])]  # the name is only what the browser saves as

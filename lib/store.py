@@ -35,6 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 BUSY_TIMEOUT_S = 10
 INLINE_LIMIT = 2048  # data URIs longer than this are kept as files, not inline
 STASH_PREFIX = "stored:"  # marks a data URI replaced by a file in the input stash
+# Exactly what stash_request writes (`stored:<mime>:<sha256><extension>`): a prompt or a URL that
+# merely starts with "stored:" is text, never a file to read.
+_STASHED = re.compile(r"stored:([\w.+-]+/[\w.+-]+):([0-9a-f]{64}(?:\.[a-z0-9]+)?)")
+
+
+def stashed(value: Any) -> tuple[str, str] | None:
+    """(MIME type, file name in the input stash) of a stored request's stashed input, else None."""
+    match = _STASHED.fullmatch(value) if isinstance(value, str) else None
+    return (match[1], match[2]) if match else None
 
 # Why a task was not created: the client's error class names the cause.
 SUBMIT_PENDING, SUBMITTED, REJECTED, UNKNOWN = "submitting", "submitted", "rejected", "unknown"
@@ -320,8 +329,8 @@ def m012_outputs_by_content(db: Database) -> None:
 def input_digest(uri: str) -> str | None:
     """The SHA-256 of a media input the request carries itself: the name of its stashed file, or
     the hash of an inline data URI. None for a URL, which names its source already."""
-    if uri.startswith(STASH_PREFIX):
-        return Path(uri.rsplit(":", 1)[1]).stem
+    if found := stashed(uri):
+        return Path(found[1]).stem
     if uri.startswith("data:"):
         try:
             return hashlib.sha256(media.decode_data_uri(uri)[1]).hexdigest()
@@ -332,7 +341,7 @@ def input_digest(uri: str) -> str | None:
 
 def _carried_uris(request: Any) -> Iterator[str]:
     """Every stashed or inline media URI anywhere in a stored request."""
-    if isinstance(request, str) and request.startswith((STASH_PREFIX, "data:")):
+    if stashed(request) or (isinstance(request, str) and request.startswith("data:")):
         yield request
     elif isinstance(request, dict | list):
         for value in request.values() if isinstance(request, dict) else request:
@@ -448,9 +457,9 @@ class Store:
     def restore_request(self, stored: dict) -> dict:
         """The request as it was sent, data URIs and all (for re-running a task)."""
         def restore(value: Any) -> Any:
-            if isinstance(value, str) and value.startswith(STASH_PREFIX):
-                mime, name = value[len(STASH_PREFIX):].rsplit(":", 1)
-                return media.encode_data_uri(mime, (self.stash_dir / Path(name).name).read_bytes())
+            if found := stashed(value):
+                mime, name = found
+                return media.encode_data_uri(mime, (self.stash_dir / name).read_bytes())
             if isinstance(value, dict):
                 return {k: restore(v) for k, v in value.items()}
             if isinstance(value, list):
@@ -972,8 +981,8 @@ def _owner_only(db_path: Path) -> None:
 
 def _stashed_names(request: Any) -> set[str]:
     """The input stash's files a stored request refers to."""
-    if isinstance(request, str) and request.startswith(STASH_PREFIX):
-        return {Path(request.rsplit(":", 1)[1]).name}
+    if found := stashed(request):
+        return {found[1]}
     if isinstance(request, dict):
         request = list(request.values())
     if isinstance(request, list):

@@ -79,3 +79,12 @@ def test_csv_is_gzipped_for_clients_that_accept_it_and_plain_for_others(client, 
         assert packed.headers["content-encoding"] == "gzip"
     assert gzip.decompress(raw) == body and len(raw) < len(body) / 3
     assert len(list(csv.DictReader(io.StringIO(body.decode("utf-8-sig"))))) == 300
+
+
+def test_a_zip_named_after_a_group_with_a_slash_still_downloads(client, tmp_path):
+    store = Store(tmp_path / "dashboard.db")
+    _task(store, "a kite", "FAILED")
+    link = downloads.zip_link(history.Filters(group_id="team/a"), "runway-compare-team/a.zip")
+    assert link.startswith("/downloads/runway-compare-team%2Fa.zip?t=")
+    answer = client.get(link)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"

@@ -152,3 +152,12 @@ def test_the_change_counter_moves_with_what_pages_show_and_only_then(store):
     step(lambda: other.set_rating(task_id, 5, "Bo"))
     step(lambda: other.remove_task(task_id))
     assert moves == [True, False, False, True, False, True, False, True, True, True]
+
+
+def test_text_that_only_starts_like_a_stashed_input_is_kept_as_text(store):
+    body = {"model": "gen4.5", "promptText": "stored:foo", "promptImage": "stored:image/png:not-a-digest.png"}
+    task_id = store.record_submission(backend="simulator", task_type="text_to_video", model="gen4.5",
+                                      endpoint="/v1/text_to_video", body=body)
+    stored = store.task(task_id)["request"]
+    assert store.restore_request(stored) == body  # nothing read from the stash, nothing raised
+    assert store.remove_task(task_id) == []
