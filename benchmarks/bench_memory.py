@@ -42,9 +42,10 @@ def make_video(path: Path) -> Path:
 
 def _videos_loaded(page) -> int:
     """Wait until the page's videos have their metadata (the browser fetched them); returns how many."""
-    # History's players fetch nothing until asked (preload="none"): ask each one, as a viewer would.
-    page.evaluate("() => document.querySelectorAll('video').forEach(v => v.load())")
+    # History's players fetch nothing until asked (preload="none"): ask each one for its metadata as
+    # it appears, as pressing play would, so the server serves every file as when players loaded themselves.
     page.wait_for_function("""() => { const v = [...document.querySelectorAll('video')];
+        v.filter(x => x.preload === 'none').forEach(x => { x.preload = 'metadata'; x.load(); });
         return v.length > 0 && v.every(x => x.readyState >= 1); }""", timeout=60_000)
     return page.locator("video").count()
 
