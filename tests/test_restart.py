@@ -42,7 +42,14 @@ def _submit(store, backend, tasks):
 
 
 def _partials(pid: int) -> list[Path]:
-    return [p for p in STATIC.glob(f".*.{pid}.part") if p.stat().st_size > 0]
+    found = []
+    for partial in STATIC.glob(f".*.{pid}.part"):
+        try:
+            if partial.stat().st_size > 0:
+                found.append(partial)
+        except FileNotFoundError:  # it was completed (renamed) between the listing and the look
+            pass
+    return found
 
 
 def _all_but_one_archived(store: Store) -> list | None:

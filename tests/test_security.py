@@ -416,7 +416,9 @@ def test_outputs_are_fetched_only_from_the_task_never_from_its_inputs(store, fak
 def test_a_stored_input_name_cannot_reach_outside_the_stash(store, tmp_path):
     outside = tmp_path / "outside.png"
     outside.write_bytes(PNG)
+    # Only stored:<mime>:<sha256><ext> names a stashed file; anything else is left as the text it is.
+    for planted in ("stored:image/png:../../outside.png", f"stored:image/png:{outside}"):
+        assert store.restore_request({"promptImage": planted}) == {"promptImage": planted}
+    stash_name = "0" * 64 + ".png"  # the right shape, but no such file in the stash
     with pytest.raises(FileNotFoundError):
-        store.restore_request({"promptImage": "stored:image/png:../../outside.png"})
-    with pytest.raises(FileNotFoundError):
-        store.restore_request({"promptImage": f"stored:image/png:{outside}"})
+        store.restore_request({"promptImage": f"stored:image/png:{stash_name}"})
