@@ -922,10 +922,13 @@ class Store:
 
     @staticmethod
     def _review(conn: sqlite3.Connection, task_id: int, column: str, value: Any, reviewer: str) -> None:
+        # Only on a task still in the history: a teammate's page drawn before another removed the
+        # task must not bring a review back onto it.
         conn.execute(
-            f"INSERT INTO reviews (task_id, reviewer, {column}, updated_at) VALUES (?, ?, ?, ?) "
+            f"INSERT INTO reviews (task_id, reviewer, {column}, updated_at) SELECT id, ?, ?, ? FROM tasks "
+            f"WHERE id = ? AND removed_at IS NULL "
             f"ON CONFLICT (task_id, reviewer) DO UPDATE SET {column} = excluded.{column}, "
-            f"updated_at = excluded.updated_at", (task_id, reviewer or "", value, utcnow()))
+            f"updated_at = excluded.updated_at", (reviewer or "", value, utcnow(), task_id))
 
     # ------------------------------------------------------------ the password gate
 

@@ -36,6 +36,19 @@ def test_one_teammates_review_never_replaces_anothers(store):
     assert (first["winner"], second["winner"], first["average"], first["count"]) == (0, 1, 4.0, 1)
 
 
+def test_a_stale_page_cannot_review_a_task_a_teammate_removed(store, tmp_path):
+    from lib import history
+
+    task = insert_task(store, prompt="a kite")
+    store.set_rating(task, 4, "Maya")
+    history.remove(store, task, static_dir=tmp_path, teammate="Leo")
+    # Maya's Compare tab, drawn before Leo's removal, still sends her clicks.
+    store.set_rating(task, 5, "Maya")
+    store.set_notes(task, "still here?", "Maya")
+    store.set_winner([task], task, "Maya")
+    assert store.db.conn.execute("SELECT COUNT(*) FROM reviews WHERE task_id = ?", (task,)).fetchone()[0] == 0
+
+
 def test_reviews_from_before_keep_every_value_under_the_name_they_were_saved_with(tmp_path):
     path = tmp_path / "old.db"
     db = Database(sqlite3.connect(path))
