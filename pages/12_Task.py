@@ -1,6 +1,6 @@
 import streamlit as st
 
-from lib import catalog, compare, history, lifecycle, ui
+from lib import catalog, compare, history, lifecycle, task_view, timefmt, ui
 
 ctx = ui.setup_page("Task", "🔎")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
@@ -39,6 +39,9 @@ if not lifecycle.is_terminal(task["status"]):
     ui.show_progress(task)
 ui.show_failure(task)
 
+MEDIA_COLUMNS = 3  # thumbnails of the inputs in a row; a phone stacks them
+zone = timefmt.viewer_zone()
+
 left, right = st.columns([3, 2], gap="large")
 with left:
     for output in outputs:
@@ -49,9 +52,20 @@ with left:
     if prompt:
         st.markdown("**Prompt**")
         st.text(prompt)
-    st.markdown("**Request**")
-    st.caption("Exactly as sent to the API; `stored:` marks an uploaded file kept in the dashboard's input stash.")
-    st.json(task["request"], expanded=True)
+    st.markdown("**Inputs**")
+    fields = task_view.request_fields(task)
+    if fields:
+        st.markdown("  \n".join(f"**{ui.plain(label)}:** {ui.plain(value)}" for label, value in fields))
+    inputs = task_view.media_inputs(ctx.store, task)
+    for start in range(0, len(inputs), MEDIA_COLUMNS):
+        for column, item in zip(st.columns(MEDIA_COLUMNS, gap="small"), inputs[start:start + MEDIA_COLUMNS]):
+            with column:
+                task_view.show_media_input(item)
+    if not fields and not inputs and not prompt:
+        st.caption("Nothing but the model.")
+    with st.expander("Request as sent to the API"):
+        st.caption("Exactly as sent; `stored:` marks an uploaded file kept in the dashboard's input stash.")
+        st.json(task["request"], expanded=True)
 
 with right:
     st.markdown("**Actions**")
@@ -59,21 +73,26 @@ with right:
 
     st.markdown("**Details**")
     run = history.run_seconds(task)
+
+    def _when(iso: str | None, with_age: bool = False) -> str:
+        if not iso:
+            return ""
+        return timefmt.local(iso, zone) + (f" · {ui.age(iso)}" if with_age and timefmt.parse(iso) else "")
+
     facts = {
         "Teammate": task.get("teammate") or "(no name)",
         "Group": task.get("group_id") or "",
         "Backend": task["backend"],
         "Runway task id": task.get("task_uuid") or "(not created)",
         "Raw API status": task.get("api_status") or "",
-        "Created": task["created_at"],
-        "Started": task.get("started_at") or "",
-        "Finished": task.get("finished_at") or "",
+        "Created": _when(task["created_at"], with_age=True),
+        "Started": _when(task.get("started_at")),
+        "Finished": _when(task.get("finished_at"), with_age=True),
         "Run time": f"{run:.1f} s from submission to the end" if run is not None else "",
         "Credits": ui.credits_text(task),
-        "Inputs": ", ".join(history.input_summary(task)),
     }
     st.markdown("  \n".join(f"**{name}:** {ui.plain(value)}" for name, value in facts.items() if value))
-    st.caption("Times are UTC.")
+    st.caption(timefmt.zone_caption(zone))
 
     review = ctx.store.reviews_for([task["id"]]).get(task["id"])
     if review and (review.get("count") or review.get("notes") or review.get("winner")):
@@ -104,6 +123,7 @@ with right:
 
 st.markdown("**Timeline**")
 # A markdown table, not st.dataframe: that would load pandas and pyarrow into the server for a few rows.
-rows = [f"| {e['at']} | {e['status']} | {ui.plain(e['api_status'])} | {ui.plain(' '.join((e['note'] or '').split()))} |"
-        for e in ctx.store.events_for(task["id"])]
-st.markdown("\n".join(["| at (UTC) | status | API status | note |", "|---|---|---|---|", *rows]))
+rows = [f"| {ui.plain(timefmt.local(e['at'], zone))} | {e['status']} | {ui.plain(e['api_status'])} "
+        f"| {ui.plain(' '.join((e['note'] or '').split()))} |" for e in ctx.store.events_for(task["id"])]
+header = f"| at ({ui.plain(zone.name or 'your time')}) | status | API status | note |"
+st.markdown("\n".join([header, "|---|---|---|---|", *rows]))

@@ -1,0 +1,210 @@
+"""A task's request as a person reads it, for the Task page: each field under the label its own
+model gives it in the form, its value in words (a ratio, "5 s", yes/no, a choice by its name), and
+each media input as a thumbnail with where it came from ("output of #N", "uploaded file").
+
+Everything here comes from the stored request or the API, so none of it is trusted: values are
+returned as text for the page to show with `ui.plain` or st.text, and only media the dashboard
+holds itself (archived outputs, the input stash, inline data) is ever drawn. An address
+elsewhere is shown as text and never fetched by the viewer's browser.
+"""
+from __future__ import annotations
+
+import io
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import streamlit as st
+
+from lib import archive, catalog, history, media, ui
+from lib.store import Store, input_digest, stashed
+
+THUMB_SIDE = 480  # pixels: a sharp thumbnail in a third of the page, a few tens of KB
+PLAYABLE_UPLOAD_MAX = media.DATA_URI_MAX_BYTES  # an uploaded sound is played from memory up to this size
+_SKIPPED = ("model", "promptText")  # the title names the model; the prompt is shown whole, as text
+
+
+# ---------------------------------------------------------------- fields
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def ratio_text(value: object) -> str:
+    """`1280:720` -> `1280 × 720 (16:9, landscape)`; anything else as it came."""
+    width, _, height = str(value).partition(":")
+    if not (width.isdigit() and height.isdigit()) or not int(width) or not int(height) or len(width + height) > 12:
+        return str(value)
+    w, h = int(width), int(height)
+    shape = "square" if w == h else "landscape" if w > h else "portrait"
+    d = math.gcd(w, h)
+    aspect = f"{w // d}:{h // d}, " if max(w // d, h // d) <= 21 else ""
+    return f"{w} × {h} ({aspect}{shape})"
+
+
+def value_text(f: catalog.Field | None, value: object) -> str:
+    """One field's value in words, by what the field is (or, for a field the model no longer
+    has, by what the value is)."""
+    name = f.name if f else ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if name == "duration" and isinstance(value, (int, float)):
+        return f"{_number(value)} s"
+    if name in ("ratio", "targetAspectRatio"):
+        return ratio_text(value)
+    if isinstance(value, (int, float)):
+        return _number(value)
+    if isinstance(value, dict):
+        # An object (a voice, the moderation settings): each part under its own label, its
+        # constant `type` said by name only.
+        return ", ".join(value_text(None, v) if k == "type" else f"{catalog.label_of(k)}: {value_text(None, v)}"
+                         for k, v in value.items())
+    if isinstance(value, list):
+        return "; ".join(value_text(None, v) for v in value)
+    return "" if value is None else str(value)
+
+
+def field_label(f: catalog.Field | None, key: str) -> str:
+    """The label the form gives the field, without the unit the value now carries."""
+    label = f.label if f else catalog.label_of(key)
+    return label.removesuffix(" (s)")
+
+
+def request_fields(task: dict) -> list[tuple[str, str]]:
+    """(label, value in words) of every input of the request but its media, the model and the
+    prompt, in the order the task's model lists its fields; properties it does not list last."""
+    request = task.get("request") or {}
+    try:
+        model = catalog.find_model(task["task_type"], task["model"])
+    except KeyError:
+        model = None
+    media_keys = history.media_fields(task["task_type"], task["model"])
+    order = [f.name for f in model.fields] if model else []
+    keys = sorted((k for k in request if k not in _SKIPPED and k not in media_keys),
+                  key=lambda k: (order.index(k) if k in order else len(order), k))
+    rows = []
+    for key in keys:
+        value = request[key]
+        if value in (None, "", []):
+            continue
+        f = model.field(key) if model else None
+        label = field_label(f, key)
+        if isinstance(value, dict) and len(value) == 1 and catalog.label_of(next(iter(value))) == label:
+            value = next(iter(value.values()))  # {"publicFigureThreshold": "low"} under its own label
+        rows.append((label, value_text(f, value)))
+    return rows
+
+
+# ---------------------------------------------------------------- media inputs
+
+@dataclass(frozen=True)
+class MediaInput:
+    """One media input: its field's label, where it came from, and what the page can draw of it."""
+
+    label: str
+    source: str  # "output of #N", "uploaded file", a host and file name
+    uri: str
+    kind: str | None  # image, video, audio; None when not known
+    output: dict | None = None  # the archived output of an earlier task it is
+    file: Path | None = None  # its copy in the input stash
+    inline: bytes | None = None  # carried in the request itself (a small data URI)
+
+    @property
+    def held(self) -> bool:
+        """Whether the dashboard holds the input itself (and so can draw it)."""
+        return self.output is not None or self.file is not None or self.inline is not None
+
+
+def media_inputs(store: Store, task: dict) -> list[MediaInput]:
+    """The task's media inputs (`history.media_inputs`, the one walk of them), each with the copy
+    the dashboard holds: the earlier output it was, else the stashed or inline upload."""
+    found = []
+    for f, uri in history.media_inputs(task):
+        kind, output, file, inline = None, None, None, None
+        if (source := history.source_task(task, uri)) is not None:
+            digest = input_digest(uri)
+            output = next((o for o in store.outputs_for([source])[source]
+                           if o.get("sha256") == digest and archive.static_url(o.get("path"))), None)
+        if output is not None:
+            kind = media.kind_of(output.get("mime"))
+        elif found_stash := stashed(uri):
+            kind = media.kind_of(found_stash[0])
+            path = store.stash_dir / found_stash[1]
+            file = path if path.is_file() else None
+        elif uri.startswith("data:"):
+            try:
+                mime, inline = media.decode_data_uri(uri)
+                kind = media.kind_of(mime)
+            except ValueError:
+                inline = None
+        else:
+            kind = next(iter(f.media), None) if len(f.media) == 1 else media.kind_of(media.mime_from_name(uri))
+        found.append(MediaInput(f.label, history.describe_input(task, uri), uri, kind, output, file, inline))
+    return found
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _thumbnail(source: str) -> bytes | None:
+    """A JPEG no larger than THUMB_SIDE of an image (a stashed file's path, or a small data URI:
+    both name their content, so they key the cache), or None if it cannot be read."""
+    from PIL import Image  # Streamlit's own dependency
+
+    try:
+        data = media.decode_data_uri(source)[1] if source.startswith("data:") else Path(source).read_bytes()
+        with Image.open(io.BytesIO(data)) as image:
+            image.thumbnail((THUMB_SIDE, THUMB_SIDE))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "JPEG", quality=80)
+            return out.getvalue()
+    except Exception:  # noqa: BLE001 - whatever is wrong with the file, the page says it cannot show it
+        return None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _poster(video: str) -> bytes | None:
+    """A poster frame of an uploaded video (archive's own poster maker, on a link to it in a
+    scratch folder, so nothing is written beside the stash); cached by path, which names the
+    stashed file by its content."""
+    with tempfile.TemporaryDirectory() as scratch:
+        link = Path(scratch) / f"input{Path(video).suffix}"
+        link.symlink_to(video)
+        poster = archive.make_poster(link)
+        return poster.read_bytes() if poster else None
+
+
+def show_media_input(item: MediaInput) -> None:
+    """The input as a thumbnail (an image, a video's poster or a player that loads nothing until
+    played, a sound's player) over its label and source; only its label and address when the
+    dashboard does not hold it."""
+    if item.output is not None:
+        ui.show_output(item.output, item.kind or "file")
+    elif item.file is not None or item.inline is not None:
+        _show_held(item)
+    st.markdown(f"**{ui.plain(item.label)}** · {ui.plain(item.source)}")
+    if not item.held and not item.uri.startswith(("data:", "stored:")):
+        st.caption(ui.plain(item.uri))  # a URL elsewhere: shown whole, never fetched
+    elif not item.held:
+        st.caption("The uploaded file is no longer stored.")
+
+
+def _show_held(item: MediaInput) -> None:
+    data = item.inline
+    if item.kind == "image":
+        thumb = _thumbnail(item.uri if data is not None else str(item.file))
+        if thumb:
+            st.image(thumb, width="stretch")
+        else:
+            st.caption("This image cannot be shown.")
+    elif item.kind == "video":
+        poster = _poster(str(item.file)) if item.file is not None else None
+        if poster:
+            st.image(poster, width="stretch")
+        else:
+            st.caption("No preview of this video.")
+    elif item.kind == "audio":
+        size = len(data) if data is not None else item.file.stat().st_size
+        if size <= PLAYABLE_UPLOAD_MAX:
+            st.audio(data if data is not None else item.file.read_bytes())
+        else:
+            st.caption(f"An uploaded sound of {size / media.MB:.1f} MB, too large to play here.")
