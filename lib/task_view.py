@@ -140,8 +140,20 @@ def media_inputs(store: Store, task: dict) -> list[MediaInput]:
                 inline = None
         else:
             kind = next(iter(f.media), None) if len(f.media) == 1 else media.kind_of(media.mime_from_name(uri))
-        found.append(MediaInput(f.label, history.describe_input(task, uri), uri, kind, output, file, inline))
+        found.append(MediaInput(_item_label(task, f, uri), history.describe_input(task, uri), uri, kind, output,
+                                file, inline))
     return found
+
+
+def _item_label(task: dict, f: catalog.Field, uri: str) -> str:
+    """The field's label, with what the list item itself says: a last frame, a reference's @tag."""
+    value = (task.get("request") or {}).get(f.name)
+    item = next((i for i in value if isinstance(i, dict) and i.get("uri") == uri), {}) \
+        if isinstance(value, list) else {}
+    if f.kind == "frames" and item.get("position") == "last":
+        return "Last frame image"  # the form's own label for it
+    tag = item.get("tag")
+    return f"{f.label} @{tag}" if isinstance(tag, str) and tag else f.label
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

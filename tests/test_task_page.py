@@ -14,6 +14,7 @@ from tests.history_rows import insert_output, insert_task
 from tests.media_samples import png, wav
 
 TASK_PAGE = "../pages/12_Task.py"
+WJ = "\u2060"  # the invisible word joiner ui.plain puts where an address (an @) would link
 
 
 def _stash(store: Store, data: bytes, mime: str, extension: str) -> str:
@@ -33,7 +34,7 @@ def _open(task_id: int) -> AppTest:
 
 
 def _markdown(at: AppTest) -> str:
-    return " ".join(m.value for m in at.markdown).replace("\\", "")
+    return " ".join(m.value for m in at.markdown).replace("\\", "").replace(WJ, "")
 
 
 def _images(at: AppTest) -> list:
@@ -108,8 +109,7 @@ def test_an_address_elsewhere_is_text_never_fetched(app_env):
         "ratio": "1280:720"})
     at = _open(task)
     assert not _images(at)
-    assert "https://cdn.example/frames/k.png" in " ".join(c.value for c in at.caption).replace("\\", "") \
-        .replace("\u2060", "")
+    assert "https://cdn.example/frames/k.png" in " ".join(c.value for c in at.caption).replace("\\", "").replace(WJ, "")
     store.close()
 
 
@@ -148,3 +148,18 @@ def test_times_are_in_the_browsers_own_time_zone(dashboard, page, tmp_path):
     tab.get_by_text("Request as sent to the API").click()  # the raw request, folded until asked
     tab.get_by_text('"promptText"').first.wait_for(timeout=10_000)
     tokyo.close()
+
+
+def test_a_last_frame_and_a_tagged_reference_say_so(app_env):
+    store = Store(app_env / "dashboard.db")
+    first, last = (_stash(store, png(160, 90, colour=c), "image/png", ".png") for c in ((1, 2, 3), (4, 5, 6)))
+    frames = insert_task(store, task_type="image_to_video", model="gen4_turbo", request={
+        "model": "gen4_turbo", "promptText": "x", "ratio": "1280:720",
+        "promptImage": [{"uri": first, "position": "first"}, {"uri": last, "position": "last"}]})
+    shown = _markdown(_open(frames))
+    assert "**First frame image** · uploaded file" in shown and "**Last frame image** · uploaded file" in shown
+    tagged = insert_task(store, task_type="text_to_image", model="gen4_image", request={
+        "model": "gen4_image", "promptText": "@cat on a sofa", "ratio": "1360:768",
+        "referenceImages": [{"uri": first, "tag": "cat"}]})
+    assert "**Reference images @cat** · uploaded file" in _markdown(_open(tagged))
+    store.close()
