@@ -39,7 +39,7 @@ if not lifecycle.is_terminal(task["status"]):
     ui.show_progress(task)
 ui.show_failure(task)
 
-MEDIA_COLUMNS = 3  # thumbnails of the inputs in a row; a phone stacks them
+THUMB_WIDTH = 220  # pixels of an input's thumbnail
 zone = timefmt.viewer_zone()
 
 left, right = st.columns([3, 2], gap="large")
@@ -57,10 +57,12 @@ with left:
     if fields:
         st.markdown("  \n".join(f"**{ui.plain(label)}:** {ui.plain(value)}" for label, value in fields))
     inputs = task_view.media_inputs(ctx.store, task)
-    for start in range(0, len(inputs), MEDIA_COLUMNS):
-        for column, item in zip(st.columns(MEDIA_COLUMNS, gap="small"), inputs[start:start + MEDIA_COLUMNS]):
-            with column:
-                task_view.show_media_input(item)
+    if inputs:
+        # Thumbnails of one width in a row that wraps: three across on a laptop, one or two on a phone.
+        with st.container(horizontal=True, gap="medium"):
+            for item in inputs:
+                with st.container(width=THUMB_WIDTH):
+                    task_view.show_media_input(item)
     if not fields and not inputs and not prompt:
         st.caption("Nothing but the model.")
     with st.expander("Request as sent to the API"):
