@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from lib import timefmt
 from lib.store import Store
 from tests.history_rows import insert_output, insert_task
-from tests.media_samples import png, wav
+from tests.media_samples import mp4, png, wav
 
 TASK_PAGE = "../pages/12_Task.py"
 WJ = "\u2060"  # the invisible word joiner ui.plain puts where an address (an @) would link
@@ -163,4 +163,20 @@ def test_a_last_frame_and_a_tagged_reference_say_so(app_env):
         "model": "gen4_image", "promptText": "@cat on a sofa", "ratio": "1360:768",
         "referenceImages": [{"uri": first, "tag": "cat"}]})
     assert "**Reference images @cat** · uploaded file" in _markdown(_open(tagged))
+    store.close()
+
+
+def test_an_uploaded_video_shows_a_poster_and_a_broken_image_says_so(app_env):
+    store = Store(app_env / "dashboard.db")
+    video = insert_task(store, task_type="video_upscale", model="upscale_v1", request={
+        "model": "upscale_v1", "videoUri": _stash(store, mp4(1.5), "video/mp4", ".mp4")})
+    at = _open(video)
+    assert "**Input video** · uploaded file" in _markdown(at)
+    [poster] = _images(at)  # a frame of it, made without writing beside the stash
+    assert not [p for p in store.stash_dir.iterdir() if p.suffix != ".mp4"]
+    broken = insert_task(store, task_type="image_to_video", model="gen4_turbo", request={
+        "model": "gen4_turbo", "promptText": "x", "ratio": "1280:720",
+        "promptImage": _stash(store, b"<svg onload=alert(1)>" * 200, "image/png", ".png")})
+    at = _open(broken)
+    assert not _images(at) and any("cannot be shown" in c.value for c in at.caption)
     store.close()
