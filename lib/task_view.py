@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,20 +34,18 @@ def _number(value: float) -> str:
 
 def ratio_text(value: object) -> str:
     """`1280:720` -> `1280 × 720 (16:9, landscape)`; anything else as it came."""
-    width, _, height = str(value).partition(":")
-    if not (width.isdigit() and height.isdigit()) or not int(width) or not int(height) or len(width + height) > 12:
+    found = re.fullmatch(r"([0-9]{1,6}):([0-9]{1,6})", str(value))  # ASCII digits: "²" is a digit to isdigit
+    if not found or not int(found.group(1)) or not int(found.group(2)):
         return str(value)
-    w, h = int(width), int(height)
+    w, h = int(found.group(1)), int(found.group(2))
     shape = "square" if w == h else "landscape" if w > h else "portrait"
     d = math.gcd(w, h)
     aspect = f"{w // d}:{h // d}, " if max(w // d, h // d) <= 21 else ""
     return f"{w} × {h} ({aspect}{shape})"
 
 
-def value_text(f: catalog.Field | None, value: object) -> str:
-    """One field's value in words, by what the field is (or, for a field the model no longer
-    has, by what the value is)."""
-    name = f.name if f else ""
+def value_text(name: str, value: object) -> str:
+    """One request property's value in words, by what the property is and what the value is."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if name == "duration" and isinstance(value, (int, float)):
@@ -58,10 +57,10 @@ def value_text(f: catalog.Field | None, value: object) -> str:
     if isinstance(value, dict):
         # An object (a voice, the moderation settings): each part under its own label, its
         # constant `type` said by name only.
-        return ", ".join(value_text(None, v) if k == "type" else f"{catalog.label_of(k)}: {value_text(None, v)}"
+        return ", ".join(value_text(k, v) if k == "type" else f"{catalog.label_of(k)}: {value_text(k, v)}"
                          for k, v in value.items())
     if isinstance(value, list):
-        return "; ".join(value_text(None, v) for v in value)
+        return "; ".join(value_text(name, v) for v in value)
     return "" if value is None else str(value)
 
 
@@ -90,9 +89,10 @@ def request_fields(task: dict) -> list[tuple[str, str]]:
             continue
         f = model.field(key) if model else None
         label = field_label(f, key)
+        name = key
         if isinstance(value, dict) and len(value) == 1 and catalog.label_of(next(iter(value))) == label:
-            value = next(iter(value.values()))  # {"publicFigureThreshold": "low"} under its own label
-        rows.append((label, value_text(f, value)))
+            name, value = next(iter(value.items()))  # {"publicFigureThreshold": "low"} under its own label
+        rows.append((label, value_text(name, value)))
     return rows
 
 

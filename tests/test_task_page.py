@@ -8,7 +8,7 @@ import hashlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import timefmt
+from lib import task_view, timefmt
 from lib.store import Store
 from tests.history_rows import insert_output, insert_task
 from tests.media_samples import mp4, png, wav
@@ -180,3 +180,17 @@ def test_an_uploaded_video_shows_a_poster_and_a_broken_image_says_so(app_env):
     at = _open(broken)
     assert not _images(at) and any("cannot be shown" in c.value for c in at.caption)
     store.close()
+
+
+def test_values_read_in_words_whatever_the_request_holds():
+    speech = {"task_type": "text_to_speech", "model": "eleven_v3", "request": {
+        "model": "eleven_v3", "promptText": "hello", "voice": {"type": "runway-preset", "presetId": "Maya"},
+        "useSpeakerBoost": True, "speed": 1.25, "applyTextNormalization": "auto"}}
+    assert task_view.request_fields(speech) == [
+        ("Voice", "runway-preset, Preset: Maya"), ("Apply text normalization", "auto"), ("Speed", "1.25"),
+        ("Use speaker boost", "yes")]
+    odd = {"task_type": "text_to_video", "model": "retired_model", "request": {
+        "model": "retired_model", "ratio": "²:1", "duration": 6, "extraThing": [1, 2],
+        "contentModeration": {"publicFigureThreshold": "low"}}}
+    assert task_view.request_fields(odd) == [  # a model the catalog no longer has: labels from the names
+        ("Public figure threshold", "low"), ("Duration", "6 s"), ("Extra thing", "1; 2"), ("Ratio", "²:1")]
