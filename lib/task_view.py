@@ -21,7 +21,7 @@ import streamlit as st
 from lib import archive, catalog, history, media, ui
 from lib.store import Store, input_digest, stashed
 
-THUMB_SIDE = 480  # pixels: a sharp thumbnail in a third of the page, a few tens of KB
+THUMB_SIDE = 480  # pixels: sharp at the page's 220 px on a screen of twice the density, a few tens of KB
 PLAYABLE_UPLOAD_MAX = media.DATA_URI_MAX_BYTES  # an uploaded sound is played from memory up to this size
 _SKIPPED = ("model", "promptText")  # the title names the model; the prompt is shown whole, as text
 
@@ -137,7 +137,7 @@ def media_inputs(store: Store, task: dict) -> list[MediaInput]:
                 mime, inline = media.decode_data_uri(uri)
                 kind = media.kind_of(mime)
             except ValueError:
-                inline = None
+                pass  # not a data URI after all: its source line is all there is to show
         else:
             kind = next(iter(f.media), None) if len(f.media) == 1 else media.kind_of(media.mime_from_name(uri))
         found.append(MediaInput(_item_label(task, f, uri), history.describe_input(task, uri), uri, kind, output,

@@ -52,19 +52,19 @@ with left:
     if prompt:
         st.markdown("**Prompt**")
         st.text(prompt)
-    st.markdown("**Inputs**")
-    fields = task_view.request_fields(task)
+    fields, inputs = task_view.request_fields(task), task_view.media_inputs(ctx.store, task)
+    if fields or inputs:
+        st.markdown("**Inputs**")
     if fields:
         st.markdown("  \n".join(f"**{ui.plain(label)}:** {ui.plain(value)}" for label, value in fields))
-    inputs = task_view.media_inputs(ctx.store, task)
     if inputs:
         # Thumbnails of one width in a row that wraps: three across on a laptop, one or two on a phone.
         with st.container(horizontal=True, gap="medium"):
             for item in inputs:
                 with st.container(width=THUMB_WIDTH):
                     task_view.show_media_input(item)
-    if not fields and not inputs and not prompt:
-        st.caption("Nothing but the model.")
+    elif not fields and not prompt:
+        st.caption("No inputs but the model.")
     with st.expander("Request as sent to the API"):
         st.caption("Exactly as sent; `stored:` marks an uploaded file kept in the dashboard's input stash.")
         st.json(task["request"], expanded=True)
