@@ -191,3 +191,22 @@ def page():
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         yield context.new_page()
         browser.close()
+
+
+# ---------------------------------------------------------------- the slow kinds, marked for a quick loop
+
+BROWSER_FIXTURES = {"page", "browser_at"}  # tests/conftest.py `page`; test_origins' own Chromium
+SUBPROCESS_FIXTURES = {"dashboard"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark what drives Chromium `browser` and what starts a real server process `subprocess`,
+    so that `pytest -m "not browser and not subprocess"` is a quick loop. CI runs everything."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        module = getattr(item, "module", None)
+        if names & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+        if names & SUBPROCESS_FIXTURES or item.get_closest_marker("browser") or any(
+                hasattr(module, name) for name in ("running", "start_app", "start_simulator")):
+            item.add_marker(pytest.mark.subprocess)
