@@ -260,8 +260,8 @@ def _media_source(ctx: Context, f: Field, key: str, label: str, preset: dict | N
 def _upload_previews(f: Field, key: str, uploads: list[tuple[str, MediaChoice]]) -> None:
     """Under the upload widget, what was uploaded: a small copy of an image, a frame of a video (so
     the browser is sent a picture, not the file), a player for a sound, and the file's name as
-    text; or why the file will not do. The checks and the picture are made once per uploaded file
-    and kept in the session beside the upload itself."""
+    text. A file that will not do gets none (Generate says why, under the field). The checks and
+    the picture are made once per uploaded file and kept in the session beside the upload itself."""
     made = st.session_state.get(f"{key}_previews", {})
     kept = {}
     for file_id, choice in uploads:
@@ -272,7 +272,6 @@ def _upload_previews(f: Field, key: str, uploads: list[tuple[str, MediaChoice]])
             made[file_id] = (problems, picture)
         problems, picture = kept[file_id] = made[file_id]
         if problems:
-            st.warning("  \n".join(plain(p) for p in problems), icon="⚠️")
             continue
         if media.kind_of(mime) == "audio":
             st.audio(choice.data, format=mime)
@@ -768,9 +767,9 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
                 continue
             with content if f.kind in ("text", "media", "frames", "media_list") else settings:
                 raw[f.name] = _widget(ctx, owner, f, _key(task_type.key, owner, f), preset)
+                slots[f.name] = st.empty()
                 if f.kind in ("media", "frames") and "image" in f.media:
                     notes[f.name] = st.empty()
-                slots[f.name] = st.empty()
         more = [(f, owner) for f, owner in fields if f.more]
         if more:
             with st.expander(f"More options ({len(more)})"):
