@@ -796,7 +796,7 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     for name, note in notes.items():
         warning = ratio_warning(raw[name], ratios or [r for r in [raw.get("ratio")] if r], model.output)
         if warning:
-            note.warning(warning, icon="📐")
+            note.warning(warning, icon="⚠️")
     numbers = range_issues([f for f, _ in form_fields(model, others)], [model, *others], raw)
     _show_issues(numbers, slots, summary=False)
 
