@@ -194,3 +194,54 @@ def test_an_image_of_the_output_shape_is_not_warned_about(env):
     at.multiselect(key="image_to_video_gen4.5_compare_ratios").select("1280:720").select("720:1280").run()
     [warning] = [w.value for w in at.warning if "cropped or padded" in w.value]
     assert "16:9 (1280×720) but the video will be 9:16 (720:1280)" in warning and "(1280:720)" not in warning
+
+
+# ---------------------------------------------------------------- earlier outputs as inputs
+
+def _archived_image(env, prompt: str, ratio: str) -> dict:
+    """A real Text to Image task on the simulator, polled and archived into static/ as the app does."""
+    import time
+
+    from lib import archive
+    from lib.backend import current_backend
+    from lib.poller import Poller
+
+    at = open_page("text_to_image")
+    at.text_area(key="text_to_image_promptText").input(prompt)
+    at.selectbox(key="text_to_image_gen4_image_ratio").select(ratio)
+    generate(at)
+    store = Store(env / "dashboard.db")
+    poller = Poller(store.path, [current_backend()], interval=0.2, static_dir=archive.STATIC_DIR)
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline and not store.archived_outputs(["image"]):
+            poller.poll_once()
+            poller.archive_once()
+            time.sleep(0.2)
+    finally:
+        poller.stop()
+    [output] = store.archived_outputs(["image"])
+    return output
+
+
+def test_earlier_outputs_picked_as_inputs_are_previewed_and_their_shape_checked(env):
+    from lib import archive
+
+    output = _archived_image(env, "A square lighthouse", "1024:1024")
+    try:
+        at = AppTest.from_file("../" + PAGE_FILES["image_to_video"], default_timeout=60)
+        at.query_params["from_output"] = str(output["id"])
+        at.run()
+        assert at.radio(key="image_to_video_promptImage_source").value == "Earlier output"
+        # The archived copy, by its /app/static/ address: the server sends nothing it holds in memory.
+        assert [i.proto.imgs[0].url for i in images(at)] == [archive.static_url(output["path"])]
+        width, height = media.image_file_size(archive.STATIC_DIR / output["path"].rsplit("/", 1)[-1])
+        assert any(f"The image is 1:1 ({width}×{height}) but the video will be 16:9 (1280:720)" in w.value
+                   for w in at.warning)
+        # A list input (reference images) previews every output picked for it.
+        at = open_page("text_to_image")
+        at.radio(key="text_to_image_referenceImages_source").set_value("Earlier output").run()
+        at.multiselect(key="text_to_image_referenceImages_earlier").select(output["id"]).run()
+        assert [i.proto.imgs[0].url for i in images(at)] == [archive.static_url(output["path"])]
+    finally:
+        archive.delete_archived(output["path"])
