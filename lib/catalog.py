@@ -480,6 +480,30 @@ def _fits(shape: dict, value: Any) -> bool:
     return True
 
 
+def range_text(f: Field) -> str:
+    """A number field's range as the contract gives it ("2–10", "0.5–30"); "" where it gives none."""
+    shown = lambda v: f"{int(v):,}" if float(v).is_integer() else f"{v:g}"  # noqa: E731
+    if f.min is not None and f.max is not None:
+        return f"{shown(f.min)}–{shown(f.max)}"
+    if f.min is not None:
+        return f"{shown(f.min)} or more"
+    return "" if f.max is None else f"up to {shown(f.max)}"
+
+
+def check_number(f: Field, value: Any) -> list[Issue]:
+    """The problems with a value for an int or number field: not a number, not whole, out of range."""
+    n = f.name
+    if f.alternative is not None and value == f.alternative:
+        return []
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return [Issue(n, f"{f.label} must be a number.")]
+    if f.kind == "int" and value != int(value):
+        return [Issue(n, f"{f.label} must be a whole number.")]
+    if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
+        return [Issue(n, f"{f.label} must be between {f.min:g} and {f.max:g} (got {value:g}).")]
+    return []
+
+
 def _check_field(f: Field, value: Any) -> list[Issue]:
     n = f.name
     if f.kind == "text":
@@ -490,15 +514,7 @@ def _check_field(f: Field, value: Any) -> list[Issue]:
             return [Issue(n, f"{f.label} is {length} characters; the limit is {f.max_length}.")]
         return []
     if f.kind in ("int", "number"):
-        if f.alternative is not None and value == f.alternative:
-            return []
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return [Issue(n, f"{f.label} must be a number.")]
-        if f.kind == "int" and value != int(value):
-            return [Issue(n, f"{f.label} must be a whole number.")]
-        if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
-            return [Issue(n, f"{f.label} must be between {f.min:g} and {f.max:g} (got {value:g}).")]
-        return []
+        return check_number(f, value)
     if f.kind in ("choice", "const"):
         if value not in f.choices:
             shown = ", ".join(str(c) for c in f.choices)

@@ -7,12 +7,14 @@ is sent, and every problem is shown under its own field.
 from __future__ import annotations
 
 import json
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import streamlit as st
 
-from lib import catalog, history, media, ui
+from lib import archive, catalog, history, media, ui
 from lib.catalog import Field, Issue, Model
 from lib.store import ROOT, STASH_PREFIX
 from lib.tasks import submit_task
@@ -84,7 +86,18 @@ def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None)
             return f.alternative
         cast = int if f.kind == "int" else float
         default = cast(f.default) if f.required and f.default is not None else None
+        if default is not None:  # a fan-out may have narrowed the range past the model's own default
+            default = cast(_within(f, default))
         bound = lambda v: None if v is None else cast(v)  # noqa: E731 - bounds the contract may not give
+        shown = catalog.range_text(f)
+        held = st.session_state.get(key)
+        if isinstance(held, (int, float)) and not isinstance(held, bool) and _within(f, held) != held:
+            # A model added to the fan-out narrowed the range: the nearest value that fits, said, rather
+            # than Streamlit's silent return to the default.
+            st.session_state[key] = cast(_within(f, held))
+            st.caption(f"{f.label} moved from {held:g} to {_within(f, held):g}: every picked model takes {shown}.")
+        label = f"{f.label}: {shown}" if shown else f.label
+        label += "" if f.required else " (optional)"
         return st.number_input(label, min_value=bound(f.min), max_value=bound(f.max), value=default,
                                step=cast(1 if f.kind == "int" else 0.5 if f.max is None or f.max > 2 else 0.05),
                                key=key, help=help_text,
@@ -215,9 +228,10 @@ def _media_source(ctx: Context, f: Field, key: str, label: str, preset: dict | N
         types = sorted({ext.lstrip(".") for kind in f.media for ext in media.MIME_TYPES[kind].values()})
         files = st.file_uploader(f"{f.label} file", type=types, key=f"{key}_file", accept_multiple_files=many,
                                  label_visibility="collapsed")
-        if many:
-            return [MediaChoice(name=x.name, data=x.getvalue()) for x in files or []]
-        return MediaChoice(name=files.name, data=files.getvalue()) if files is not None else None
+        uploaded = (files or []) if many else [files] if files is not None else []
+        chosen = [MediaChoice(name=x.name, data=x.getvalue()) for x in uploaded]
+        _upload_previews(f, key, [(x.file_id, c) for x, c in zip(uploaded, chosen)])
+        return chosen if many else (chosen[0] if chosen else None)
     if source == URL:
         text = st.text_area(f"{f.label} URLs", key=f"{key}_urls", label_visibility="collapsed",
                             placeholder="https://… (one per line)") if many else \
@@ -236,12 +250,48 @@ def _media_source(ctx: Context, f: Field, key: str, label: str, preset: dict | N
                     key=f"{key}_earlier", label_visibility="collapsed",
                     **({"default": default} if many else {"index": list(options).index(preset["id"])
                                                           if fits_preset else 0}))
+    for i in (picked if many else [] if picked is None else [picked]):
+        ui.show_output(options[i], media.kind_of(options[i]["mime"]) or "file")
     if many:
         return [MediaChoice(output=options[i]) for i in picked]
-    if picked is None:
-        return None
-    ui.show_output(options[picked], media.kind_of(options[picked]["mime"]) or "file")
-    return MediaChoice(output=options[picked])
+    return None if picked is None else MediaChoice(output=options[picked])
+
+
+def _upload_previews(f: Field, key: str, uploads: list[tuple[str, MediaChoice]]) -> None:
+    """Under the upload widget, what was uploaded: a small copy of an image, a frame of a video (so
+    the browser is sent a picture, not the file), a player for a sound, and the file's name as
+    text. A file that will not do gets none (Generate says why, under the field). The checks and
+    the picture are made once per uploaded file and kept in the session beside the upload itself."""
+    made = st.session_state.get(f"{key}_previews", {})
+    kept = {}
+    for file_id, choice in uploads:
+        mime = media.sniff_mime(choice.data[:64])
+        if file_id not in made:
+            problems = media.check_upload(choice.name, choice.data, f.media)
+            picture = None if problems or media.kind_of(mime) == "audio" else _picture(mime, choice.data)
+            made[file_id] = (problems, picture)
+        problems, picture = kept[file_id] = made[file_id]
+        if problems:
+            continue
+        if media.kind_of(mime) == "audio":
+            st.audio(choice.data, format=mime)
+        elif picture is not None:
+            st.image(picture, width=media.PREVIEW_BOX if len(uploads) == 1 else media.PREVIEW_BOX // 2)
+        framed = "A frame of " if media.kind_of(mime) == "video" and picture else ""
+        st.caption(f"{framed}{plain(choice.name)} · {media.size_text(len(choice.data))}")
+    st.session_state[f"{key}_previews"] = kept
+
+
+def _picture(mime: str, data: bytes) -> bytes | None:
+    """A preview picture of a checked image or video upload; None if none can be made from it."""
+    if media.kind_of(mime) == "image":
+        return media.thumbnail(data)
+    with tempfile.TemporaryDirectory() as folder:
+        # ffmpeg reads the container from the bytes; the name only needs the right extension.
+        video = Path(folder) / f"upload{media.extension_for(mime)}"
+        video.write_bytes(data)
+        poster = archive.make_poster(video)
+        return poster.read_bytes() if poster else None
 
 
 def _output_label(output: dict) -> str:
@@ -328,11 +378,44 @@ def collect_inputs(ctx: Context, fields: list[Field], raw: dict) -> tuple[dict, 
     return inputs, issues, parent
 
 
+def _image_size(choice) -> tuple[int, int] | None:
+    """An input image's width and height from its header: an upload's bytes or an earlier output's
+    archived file; None for a URL, an input sent before, or anything whose header cannot be read."""
+    if isinstance(choice, list):  # a first and a last frame: the first sets the shape
+        choice = choice[0]
+    if not isinstance(choice, MediaChoice) or choice.sent is not None:
+        return None
+    if choice.data is not None:
+        return media.image_size(choice.data)
+    path = ui.archived_file(choice.output) if choice.output else None
+    return media.image_file_size(path) if path else None
+
+
+def ratio_warning(choice, ratios: list[str], output: str) -> str | None:
+    """A warning when an input image's shape is not that of the output (every ratio it will be
+    made at); None when they agree, or either is not known."""
+    size = _image_size(choice)
+    if size is None:
+        return None
+    width, height = size
+    differ = []
+    for ratio in ratios:
+        w, _, h = str(ratio).partition(":")
+        if w.isdigit() and h.isdigit() and int(w) and int(h) and \
+                abs(width / height - int(w) / int(h)) > 0.01 * int(w) / int(h):
+            differ.append(f"{media.aspect_text(int(w), int(h))} ({ratio})")
+    if not differ:
+        return None
+    return (f"The image is {media.aspect_text(width, height)} ({width}×{height}) but the {output} will be "
+            f"{' or '.join(differ)}: it will be cropped or padded.")
+
+
 def form_fields(model: Model, others: list[Model]) -> list[tuple[Field, Model]]:
     """The fields the form asks for: the chosen model's, then each field only another chosen model
     takes (asked once, with the first model that takes it). With several models a field offers
-    only the choices every model that takes it has (where they share any), and is required if one
-    of them requires it, its label saying which."""
+    only the choices every model that takes it has (where they share any) or the range of numbers
+    every one of them takes (where the ranges meet: range_conflicts says where they do not), and
+    is required if one of them requires it, its label saying which."""
     picked = [model, *others]
     fields, seen = [], set()
     for owner in picked:
@@ -349,8 +432,43 @@ def form_fields(model: Model, others: list[Model]) -> list[tuple[Field, Model]]:
                 common = tuple(c for c in f.choices if all(c in t.choices for t in takers if t.kind == "choice"))
                 if common and common != f.choices:
                     changes["choices"] = common
+            if f.kind in ("int", "number"):
+                lo, hi = _shared_range(takers)
+                if (lo, hi) != (f.min, f.max) and (lo is None or hi is None or lo <= hi):
+                    changes.update(min=lo, max=hi)
             fields.append((Field(**{**f.__dict__, **changes}) if changes else f, owner))
     return fields
+
+
+def _shared_range(takers: list[Field]) -> tuple[float | None, float | None]:
+    """The numbers every one of these fields takes: the highest minimum and the lowest maximum."""
+    ranged = [t for t in takers if t.kind in ("int", "number")]
+    return (max((t.min for t in ranged if t.min is not None), default=None),
+            min((t.max for t in ranged if t.max is not None), default=None))
+
+
+def range_conflicts(picked: list[Model]) -> list[Issue]:
+    """The number fields whose ranges share no value across the picked models, each saying what
+    every one of them takes: said before Generate, since no value the form offers would do."""
+    issues, picked = [], list({m.id: m for m in picked}.values())  # a seed fan-out names each model once
+    for name in dict.fromkeys(f.name for m in picked for f in m.fields if f.kind in ("int", "number")):
+        ranged = [(m, m.field(name)) for m in picked if m.field(name) is not None
+                  and m.field(name).kind in ("int", "number") and catalog.range_text(m.field(name))]
+        lo, hi = _shared_range([f for _, f in ranged])
+        if lo is not None and hi is not None and lo > hi:
+            takes = ", ".join(f"{m.id} takes {catalog.range_text(f)}" for m, f in ranged)
+            issues.append(Issue(name, f"{ranged[0][1].label}: no value suits every picked model ({takes}). "
+                                      "Run them in separate comparisons."))
+    return issues
+
+
+def range_issues(fields: list[Field], picked: list[Model], values: dict) -> list[Issue]:
+    """The form's numbers that are outside the range every picked model takes, and the fields
+    where no such range exists."""
+    conflicts = range_conflicts(picked)
+    clashing = {i.field for i in conflicts}
+    return conflicts + [i for f in fields if f.kind in ("int", "number") and f.name not in clashing
+                        and values.get(f.name) is not None for i in catalog.check_number(f, values[f.name])]
 
 
 def adjustments(model: Model, values: dict) -> dict:
@@ -368,11 +486,14 @@ def adjustments(model: Model, values: dict) -> dict:
             elif not f.required:
                 changed[name] = None
         elif f.kind in ("int", "number") and isinstance(value, (int, float)) and value != f.alternative:
-            lo = f.min if f.min is not None else value
-            hi = f.max if f.max is not None else value
-            if not lo <= value <= hi:
-                changed[name] = min(max(value, lo), hi)
+            if _within(f, value) != value:
+                changed[name] = _within(f, value)
     return changed
+
+
+def _within(f: Field, value: float) -> float:
+    """The value, or the nearest end of the field's range if it is outside it."""
+    return min(max(value, f.min if f.min is not None else value), f.max if f.max is not None else value)
 
 
 def adjustment_lines(plans: list[Plan], values: dict) -> list[str]:
@@ -636,7 +757,7 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     others = [task_type.model(i) for i in st.session_state.get(compare_key, []) if i != model.id
               and i in labels]
 
-    slots, raw = {}, {}
+    slots, raw, notes = {}, {}, {}
     fields = form_fields(model, others)
     with st.container(border=True):
         # What to generate from on the left, how to generate it on the right.
@@ -647,6 +768,8 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
             with content if f.kind in ("text", "media", "frames", "media_list") else settings:
                 raw[f.name] = _widget(ctx, owner, f, _key(task_type.key, owner, f), preset)
                 slots[f.name] = st.empty()
+                if f.kind in ("media", "frames") and "image" in f.media:
+                    notes[f.name] = st.empty()
         more = [(f, owner) for f, owner in fields if f.more]
         if more:
             with st.expander(f"More options ({len(more)})"):
@@ -670,6 +793,12 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
                                     help="One task per ratio; only the ratios every picked model offers.")
     seeds, seed_issues = parse_seeds(seeds_text)
     plans = plan_submissions(model, others, seeds, ratios)
+    for name, note in notes.items():
+        warning = ratio_warning(raw[name], ratios or [r for r in [raw.get("ratio")] if r], model.output)
+        if warning:
+            note.warning(warning, icon="⚠️")
+    numbers = range_issues([f for f, _ in form_fields(model, others)], [model, *others], raw)
+    _show_issues(numbers, slots, summary=False)
 
     organization = ui.organization(ctx.backend)
     form_values = {k: v for k, v in raw.items() if not isinstance(v, (MediaChoice, list))}
@@ -684,7 +813,8 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     for warning in warnings:
         st.warning(warning, icon="⚠️")
     confirmed = st.checkbox("Send anyway", key=f"{task_type.key}_over_limit") if warnings else True
-    if not st.button("Generate", type="primary", key=f"{task_type.key}_submit", disabled=not confirmed):
+    if not st.button("Generate", type="primary", key=f"{task_type.key}_submit",
+                     disabled=not confirmed or bool(numbers)):
         return
     _submit(ctx, task_type, plans, raw, slots, seed_issues, origin)
 
@@ -696,6 +826,7 @@ def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: d
     inputs, file_issues, parent = collect_inputs(ctx, fields, raw)
     parent = origin["id"] if origin else parent
     issues = issues + file_issues
+    issues += range_issues(fields, [p.model for p in plans], raw)
     several = len(plans) > 1
     if not issues:
         for plan in plans:

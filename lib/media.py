@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
+import math
 import re
 import threading
 from dataclasses import dataclass
@@ -411,3 +413,50 @@ def _size(n: int) -> str:
 
 def _one_of(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
+# ---------------------------------------------------------------- previews
+
+IMAGE_HEADER_BYTES = MB  # an image's size is in its first bytes; JPEG metadata before it stays well under this
+PREVIEW_BOX = 320  # pixels: a preview under an upload widget, not the file itself
+
+
+def size_text(n: int) -> str:
+    """A file's size as a person reads it: "12.6 MB", "84 KB"."""
+    return _size(n)
+
+
+def image_file_size(path) -> tuple[int, int] | None:
+    """An image file's width and height from its header, reading at most IMAGE_HEADER_BYTES."""
+    with open(path, "rb") as file:
+        return image_size(file.read(IMAGE_HEADER_BYTES))
+
+
+def aspect_text(width: int, height: int) -> str:
+    """A width and height as a ratio a person knows: 1024×768 is "4:3", 1280:720 is "16:9";
+    an uncommon one as "1.85:1"."""
+    whole = math.gcd(width, height)
+    w, h = width // whole, height // whole
+    return f"{w}:{h}" if max(w, h) <= 32 else f"{width / height:.2f}:1"
+
+
+def thumbnail(data: bytes) -> bytes | None:
+    """A JPEG of an image at most PREVIEW_BOX pixels on a side; None for anything that is not an
+    image whose header says it is within IMAGE_MAX_PIXELS (so a hostile file is never decoded
+    beyond that) or that does not decode."""
+    size = image_size(data)
+    if size is None or size[0] * size[1] > IMAGE_MAX_PIXELS:
+        return None
+    from PIL import Image  # Streamlit's own dependency; imported only when a preview is drawn
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            if image.size != size:
+                return None  # the header read and Pillow's disagree: not the file it claims to be
+            image.draft("RGB", (PREVIEW_BOX, PREVIEW_BOX))  # JPEG: decode at a fraction of the size
+            image.thumbnail((PREVIEW_BOX, PREVIEW_BOX))
+            out = io.BytesIO()
+            image.convert("RGB").save(out, "JPEG", quality=85)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return out.getvalue()
