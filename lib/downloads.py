@@ -183,8 +183,7 @@ async def serve(request: Request) -> Response:
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=headers)
     if body["kind"] == "zip":
         return StreamingResponse(_zip_stream(_filters(body["filters"]), dashboard_address(request)),
-                                 media_type="application/zip",
-                                 headers=_attachment(name))
+                                 media_type="application/zip", headers=_attachment(name))
     store = Store()
     try:
         output = store.archived_output(int(body["output"]))
