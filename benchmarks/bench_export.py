@@ -41,10 +41,13 @@ def worker(db: str) -> None:
 
     store = Store(db)
     before = _peak_mb()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     size = sum(len(chunk) for chunk in export.csv_bytes(store, history.Filters()))
     elapsed = time.perf_counter() - start
-    print(json.dumps({"seconds": elapsed, "peak_mb": _peak_mb(), "base_mb": before, "bytes": size}))
+    # CPU time too: on a machine shared with other work (load far above the cores) it is the
+    # figure that stays comparable from run to run; the wall time is what the target is about.
+    print(json.dumps({"seconds": elapsed, "cpu_seconds": time.process_time() - cpu, "peak_mb": _peak_mb(),
+                      "base_mb": before, "bytes": size}))
 
 
 def in_process(db: Path) -> dict:
@@ -90,7 +93,7 @@ def main() -> None:
         lib = in_process(tmp / "dashboard.db")
         served = through_the_dashboard(tmp)
     rows = [
-        ["lib: export.csv_bytes, fresh process", f"{lib['bytes'] / 2 ** 20:.1f} MB", f"{lib['seconds']:.2f} s",
+        ["lib: export.csv_bytes, fresh process", f"{lib['bytes'] / 2 ** 20:.1f} MB", f"{lib['seconds']:.2f} s (CPU {lib['cpu_seconds']:.2f} s)",
          f"{lib['base_mb']:.0f} MB before, {lib['peak_mb']:.0f} MB peak",
          verdict(lib["seconds"] < 3 and lib["peak_mb"] < 200)],
         ["History's Export CSV link, real server",

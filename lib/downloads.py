@@ -13,11 +13,15 @@ so a link reads as nothing, works on every app process over that database
 and after restarts, and expires after LINK_TTL. Only someone a page showed
 it to (past the password gate, when one is set) can use it; lib/guard.py
 keeps foreign host names and other sites' pages away from these routes.
+
+The CSV and the ZIP manifest give URLs at the dashboard's own address, as the
+download was asked for (`dashboard_address`), so a teammate can open them.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import threading
 import time
@@ -25,6 +29,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, fields
 from datetime import date
+from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -96,19 +101,34 @@ def zip_link(filters: history.Filters, filename: str = "runway-outputs.zip") -> 
     return _link("zip", filename, filters=_filters_json(filters))
 
 
-def output_link(output_id: int, filename: str) -> str:
-    return _link("output", filename, output=output_id)
+def output_link(task: dict, output: dict) -> str:
+    """The link of one archived output, saved under the name its ZIP entry has."""
+    name = export.output_filename(task, output["position"], Path(output.get("path") or "").suffix)
+    return _link("output", name, output=output["id"])
 
 
 def _attachment(name: str) -> dict:
     return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
 
 
-def _csv_stream(filters: history.Filters):
+# A host name or address with an optional port, nothing else (guard.py has checked the name).
+_HOST = re.compile(r"(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def dashboard_address(request: Request) -> str:
+    """`scheme://host[:port]` the request was sent to, for URLs a teammate can open; "" (URLs stay
+    root-relative) for a Host header that is anything but a plain name and port."""
+    host, scheme = request.headers.get("host", ""), request.url.scheme
+    if scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return ""
+    return f"{scheme}://{host.lower()}"
+
+
+def _csv_stream(filters: history.Filters, base: str):
     # Starlette iterates a plain generator on a worker thread: one connection, opened here.
     store = Store()
     try:
-        yield from export.csv_bytes(store, filters)
+        yield from export.csv_bytes(store, filters, base=base)
     finally:
         store.close()
 
@@ -141,10 +161,10 @@ def _file_stream(handle):
         handle.close()
 
 
-def _zip_stream(filters: history.Filters):
+def _zip_stream(filters: history.Filters, base: str):
     store = Store()
     try:
-        handle = export.zip_file(history.iter_tasks(store, filters))
+        handle = export.zip_file(history.iter_tasks(store, filters), base=base)
     finally:
         store.close()
     yield from _file_stream(handle)
@@ -157,13 +177,13 @@ async def serve(request: Request) -> Response:
                                  "download again.", status_code=403)
     name = body["name"]
     if body["kind"] == "csv":
-        pieces, headers = _csv_stream(_filters(body["filters"])), _attachment(name)
+        pieces, headers = _csv_stream(_filters(body["filters"]), dashboard_address(request)), _attachment(name)
         if _accepts_gzip(request):
             pieces, headers = _gzipped(pieces), {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=headers)
     if body["kind"] == "zip":
-        return StreamingResponse(_zip_stream(_filters(body["filters"])), media_type="application/zip",
-                                 headers=_attachment(name))
+        return StreamingResponse(_zip_stream(_filters(body["filters"]), dashboard_address(request)),
+                                 media_type="application/zip", headers=_attachment(name))
     store = Store()
     try:
         output = store.archived_output(int(body["output"]))

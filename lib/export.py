@@ -6,6 +6,14 @@ rated, how many voted it the winner, and each note with its author's name. The
 CSV of all rows (no filter) is the whole record of spend: tasks removed from
 the history are in it, marked by `removed_at`, with what they cost.
 
+Both give each task's page and each archived output as a dashboard URL a
+teammate can open (`http://localhost:8501/Task?task=12`,
+`.../app/static/<name>`), never a path on the server: from the address the
+download was asked at, or root-relative when no request is at hand.
+
+One function names every output file handed out, alone or in a ZIP
+(`output_filename`: task id, model and a slug of the prompt).
+
 The CSV is built by SQLite, one statement per batch of tasks, and handed out
 in pieces as it is read, so a long history is never held in memory and
 100,000 tasks take about two seconds. The ZIP is written batch by batch into
@@ -17,7 +25,9 @@ import csv
 import io
 import itertools
 import json
+import re
 import tempfile
+import unicodedata
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
@@ -28,18 +38,52 @@ from lib import archive, history, media
 from lib.store import Store
 
 COLUMNS = (
-    "id", "task_uuid", "task_type", "model", "status", "api_status", "teammate", "group_id", "backend",
+    "id", "task_url", "task_uuid", "task_type", "model", "status", "api_status", "teammate", "group_id", "backend",
     "created_at", "started_at", "finished_at", "run_seconds", "ratio", "duration", "seed", "prompt",
     "input_sources", "output_urls", "archived_paths", "failure", "failure_code", "estimated_credits",
     "cost_credits", "rating_average", "rating_count", "winner_votes", "notes", "parent_task_id", "removed_at",
 )
 MANIFEST_COLUMNS = (
-    "file", "task_id", "output_position", "task_type", "model", "status", "teammate", "group_id", "prompt",
+    "file", "task_id", "task_url", "output_position", "task_type", "model", "status", "teammate", "group_id", "prompt",
     "rating_average", "rating_count", "winner_votes", "mime", "size", "sha256", "output_url", "archived_path",
 )
 REVIEW_COLUMNS = ("task_id", "reviewer", "rating", "winner", "notes", "updated_at")
 ZIP_MAX_BYTES = 2 * 1024 * media.MB  # a bigger set is narrowed with the filters first
 FORMULA_STARTS = "=+-@\t\r"
+TASK_PAGE_URL = "/Task?task="  # pages/12_Task.py, as Streamlit serves it
+SLUG_MAX = 40  # characters of the prompt a file name carries
+MODEL_MAX = 40
+
+
+def slug(text, limit: int = SLUG_MAX) -> str:
+    """A prompt as a piece of a file name: lowercase ASCII words joined by hyphens, at most `limit`
+    characters, cut between words. Accents are dropped (é -> e, ﬁ -> fi); other scripts, and any
+    dot, slash, control or reserved character, leave nothing, so the result is safe on every OS."""
+    plain = unicodedata.normalize("NFKD", text if isinstance(text, str) else "").encode("ascii", "ignore")
+    kept = ""
+    for word in re.findall(r"[a-z0-9]+", plain.decode().lower()):
+        if len(kept) + len(word) + (1 if kept else 0) > limit:
+            return kept or word[:limit]
+        kept = f"{kept}-{word}" if kept else word
+    return kept
+
+
+def output_filename(task: dict, position: int, suffix: str) -> str:
+    """What an output is saved as, downloaded alone or inside a ZIP:
+    `task-12-gen4.5-a-red-fox-on-a-cliff.mp4`, then `-2`, `-3` for the task's later outputs.
+    `suffix` is the archived file's (`.mp4`); the model keeps its dots and underscores inside."""
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", str(task.get("model") or ""))[:MODEL_MAX].strip("._-")
+    request = task.get("request")
+    prompt = slug(request.get("promptText") if isinstance(request, dict) else None)
+    parts = [f"task-{int(task['id'])}", model, prompt, str(position + 1) if position else ""]
+    extension = suffix.lower() if re.fullmatch(r"\.[A-Za-z0-9]{1,5}", suffix or "") else ""
+    return "-".join(p for p in parts if p) + extension
+
+
+def archived_url(path: str | None, base: str = "") -> str:
+    """An archived file as a dashboard URL (`base` is `scheme://host`, or "" for root-relative)."""
+    url = archive.static_url(path)
+    return base + url if url else ""
 
 
 def safe_cell(value) -> str:
@@ -66,9 +110,17 @@ def _outputs_sql(column: str) -> str:
             f"WHERE o.task_id = t.id AND o.{column} != '' ORDER BY o.position))")
 
 
+def _archived_urls_sql() -> str:
+    """A task's archived files as dashboard URLs (a `?` for the base first), in position order,
+    space-separated: `archive.static_url` in SQL, for the paths the archive writes (static/<name>)."""
+    return ("(SELECT group_concat(? || '" + archive.STATIC_URL + "/' || substr(path, 8), ' ') FROM (SELECT o.path "
+            "FROM outputs o WHERE o.task_id = t.id AND substr(o.path, 1, 7) = 'static/' "
+            "AND instr(substr(o.path, 8), '/') = 0 ORDER BY o.position))")
+
+
 # The CSV is built by SQLite, one statement per batch; Python finishes three kinds of cell.
 # Cells the dashboard writes itself from a fixed vocabulary (ids, task types, models, statuses,
-# backends, timestamps, estimates, archive paths) cannot start like a formula; every cell a
+# backends, timestamps, estimates, dashboard URLs) cannot start like a formula; every cell a
 # person or the API wrote is neutralised: plain columns in SQL, computed cells (from the
 # request's JSON and the outputs) in Python, as SQL would compute them twice.
 _TRUSTED = {"id", "task_type", "model", "status", "backend", "created_at", "started_at", "finished_at",
@@ -86,8 +138,12 @@ _COMPUTED = {
     "input_sources": "CASE WHEN " + " OR ".join(f"instr(t.request_json, '\"{name}\":')"
                                                 for name in history.MEDIA_NAMES) + " THEN t.request_json END",
     "output_urls": _outputs_sql("url"),
-    "archived_paths": _outputs_sql("path"),
+    # Dashboard URLs: the base (a `?` each, bound first) is checked by the caller and starts
+    # with http or is empty, so neither starts like a formula.
+    "task_url": f"? || '{TASK_PAGE_URL}' || t.id",
+    "archived_paths": _archived_urls_sql(),
 }
+_BASE_PARAMS = 2  # the `?` of task_url and of archived_paths, before the filters' own
 # The team's review, its four cells from one look-up, made only for a task someone reviewed (four
 # look-ups for every task took 0.5 s more over 100,000 tasks):
 # [average, how many rated, winner votes, each note on a line after its author's name, as
@@ -124,16 +180,17 @@ def _sources(store: Store, cells: list, request: dict) -> str:
     return " ".join(f"{f.name}={source(uri)}" for f, uri in history.media_inputs(task))
 
 
-def csv_rows(store: Store, filters: history.Filters, batch: int = 1000) -> Iterator[list]:
+def csv_rows(store: Store, filters: history.Filters, batch: int = 1000, base: str = "") -> Iterator[list]:
     """The cells of every task the filters select, oldest first, in COLUMNS order, read from
     SQLite `batch` tasks at a time, so memory stays flat however long the history. With no
-    filter, every task on record: removed ones too, so the credits add up to what was spent."""
+    filter, every task on record: removed ones too, so the credits add up to what was spent.
+    `base` (`scheme://host` of the dashboard, checked) starts the task and archive URLs."""
     where, params = (filters if filters.active else replace(filters, removed=True)).where()
     sql = _EXPORT_SQL.replace("{where}", where)
     cursor = store.db.conn.cursor()
     cursor.row_factory = None  # plain tuples, straight to the CSV writer
     last = 0
-    while rows := cursor.execute(sql, (*params, last, batch)).fetchall():
+    while rows := cursor.execute(sql, (*[base] * _BASE_PARAMS, *params, last, batch)).fetchall():
         for row in rows:
             cells = list(row[:-1])
             cells[_REVIEWED] = json.loads(row[-1]) if row[-1] else _UNREVIEWED
@@ -148,14 +205,14 @@ def csv_rows(store: Store, filters: history.Filters, batch: int = 1000) -> Itera
         last = rows[-1][0]
 
 
-def csv_bytes(store: Store, filters: history.Filters, batch: int = 1000) -> Iterator[bytes]:
+def csv_bytes(store: Store, filters: history.Filters, batch: int = 1000, base: str = "") -> Iterator[bytes]:
     """The CSV as the file holds it: UTF-8 with a BOM (so spreadsheets detect the encoding),
     CRLF rows, a header; one piece per `batch` rows, for streaming."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow(COLUMNS)
-    rows = csv_rows(store, filters, batch)
+    rows = csv_rows(store, filters, batch, base)
     while True:
         writer.writerows(itertools.islice(rows, batch))
         if not buffer.tell():
@@ -165,10 +222,10 @@ def csv_bytes(store: Store, filters: history.Filters, batch: int = 1000) -> Iter
         buffer.truncate()
 
 
-def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> BinaryIO:
+def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR, base: str = "") -> BinaryIO:
     """A ZIP of the tasks' archived outputs plus manifest.csv (one line per output, archived
     or not) and reviews.csv (one line per teammate's review of a task), in a temporary file,
-    rewound. Media is stored, not recompressed."""
+    rewound. Media is stored, not recompressed. `base` starts the URLs, as in `csv_rows`."""
     out = tempfile.TemporaryFile()
     manifest, reviews = io.StringIO(), io.StringIO()
     writer = csv.writer(manifest, lineterminator="\r\n")
@@ -187,14 +244,15 @@ def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR) -> Bi
                 source = static_dir / Path(output["path"]).name if output.get("path") else None
                 name = ""
                 if source is not None and source.is_file():
-                    name = f"task-{task['id']}_{task['model']}_{output['position']}{source.suffix}"
+                    name = output_filename(task, output["position"], source.suffix)
                     bundle.write(source, name)
                 writer.writerow([safe_cell(v) for v in (
-                    name or "(not archived)", task["id"], output["position"], task["task_type"], task["model"],
+                    name or "(not archived)", task["id"], f"{base}{TASK_PAGE_URL}{task['id']}", output["position"],
+                    task["task_type"], task["model"],
                     task["status"], task.get("teammate"), task.get("group_id"), prompt,
                     None if average is None else round(average, 2), task.get("count"), task.get("winner"),
                     output.get("mime"), output.get("size"),
-                    output.get("sha256"), output.get("url"), output.get("path"))])
+                    output.get("sha256"), output.get("url"), archived_url(output.get("path"), base))])
         bundle.writestr("manifest.csv", "\ufeff" + manifest.getvalue())
         bundle.writestr("reviews.csv", "\ufeff" + reviews.getvalue())
     return _rewound(out)

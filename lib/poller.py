@@ -8,11 +8,17 @@ number of pollers, in one process or several, read each task at most once
 per interval. HTTP calls run on small bounded pools; database writes stay on
 the two threads that own a connection: the poll thread and the archive thread,
 so a slow download never holds up status updates.
+
+At start a third thread, with its own connection, gives the archived videos
+that have no poster (archived before posters existed, or whose poster failed)
+one, a few at a time, and ends; a video is held in SQLite while its poster is
+made, so two pollers never make the same one at once.
 """
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -22,7 +28,7 @@ from pathlib import Path
 from lib import archive, lifecycle
 from lib.backend import Backend
 from lib.client import NotFound, RunwayError, default_timeout
-from lib.store import Store, TaskUpdate, default_db_path
+from lib.store import OUT_ARCHIVED, Store, TaskUpdate, default_db_path
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +39,9 @@ NOT_FOUND_LIMIT = 3  # a task Runway keeps answering 404 for is gone, not merely
 ARCHIVE_LEASE = float(os.environ.get("DASHBOARD_ARCHIVE_LEASE_SECONDS", "30"))
 SETTLE_EVERY = 30.0  # seconds between looks for submissions a crash interrupted
 GATHER = 0.05  # reads due within this many seconds of each other go out in one round
+POSTER_BATCH = 4  # posters the backfill makes in a row before a pause
+POSTER_PAUSE = 1.0  # seconds between two batches: a long backfill leaves the CPU to polls and pages
+POSTER_LEASE = 2 * archive.POSTER_TIMEOUT + 10  # one video's hold: both of make_poster's ffmpeg runs, and some
 
 
 class Poller:
@@ -203,6 +212,67 @@ class Poller:
         except archive.ArchiveError as exc:
             return None, exc
 
+    # ------------------------------------------------------------ posters missing
+
+    def backfill_posters(self, pause: float = POSTER_PAUSE) -> int:
+        """Make the missing posters of archived videos, POSTER_BATCH at a time with a pause between;
+        returns how many were made. A poster ffmpeg cannot make is left out (it is tried again at
+        the next start) and fails nothing: the video still plays without one."""
+        store = Store(self.store.path)  # this thread's own connection
+        made = tried = last = 0
+        try:
+            while not self._stop.is_set():
+                rows = store.db.conn.execute(
+                    "SELECT id, path FROM outputs WHERE state = ? AND mime LIKE 'video/%' AND id > ? ORDER BY id "
+                    "LIMIT 500", (OUT_ARCHIVED, last)).fetchall()
+                if not rows:
+                    break
+                last = rows[-1]["id"]
+                for path in dict.fromkeys(r["path"] for r in rows if self._lacks_poster(r["path"])):
+                    if self._stop.is_set():
+                        break
+                    made += self._backfill_poster(store, path)
+                    tried += 1
+                    if tried % POSTER_BATCH == 0:
+                        self._stop.wait(pause)
+        finally:
+            store.close()
+        if tried:
+            log.info("poster backfill: %d of %d archived videos without a poster got one", made, tried)
+        return made
+
+    def _lacks_poster(self, path: str | None) -> bool:
+        poster = archive.poster_path(path)
+        return (poster is not None and (self.static_dir / Path(path).name).is_file()
+                and not (self.static_dir / Path(poster).name).exists())
+
+    def _backfill_poster(self, store: Store, path: str) -> int:
+        """One video's poster, made under a hold on every output row of its file (the archive's lease
+        pattern, on rows that are archived and so never leased for a download)."""
+        now, token = time.time(), secrets.token_hex(8)
+        with store.immediate() as conn:
+            if conn.execute("SELECT 1 FROM outputs WHERE path = ? AND lease IS NOT NULL AND next_attempt_at > ? "
+                            "LIMIT 1", (path, now)).fetchone():
+                return 0  # another poller is making it
+            if not conn.execute("UPDATE outputs SET lease = ?, next_attempt_at = ? WHERE path = ? AND state = ?",
+                                (token, now + POSTER_LEASE, path, OUT_ARCHIVED)).rowcount:
+                return 0  # removed since the look
+        try:
+            if not self._lacks_poster(path):
+                return 0  # made by the poller that held it before
+            poster = archive.make_poster(self.static_dir / Path(path).name)
+            if poster is None:
+                return 0
+            # Removing a task deletes its rows before its files, so a file with no row left has been
+            # (or is being) deleted by the remover, who may have looked for a poster before this one.
+            if not store.db.conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (path,)).fetchone():
+                poster.unlink(missing_ok=True)
+                return 0
+            return 1
+        finally:
+            store.db.conn.execute("UPDATE outputs SET lease = NULL, next_attempt_at = NULL "
+                                  "WHERE path = ? AND lease = ?", (path, token))
+
     # ------------------------------------------------------------ the threads
 
     def start(self) -> "Poller":
@@ -212,7 +282,8 @@ class Poller:
             self._threads = [threading.Thread(target=self._run, args=(self._poll_round, self._poll_wake),
                                               name="task-poller", daemon=True),
                              threading.Thread(target=self._run, args=(self._archive_round, self._archive_wake),
-                                              name="task-archiver", daemon=True)]
+                                              name="task-archiver", daemon=True),
+                             threading.Thread(target=self._backfill, name="poster-backfill", daemon=True)]
             for thread in self._threads:
                 thread.start()
         return self
@@ -238,6 +309,12 @@ class Poller:
         # for tasks other processes submit.
         due = self.store.next_poll_due(list(self.backends))
         return self._tick if due is None else min(self._tick, max(GATHER, due - time.time()))
+
+    def _backfill(self) -> None:
+        try:
+            self.backfill_posters()
+        except Exception:  # a backfill cut short by a database error is done again at the next start
+            log.exception("poster backfill failed")
 
     def _run(self, one_round, wake: threading.Event) -> None:
         """Run rounds until stopped; a round returns how long to pause, and `wake` cuts a pause short."""

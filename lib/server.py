@@ -1,6 +1,8 @@
 """Server start-up: the poller starts with the Streamlit server itself, so
 tasks are polled and archived while no browser is open and from the moment
-the dashboard restarts, not from the first page view.
+the dashboard restarts, not from the first page view; its start also sets off
+the posters that videos archived before posters existed still lack
+(`Poller.backfill_posters`, on a thread of its own: the start never waits).
 
 `app.py` hands `lifespan` to `st.App`; `streamlit run app.py` then runs it
 once per server process.

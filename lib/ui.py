@@ -470,8 +470,7 @@ def output_tools(task: dict, outputs: list[dict], key: str) -> None:
         if path is None:
             continue
         number = f" {output['position'] + 1}" if len(outputs) > 1 else ""
-        name = f"task-{task['id']}-{task['model']}-{output['position']}{path.suffix}"
-        st.link_button(f"Download{number}", downloads.output_link(output["id"], name), icon="⬇️")
+        st.link_button(f"Download{number}", downloads.output_link(task, output), icon="⬇️")
         targets = history.reuse_targets(output.get("mime"))
         if targets:
             with st.popover(f"Use{number} as input"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tracemalloc
 import zipfile
 from datetime import timedelta
@@ -45,7 +46,7 @@ def test_csv_round_trips_through_pandas(store):
     store.set_rating(ids[0], 1, "Leo")  # a second teammate's own rating: the average moves, Bo's stays
     store.set_notes(ids[0], "too dark", "Leo")
 
-    raw = b"".join(export.csv_bytes(store, Filters()))
+    raw = b"".join(export.csv_bytes(store, Filters(), base="http://localhost:8501"))
     assert raw.startswith("\ufeff".encode()) and b"\r\n" in raw
     frame = _read(io.BytesIO(raw))
 
@@ -59,7 +60,9 @@ def test_csv_round_trips_through_pandas(store):
     assert first["teammate"] == 'Ana, "the" lead' and first["group_id"] == "g=1"
     assert (first["ratio"], first["duration"], first["seed"]) == ("1280:720", "5", "42")
     assert first["output_urls"] == "https://cdn.test/a.mp4?x=1,2 https://cdn.test/b.mp4"
-    assert first["archived_paths"] == "static/aa.mp4 static/bb.mp4"
+    # Archived copies and the task's page as URLs a teammate opens, never paths on the server.
+    assert first["archived_paths"] == "http://localhost:8501/app/static/aa.mp4 http://localhost:8501/app/static/bb.mp4"
+    assert first["task_url"] == f"http://localhost:8501/Task?task={ids[0]}"
     assert (first["rating_average"], first["rating_count"], first["winner_votes"]) == ("2.5", "2", "1")
     assert first["notes"] == "Bo: =better, \"sharper\"\nkeep\nLeo: too dark"  # each note named
     assert (first["status"], first["api_status"], first["task_type"], first["model"]) == (
@@ -99,7 +102,8 @@ def test_every_cell_a_person_or_the_api_wrote_is_neutralised(store):
         "notes": "'=Bo: @notes"}
     # Outputs in position order, whatever order they were recorded in.
     assert row["output_urls"] == "'=HYPERLINK(\"x\") https://cdn.test/second.mp4"
-    assert row["archived_paths"] == "static/first.mp4"
+    assert row["archived_paths"] == "/app/static/first.mp4"  # no request at hand: root-relative
+    assert row["task_url"] == f"/Task?task={task}"
 
 
 def test_media_inputs_are_listed_by_field_and_inline_files_by_kind(store):
@@ -144,21 +148,53 @@ def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
     store.set_rating(second, 4, "=Leo")
 
     assert history.archived_totals(store, Filters(group_id="g1")) == (2, 18)
-    with export.zip_file(history.iter_tasks(store, Filters(group_id="g1")), static_dir=static) as out:
+    with export.zip_file(history.iter_tasks(store, Filters(group_id="g1")), static_dir=static,
+                         base="http://localhost:8501") as out:
         bundle = zipfile.ZipFile(out)
         names = sorted(bundle.namelist())
-        assert names == ["manifest.csv", "reviews.csv", f"task-{first}_gen4.5_0.mp4",
-                         f"task-{second}_gen4_image_0.png"]
-        assert bundle.read(f"task-{first}_gen4.5_0.mp4") == b"video one"
+        video, image = f"task-{first}-gen4.5-a-fox-quoted.mp4", f"task-{second}-gen4_image-a-kite.png"
+        assert names == ["manifest.csv", "reviews.csv", video, image]
+        assert bundle.read(video) == b"video one"
         manifest = list(csv.DictReader(io.StringIO(bundle.read("manifest.csv").decode("utf-8-sig"))))
         reviews = list(csv.DictReader(io.StringIO(bundle.read("reviews.csv").decode("utf-8-sig"))))
     assert [(m["task_id"], m["output_position"], m["file"]) for m in manifest] == [
-        (str(first), "0", f"task-{first}_gen4.5_0.mp4"), (str(second), "0", f"task-{second}_gen4_image_0.png"),
-        (str(second), "1", "(not archived)")]
+        (str(first), "0", video), (str(second), "0", image), (str(second), "1", "(not archived)")]
     assert manifest[0]["prompt"] == "'=a fox, \"quoted\""
     assert (manifest[1]["rating_average"], manifest[1]["rating_count"], manifest[1]["winner_votes"]) == (
         "4.5", "2", "1")
     # Who said what: one line per teammate's own review.
     assert [(r["task_id"], r["reviewer"], r["rating"], r["winner"]) for r in reviews] == [
         (str(second), "'=Leo", "4", ""), (str(second), "Ana", "5", "yes")]
-    assert manifest[1]["mime"] == "image/png" and manifest[0]["archived_path"] == "static/one.mp4"
+    assert manifest[1]["mime"] == "image/png"
+    assert [(m["task_url"], m["archived_path"]) for m in manifest] == [
+        (f"http://localhost:8501/Task?task={first}", "http://localhost:8501/app/static/one.mp4"),
+        (f"http://localhost:8501/Task?task={second}", "http://localhost:8501/app/static/two.png"),
+        (f"http://localhost:8501/Task?task={second}", "")]
+
+
+HOSTILE_PROMPTS = [
+    "A red fox on a cliff", "../../etc/passwd", "CON", "nul.txt", "C:\\Windows\\system32", "...", " . ",
+    "<img src=x onerror=alert(1)>", "\u202egnp.exe", "a\x00b\x1fc\r\nd", "灯台の夜明け — ночь — 🌊", "Café déjà vu",
+    "word " * 200, "x" * 500, "", "🌊🌊🌊",
+]
+
+
+def test_output_file_names_carry_task_model_and_prompt_and_are_safe_everywhere():
+    def name(prompt, position=0, model="gen4.5", suffix=".mp4"):
+        return export.output_filename({"id": 12, "model": model, "request": {"promptText": prompt}}, position, suffix)
+
+    assert name("A red fox on a cliff") == "task-12-gen4.5-a-red-fox-on-a-cliff.mp4"
+    assert name("A red fox on a cliff", 1) == "task-12-gen4.5-a-red-fox-on-a-cliff-2.mp4"
+    assert name("Café déjà vu, ﬁne!", suffix=".PNG") == "task-12-gen4.5-cafe-deja-vu-fine.png"
+    assert name("灯台の夜明け") == "task-12-gen4.5.mp4"  # nothing ASCII to keep: the id and model say enough
+    assert name("a kite", model="../up/..") == "task-12-up-a-kite.mp4"
+    assert export.output_filename({"id": 3, "model": "upscale_v1", "request": {}}, 0, ".mp4") == (
+        "task-3-upscale_v1.mp4")  # a task type without a prompt
+    reserved = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+    for prompt in HOSTILE_PROMPTS:
+        for position in (0, 1):
+            made = name(prompt, position)
+            assert re.fullmatch(r"task-12-gen4\.5(-[a-z0-9]+)*\.mp4", made), made
+            assert len(made) <= 80 and made.split(".")[0].lower() not in reserved
+            assert len(export.slug(prompt)) <= export.SLUG_MAX
+    assert export.slug("word " * 200) == "-".join(["word"] * 8)  # cut between words, not inside one
