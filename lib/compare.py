@@ -181,21 +181,30 @@ def players_html(cols: list[Column], ratio: float) -> str:
                '<div class="bar"><button id="play">▶ Play all</button><button id="pause">⏸ Pause all</button>'
                '<button id="restart">⏮ Start</button><label><input type="checkbox" id="mute" checked> muted'
                "</label></div>")
+    # The dashboard's theme follows the system's light or dark setting, and so does this frame
+    # (its own document: the page's colours do not reach it). Below 640 px, where Streamlit
+    # stacks the columns under the row, one output a row, each as wide as the phone.
     style = f"""
-    body {{ margin: 0; font-family: "Source Sans Pro", system-ui, sans-serif; color: #31333f; }}
+    :root {{ color-scheme: light dark; --text: #31333f; --soft: #f0f2f6; --line: #d0d3da; --button: #ffffff; }}
+    @media (prefers-color-scheme: dark) {{
+      :root {{ --text: #fafafa; --soft: #262730; --line: #4b4f5c; --button: #1c1e26; }}
+    }}
+    body {{ margin: 0; font-family: "Source Sans Pro", system-ui, sans-serif; color: var(--text); }}
     .row {{ display: grid; grid-template-columns: repeat({len(cols)}, minmax(0, 1fr)); gap: 1rem; }}
+    @media (max-width: 640px) {{ .row {{ grid-template-columns: minmax(0, 1fr); }} }}
     figure {{ margin: 0; }}
     figcaption {{ font-size: 0.9rem; font-weight: 600; margin: 0 0 0.3rem; white-space: nowrap; overflow: hidden;
                  text-overflow: ellipsis; }}
     .box {{ aspect-ratio: {ratio:.4f}; background: #0e1117; border-radius: 0.4rem; overflow: hidden;
            display: flex; align-items: center; justify-content: center; margin-bottom: 0.4rem; }}
-    .box.audio {{ aspect-ratio: auto; height: 4rem; background: #f0f2f6; }}
+    .box.audio {{ aspect-ratio: auto; height: 4rem; background: var(--soft); }}
     .box.empty {{ color: #aaa; font-size: 0.9rem; }}
     video, img {{ width: 100%; height: 100%; object-fit: contain; display: block; }}
     audio {{ width: 95%; }}
-    .bar {{ display: flex; gap: 0.5rem; align-items: center; margin-bottom: 0.5rem; font-size: 0.9rem; }}
-    .bar button {{ border: 1px solid #d0d3da; background: white; border-radius: 0.4rem; padding: 0.25rem 0.7rem;
-                  cursor: pointer; font: inherit; }}
+    .bar {{ display: flex; flex-wrap: wrap; gap: 0.5rem; align-items: center; margin-bottom: 0.5rem;
+            font-size: 0.9rem; }}
+    .bar button {{ border: 1px solid var(--line); background: var(--button); color: var(--text);
+                  border-radius: 0.4rem; padding: 0.25rem 0.7rem; cursor: pointer; font: inherit; }}
     """
     script = f"<script>{_SYNC}</script>" if has_players else ""
     return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{toolbar}"

@@ -95,8 +95,8 @@ if picked:
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.caption(f"Picked for comparison: {', '.join(f'#{i}' for i in picked)}")
     if len(picked) >= 2:
-        right.markdown(f"[Compare {len(picked)} →]({ui.page_url(ui.COMPARE_PAGE)}?tasks="
-                       f"{','.join(str(i) for i in picked)})")
+        with right:
+            ui.link(ui.COMPARE_PAGE, f"Compare {len(picked)} →", {"tasks": ",".join(str(i) for i in picked)})
 
 tasks = history.page(ctx.store, filters, sort, number)
 if not tasks:

@@ -11,18 +11,37 @@ groups = {g["group_id"]: g for g in history.recent_groups(ctx.store)}
 
 def _clear(key: str) -> None:
     st.session_state[key] = None if key == "group" else ""
+    if key == "group":
+        st.query_params.pop("group", None)
 
 
+def _group_picked() -> None:
+    _clear("tasks")
+    picked = st.session_state.get("group")
+    if picked:
+        st.query_params["group"] = picked
+    else:
+        st.query_params.pop("group", None)
+
+
+# The group picker lists groups as people know them (prompt, size, models, owner, age) while the
+# address keeps the id: a widget bound to the address would write the label there, so this one
+# is not bound and the address is kept here. An address that changed (a link followed, a reload)
+# wins over the session's last pick.
+from_address = st.query_params.get("group") or None
+if st.session_state.get("group_address", from_address) != from_address or "group" not in st.session_state:
+    st.session_state["group"] = from_address
+st.session_state["group_address"] = from_address
+options = list(groups) + ([from_address] if from_address and from_address not in groups else [])
 pick_group, pick_tasks = st.columns([3, 2])
-# Options are the bare group ids: a bound widget writes what it shows into the address.
-group = pick_group.selectbox("Group", list(groups), index=None, key="group", bind="query-params",
-                             accept_new_options=True, placeholder="Pick a comparison group",
-                             on_change=_clear, args=("tasks",))
+group = pick_group.selectbox("Group", options, index=None, key="group", accept_new_options=True,
+                             format_func=lambda g: compare.group_label(groups[g]) if g in groups else g,
+                             placeholder="Pick a comparison group", on_change=_group_picked)
 typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params",
                               placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("group",))
 task_ids = compare.parse_task_ids(typed)
-if group in groups and not task_ids:
-    pick_group.caption(ui.plain(compare.group_label(groups[group])))
+if group and not task_ids:
+    pick_group.caption(f"Group {ui.plain(group)}")
 if typed and not task_ids:
     st.warning(f"“{ui.quoted(typed)}” names no task: task numbers are whole numbers from 1 to {ui.ID_MAX}.",
                icon="⚠️")
@@ -58,7 +77,7 @@ for start in range(0, len(cols), compare.PER_ROW):
     st.iframe(compare.players_html(row, ratio), height="content", alt="Outputs side by side")
     for col, place in zip(row, st.columns(len(row), gap="small")):
         with place:
-            st.markdown(f"{ui.task_title(col.task)} &nbsp; {ui.badge_markdown(col.task)}")
+            ui.task_heading(col.task)
             if col.differs:
                 st.markdown("**" + ui.plain(" · ".join(col.differs)) + "**")
             st.caption(" · ".join(p for p in (col.facts, ui.age(col.task["created_at"])) if p))
