@@ -60,6 +60,27 @@ def link(page_file: str, label: str, query: dict[str, str] | None = None, icon: 
         st.markdown(f"[{label}]({page_url(page_file)}{'?' + urlencode(query) if query else ''})")
 
 
+def in_address(param: str, key: str, draw: Callable[[], str | None], empty: str | None = None) -> str | None:
+    """Draw a widget (`draw`, keyed `key`) whose value the page keeps in the address at `param`
+    itself rather than with `bind="query-params"`. A bound widget's name is dropped from the
+    address on the way to any other page that takes the same name (History's group filter
+    stripped Compare's `?group=`), and a bound selectbox writes its label there, not its value.
+    What the address says wins when it changed since this session wrote it (a link followed, a
+    reload); otherwise the widget's own state stands."""
+    value = st.query_params.get(param) or empty
+    seen = f"_{key}_address"
+    if key not in st.session_state or st.session_state.get(seen, value) != value:
+        st.session_state[key] = value
+    chosen = draw() or empty
+    if (st.query_params.get(param) or empty) != chosen:
+        if chosen:
+            st.query_params[param] = chosen
+        else:
+            st.query_params.pop(param, None)
+    st.session_state[seen] = chosen
+    return chosen
+
+
 @dataclass
 class Context:
     backend: Backend

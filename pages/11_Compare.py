@@ -10,35 +10,19 @@ groups = {g["group_id"]: g for g in history.recent_groups(ctx.store)}
 
 
 def _clear(key: str) -> None:
-    st.session_state[key] = None if key == "group" else ""
-    if key == "group":
-        st.query_params.pop("group", None)
+    st.session_state[key] = None if key == "compare_group" else ""
 
 
-def _group_picked() -> None:
-    _clear("tasks")
-    picked = st.session_state.get("group")
-    if picked:
-        st.query_params["group"] = picked
-    else:
-        st.query_params.pop("group", None)
-
-
-# The group picker lists groups as people know them (prompt, size, models, owner, age) while the
-# address keeps the id: a widget bound to the address would write the label there, so this one
-# is not bound and the address is kept here. An address that changed (a link followed, a reload)
-# wins over the session's last pick.
-from_address = st.query_params.get("group") or None
-if st.session_state.get("group_address", from_address) != from_address or "group" not in st.session_state:
-    st.session_state["group"] = from_address
-st.session_state["group_address"] = from_address
-options = list(groups) + ([from_address] if from_address and from_address not in groups else [])
+# Groups listed as people know them (prompt, size, models, owner, age); the address keeps the id.
 pick_group, pick_tasks = st.columns([3, 2])
-group = pick_group.selectbox("Group", options, index=None, key="group", accept_new_options=True,
-                             format_func=lambda g: compare.group_label(groups[g]) if g in groups else g,
-                             placeholder="Pick a comparison group", on_change=_group_picked)
+from_address = st.query_params.get("group")
+options = list(groups) + ([from_address] if from_address and from_address not in groups else [])
+group = ui.in_address("group", "compare_group", lambda: pick_group.selectbox(
+    "Group", options, index=None, key="compare_group", accept_new_options=True,
+    format_func=lambda g: compare.group_label(groups[g]) if g in groups else g,
+    placeholder="Pick a comparison group", on_change=_clear, args=("tasks",)))
 typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params",
-                              placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("group",))
+                              placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("compare_group",))
 task_ids = compare.parse_task_ids(typed)
 if group and not task_ids:
     pick_group.caption(f"Group {ui.plain(group)}")
