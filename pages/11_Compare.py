@@ -58,9 +58,12 @@ reviews = ctx.store.reviews_for([c.task["id"] for c in cols])
 ratio = compare.aspect(cols)
 for start in range(0, len(cols), compare.PER_ROW):
     row = cols[start:start + compare.PER_ROW]
-    st.iframe(compare.players_html(row, ratio), height="content", alt="Outputs side by side")
+    row_key = f"row-{start}"
+    if compare.has_players(row):
+        st.iframe(compare.bar_html(row_key), height=compare.BAR_HEIGHT, alt="Play the row together")
     for col, place in zip(row, st.columns(len(row), gap="small")):
         with place:
+            st.iframe(compare.cell_html(col, ratio, row_key), height="content", alt=f"Output of #{col.task['id']}")
             ui.task_heading(col.task)
             if col.differs:
                 st.markdown("**" + ui.plain(" · ".join(col.differs)) + "**")

@@ -117,9 +117,10 @@ def test_gallery_posters_play_on_click_and_pick_for_compare(dashboard, page, tmp
         page.get_by_role("link", name="Compare 2 →").click()
         page.wait_for_url(f"**/Compare?tasks={ids[2]}%2C{ids[1]}**", timeout=20_000)
         assert len(page.context.pages) == 1
-        frame = page.frame_locator("iframe[title='Outputs side by side']")
-        frame.locator("video").nth(1).wait_for(state="attached", timeout=20_000)
-        assert frame.locator("figcaption").all_inner_texts() == [f"#{ids[1]} · gen4.5", f"#{ids[2]} · gen4.5"]
+        frames = page.frame_locator("iframe[title^='Output of #']")  # one a column
+        frames.nth(1).locator("video").wait_for(state="attached", timeout=20_000)
+        assert [frames.nth(i).locator("figcaption").inner_text() for i in (0, 1)] == [f"#{ids[1]} · gen4.5",
+                                                                                      f"#{ids[2]} · gen4.5"]
     finally:
         _remove_posters(tmp_path)
 

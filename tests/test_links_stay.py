@@ -84,7 +84,7 @@ def test_links_to_dashboard_pages_stay_in_the_tab_and_keep_the_name(dashboard, p
 
     # The gallery's cells.
     _to_history(page, "Gallery")
-    main.get_by_role("link", name=f"#{ids['owl']} · Text to video · gen4.5", exact=True).click()
+    main.get_by_role("link", name=f"#{ids['owl']} · gen4.5", exact=True).click()
     _stays(page, "/Task", task=str(ids['owl']))
 
 
