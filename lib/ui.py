@@ -180,7 +180,7 @@ def news_since() -> tuple[str, bool]:
 
 def _remember_news_since(since: str) -> None:
     """Write the cookie of `news_since` (no max-age: the browser forgets it when it closes)."""
-    components.html(f"<script>document.cookie = '{NEWS_COOKIE}=' + encodeURIComponent({_script_text(since)}) + "
+    components.html(f"<script>document.cookie = '{NEWS_COOKIE}=' + encodeURIComponent({script_text(since)}) + "
                     "'; path=/; SameSite=Strict';</script>", height=0)
 
 
@@ -218,13 +218,13 @@ def _task_news(ctx: Context, title: str) -> None:
         if news.get("done"):
             # The page's own title is set again on every full rerun; between them this frame sets it.
             # A frame whose text is unchanged is not run again.
-            components.html(f"<script>window.parent.document.title = {_script_text(tab_title(title))};</script>",
+            components.html(f"<script>window.parent.document.title = {script_text(tab_title(title))};</script>",
                             height=0)
 
     watch()
 
 
-def _script_text(text: str) -> str:
+def script_text(text: str) -> str:
     """A JavaScript string literal of `text` that cannot close the script it stands in."""
     return json.dumps(text).replace("<", "\\u003c")
 
@@ -282,7 +282,7 @@ def _remember_name(name: str) -> None:
     cookies, so a zero-height component frame (same origin as the page) writes it; a frame whose
     text does not change is not run again. Not HttpOnly: a name is no secret, and the password's cookie is another one."""
     age = NAME_COOKIE_DAYS * 86400 if name else 0
-    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({_script_text(name)}) + "
+    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({script_text(name)}) + "
                     f"'; path=/; max-age={age}; SameSite=Strict';</script>", height=0)
 
 
