@@ -69,6 +69,6 @@ def test_compare_stacks_on_a_phone_and_follows_a_dark_system(dashboard, page, tm
         for view in ("List", "Gallery"):  # History's own HTML: players, badges, cards, the gallery
             wide.goto(f"{dashboard}/History?view={view}")
             wide.locator("video[poster]").nth(2).wait_for(timeout=30_000)
-            wide.get_by_role("link", name=f"#{ids[0]} · Text to video · gen4.5").wait_for(timeout=20_000)
+            wide.get_by_role("link", name=f"#{ids[0]} · ").first.wait_for(timeout=20_000)
             wide.wait_for_timeout(1000)  # the rest of the run drawn
             wide.screenshot(path=str(SHOTS / f"history_{view.lower()}_wide_{scheme}.png"))
