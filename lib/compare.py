@@ -3,10 +3,12 @@ column per task, players of equal size whose play, pause and seek follow each
 other across the row; and each teammate's own rating, notes and winner vote,
 kept in SQLite, shown with the team's average and who voted what.
 
-The players are one small HTML document per row, embedded with `st.iframe`:
-plain <video>/<audio>/<img> elements on `/app/static/...` URLs plus a few
-lines of JavaScript that mirror one player's play, pause and seek onto the
-others. Everything written into it is escaped; it never contains a prompt.
+The players are small HTML documents embedded with `st.iframe`, one per column
+(so a phone stacks each output with its rating): plain <video>/<audio>/<img>
+elements on `/app/static/...` URLs. A bar above each row holds a few lines of
+JavaScript that find the row's players in those frames (same origin) and mirror
+one player's play, pause and seek onto the others. Everything written into them
+is escaped; they never contain a prompt.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ import streamlit as st
 from lib import archive, catalog, history, lifecycle
 from lib.history import Filters
 from lib.store import Store
-from lib.ui import age, credits_text, parse_id, plain
+from lib.ui import script_text, age, credits_text, parse_id, plain
 
 MAX_TASKS = 20
 PER_ROW = 4  # more columns than this make each player too small to judge
@@ -140,14 +142,19 @@ def _cell(col: Column) -> str:
 
 
 _SYNC = """
-const players = [...document.querySelectorAll('video, audio')];
-players.forEach(p => { p.muted = true; });  // several soundtracks at once are noise; unmute on purpose
+// The row's players sit in the frames of its columns (same origin as the page), so that on a
+// phone each stacks with its own rating under it; this frame finds them there, and finds them
+// again when a column's frame is drawn anew.
+const ROW = %s;
+let players = [];
 let lead = null;  // the player the user touched last; the others follow it
+const wired = new WeakSet();
 // A seek we make ourselves is marked, so its own 'seeked' is not mirrored back (no ping-pong).
 const follow = (o, time) => {
   if (Math.abs(o.currentTime - time) > 0.04) { o.dataset.following = '1'; o.currentTime = time; }
 };
-players.forEach(p => {
+const wire = p => {
+  p.muted = document.getElementById('mute').checked;  // several soundtracks at once are noise
   p.addEventListener('play', () => {
     lead = lead || p;
     players.forEach(o => { if (o !== p && o.paused) { follow(o, p.currentTime); o.play().catch(() => {}); } });
@@ -164,42 +171,78 @@ players.forEach(p => {
       if (o !== p && !o.paused && !o.ended && Math.abs(o.currentTime - p.currentTime) > 0.3) follow(o, p.currentTime);
     });
   });
-});
+};
+const scan = () => {
+  const found = [];
+  for (const frame of window.parent.document.querySelectorAll('iframe')) {
+    let doc = null;
+    try { doc = frame.contentDocument; } catch (e) { continue; }
+    if (doc && doc.body && doc.body.dataset.row === ROW) found.push(...doc.querySelectorAll('video, audio'));
+  }
+  players = found;
+  found.forEach(p => { if (!wired.has(p)) { wired.add(p); wire(p); } });
+};
+scan();
+setInterval(scan, 500);
 document.getElementById('play').onclick = () => { lead = players[0]; players.forEach(p => p.play().catch(() => {})); };
 document.getElementById('pause').onclick = () => players.forEach(p => p.pause());
 document.getElementById('restart').onclick = () => players.forEach(p => follow(p, 0));
 document.getElementById('mute').onchange = e => players.forEach(p => { p.muted = e.target.checked; });
 """
 
+# The dashboard's theme follows the system's light or dark setting, and so do these frames (their
+# own documents: the page's colours do not reach them). Their background is the page's: no
+# `color-scheme` here, which would make Chromium paint a frame whose scheme differs from the page's.
+_STYLE = """
+:root { --text: #31333f; --soft: #f0f2f6; --line: #d0d3da; --button: #ffffff; }
+@media (prefers-color-scheme: dark) {
+  :root { --text: #fafafa; --soft: #262730; --line: #4b4f5c; --button: #1c1e26; }
+}
+html, body { margin: 0; background: transparent; }
+body { font-family: "Source Sans Pro", system-ui, sans-serif; color: var(--text); }
+figure { margin: 0; }
+figcaption { font-size: 0.9rem; font-weight: 600; margin: 0 0 0.3rem; white-space: nowrap; overflow: hidden;
+             text-overflow: ellipsis; }
+.box { aspect-ratio: RATIO; background: #0e1117; border-radius: 0.4rem; overflow: hidden;
+       display: flex; align-items: center; justify-content: center; margin-bottom: 0.4rem; }
+.box.audio { aspect-ratio: auto; height: 4rem; background: var(--soft); }
+.box.empty { color: #aaa; font-size: 0.9rem; }
+video, img { width: 100%; height: 100%; object-fit: contain; display: block; }
+audio { width: 95%; }
+.bar { display: flex; gap: 0.5rem; align-items: center; font-size: 0.9rem; white-space: nowrap; overflow-x: auto;
+       height: BAR_HEIGHTpx; }
+.bar button { border: 1px solid var(--line); background: var(--button); color: var(--text);
+              border-radius: 0.4rem; padding: 0.25rem 0.7rem; cursor: pointer; font: inherit; }
+@media (max-width: 420px) { .bar { gap: 0.3rem; } .bar button { padding: 0.25rem 0.4rem; } }
+"""
 
-def players_html(cols: list[Column], ratio: float) -> str:
-    """One row of equal players, one per column, kept in sync."""
-    cells = "".join(_cell(c) for c in cols)
-    has_players = any(archive.static_url(o.get("path")) and not (o.get("mime") or "").startswith("image/")
-                      for c in cols for o in c.outputs)
-    toolbar = ("" if not has_players else
-               '<div class="bar"><button id="play">▶ Play all</button><button id="pause">⏸ Pause all</button>'
-               '<button id="restart">⏮ Start</button><label><input type="checkbox" id="mute" checked> muted'
-               "</label></div>")
-    style = f"""
-    body {{ margin: 0; font-family: "Source Sans Pro", system-ui, sans-serif; color: #31333f; }}
-    .row {{ display: grid; grid-template-columns: repeat({len(cols)}, minmax(0, 1fr)); gap: 1rem; }}
-    figure {{ margin: 0; }}
-    figcaption {{ font-size: 0.9rem; font-weight: 600; margin: 0 0 0.3rem; white-space: nowrap; overflow: hidden;
-                 text-overflow: ellipsis; }}
-    .box {{ aspect-ratio: {ratio:.4f}; background: #0e1117; border-radius: 0.4rem; overflow: hidden;
-           display: flex; align-items: center; justify-content: center; margin-bottom: 0.4rem; }}
-    .box.audio {{ aspect-ratio: auto; height: 4rem; background: #f0f2f6; }}
-    .box.empty {{ color: #aaa; font-size: 0.9rem; }}
-    video, img {{ width: 100%; height: 100%; object-fit: contain; display: block; }}
-    audio {{ width: 95%; }}
-    .bar {{ display: flex; gap: 0.5rem; align-items: center; margin-bottom: 0.5rem; font-size: 0.9rem; }}
-    .bar button {{ border: 1px solid #d0d3da; background: white; border-radius: 0.4rem; padding: 0.25rem 0.7rem;
-                  cursor: pointer; font: inherit; }}
-    """
-    script = f"<script>{_SYNC}</script>" if has_players else ""
-    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>{toolbar}"
-            f'<div class="row">{cells}</div>{script}</body></html>')
+
+def _document(body: str, ratio: float = 16 / 9, row: str = "") -> str:
+    style = _STYLE.replace("RATIO", f"{ratio:.4f}").replace("BAR_HEIGHT", str(BAR_HEIGHT))
+    return (f"<!doctype html><html><head><meta charset='utf-8'><style>{style}"
+            f'</style></head><body data-row="{html.escape(row, quote=True)}">{body}</body></html>')
+
+
+BAR_HEIGHT = 40  # pixels: one line of buttons, scrolled sideways on a phone rather than wrapped
+
+
+def has_players(cols: list[Column]) -> bool:
+    return any(archive.static_url(o.get("path")) and not (o.get("mime") or "").startswith("image/")
+               for c in cols for o in c.outputs)
+
+
+def cell_html(col: Column, ratio: float, row: str) -> str:
+    """One column's outputs, players of the row's common shape, in a frame of their own: on a
+    phone, where Streamlit stacks the columns, each comes with its own rating under it."""
+    return _document(_cell(col), ratio, row)
+
+
+def bar_html(row: str) -> str:
+    """Play all / Pause all / Start / muted for the row `row`, whose players (in its columns'
+    frames, see cell_html) follow each other's play, pause and seek."""
+    return _document('<div class="bar"><button id="play">▶ Play all</button>'
+                     '<button id="pause">⏸ Pause all</button><button id="restart">⏮ Start</button><label><input type="checkbox" id="mute" checked> muted'
+                     f"</label></div><script>{_SYNC % script_text(row)}</script>")
 
 
 # ---------------------------------------------------------------- reviews

@@ -67,7 +67,9 @@ def show(tasks: list[dict], outputs: dict[int, list[dict]], kinds: dict[int, str
         for cell, task in zip(cells, tasks[start:start + COLUMNS]):
             with cell, st.container(border=True, gap="small"):
                 _cell_media(task, outputs[task["id"]], kinds[task["id"]])
-                st.markdown(f"{ui.task_title(task)}  \n{ui.badge_markdown(task)}")
+                # Number and model only: a cell is too narrow for the task type too.
+                ui.link(ui.TASK_PAGE, f"#{task['id']} · {ui.plain(task['model'])}", {"task": str(task["id"])})
+                st.markdown(ui.badge_markdown(task))
                 prompt = (task.get("request") or {}).get("promptText") or ""
                 stars = (reviews.get(task["id"]) or {}).get("rating")
                 line = ui.plain(prompt[:80].rstrip() + ("…" if len(prompt) > 80 else ""))

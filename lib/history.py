@@ -113,6 +113,13 @@ def count(store: Store, filters: Filters) -> int:
     return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
 
 
+def finished_since(store: Store, teammate: str, since: str) -> int:
+    """How many of the teammate's tasks in view ended (ready, failed or cancelled) at `since` (the
+    store's ISO time) or later."""
+    return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE t.teammate = ? AND t.finished_at >= ? "
+                                 f"AND {in_view('t')}", (teammate, since)).fetchone()[0]
+
+
 def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
          size: int = PAGE_SIZE) -> list[dict]:
     """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page."""

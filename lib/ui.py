@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import unquote, urlencode
 
 import streamlit as st
 import streamlit.components.v1 as components
@@ -24,7 +24,7 @@ from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
 from lib.poller import Poller, ensure_poller
-from lib.store import Store, default_db_path
+from lib.store import Store, default_db_path, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,27 @@ def link(page_file: str, label: str, query: dict[str, str] | None = None, icon: 
     except StreamlitPageNotFoundError:
         # Only where a page runs as its own entry point (AppTest): a plain link instead.
         st.markdown(f"[{label}]({page_url(page_file)}{'?' + urlencode(query) if query else ''})")
+
+
+def in_address(param: str, key: str, draw: Callable[[], str | None], empty: str | None = None) -> str | None:
+    """Draw a widget (`draw`, keyed `key`) whose value the page keeps in the address at `param`
+    itself rather than with `bind="query-params"`. A bound widget's name is dropped from the
+    address on the way to any other page that takes the same name (History's group filter
+    stripped Compare's `?group=`), and a bound selectbox writes its label there, not its value.
+    What the address says wins when it changed since this session wrote it (a link followed, a
+    reload); otherwise the widget's own state stands."""
+    value = st.query_params.get(param) or empty
+    seen = f"_{key}_address"
+    if key not in st.session_state or st.session_state.get(seen, value) != value:
+        st.session_state[key] = value
+    chosen = draw() or empty
+    if (st.query_params.get(param) or empty) != chosen:
+        if chosen:
+            st.query_params[param] = chosen
+        else:
+            st.query_params.pop(param, None)
+    st.session_state[seen] = chosen
+    return chosen
 
 
 @dataclass
@@ -113,8 +134,8 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
 
 
 def tab_title(title: str) -> str:
-    """The browser tab's title: how many of the teammate's tasks finished while this session was
-    open comes first, so a tab in the background shows it."""
+    """The browser tab's title: how many of the teammate's tasks ended since this browser opened
+    the dashboard comes first, so a tab in the background shows it."""
     done = st.session_state.get("news", {}).get("done", 0)
     return f"{f'({done} done) ' if done else ''}{title} · Runway dashboard"
 
@@ -136,8 +157,31 @@ def task_news(store: Store, teammate: str, news: dict) -> list[dict]:
     finished = [t for t in latest if lifecycle.is_terminal(t["status"]) and not lifecycle.is_terminal(seen.get(t["id"]))
                 and (t["id"] in seen or t["id"] > news["after"])]
     seen.update({t["id"]: t["status"] for t in latest})
-    news["done"] = news.get("done", 0) + len(finished)
     return finished
+
+
+NEWS_COOKIE = "dashboard_news_since"
+_STORE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def news_since() -> tuple[str, bool]:
+    """Since when the tab title counts the teammate's finished tasks: when this browser first
+    opened the dashboard, kept in a cookie that lasts until the browser is closed, so a reload or
+    another tab keeps the count (a session alone would start again from nothing). Also whether
+    the cookie still has to be written. A cookie that is not a past time in the store's format
+    (anything on this host can set one) counts from now."""
+    value = st.context.cookies.get(NEWS_COOKIE)
+    value = unquote(value) if isinstance(value, str) else ""  # not a string where no browser is (AppTest)
+    now = utcnow()
+    if _STORE_TIME.fullmatch(value) and value <= now:
+        return value, False
+    return now, True
+
+
+def _remember_news_since(since: str) -> None:
+    """Write the cookie of `news_since` (no max-age: the browser forgets it when it closes)."""
+    components.html(f"<script>document.cookie = '{NEWS_COOKIE}=' + encodeURIComponent({script_text(since)}) + "
+                    "'; path=/; SameSite=Strict';</script>", height=0)
 
 
 NEWS_ICONS = {lifecycle.SUCCEEDED: "✅", lifecycle.FAILED: "❌", lifecycle.CANCELLED: "🛑"}
@@ -153,12 +197,18 @@ def _task_news(ctx: Context, title: str) -> None:
     if news.get("teammate") != ctx.teammate:  # a new name: news of that name from now on
         news.clear()
         news["teammate"] = ctx.teammate
+    if "news_since" not in st.session_state:
+        st.session_state["news_since"], st.session_state["news_since_write"] = news_since()
+    if st.session_state["news_since_write"]:
+        # Drawn on every rerun from then on, like the name's cookie, so it is not gone before it ran.
+        _remember_news_since(st.session_state["news_since"])
 
     @st.fragment(run_every=refresh_interval_ms() / 1000)
     def watch() -> None:
         version = ctx.store.change_version()
         if news.get("version") != version:
             news["version"] = version
+            news["done"] = history.finished_since(ctx.store, ctx.teammate, st.session_state["news_since"])
             for task in task_news(ctx.store, ctx.teammate, news):
                 outcome = {lifecycle.SUCCEEDED: "is ready", lifecycle.FAILED: "failed"}.get(task["status"],
                                                                                           "was cancelled")
@@ -168,13 +218,13 @@ def _task_news(ctx: Context, title: str) -> None:
         if news.get("done"):
             # The page's own title is set again on every full rerun; between them this frame sets it.
             # A frame whose text is unchanged is not run again.
-            components.html(f"<script>window.parent.document.title = {_script_text(tab_title(title))};</script>",
+            components.html(f"<script>window.parent.document.title = {script_text(tab_title(title))};</script>",
                             height=0)
 
     watch()
 
 
-def _script_text(text: str) -> str:
+def script_text(text: str) -> str:
     """A JavaScript string literal of `text` that cannot close the script it stands in."""
     return json.dumps(text).replace("<", "\\u003c")
 
@@ -232,7 +282,7 @@ def _remember_name(name: str) -> None:
     cookies, so a zero-height component frame (same origin as the page) writes it; a frame whose
     text does not change is not run again. Not HttpOnly: a name is no secret, and the password's cookie is another one."""
     age = NAME_COOKIE_DAYS * 86400 if name else 0
-    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({_script_text(name)}) + "
+    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({script_text(name)}) + "
                     f"'; path=/; max-age={age}; SameSite=Strict';</script>", height=0)
 
 
@@ -340,10 +390,11 @@ def badge_markdown(task: dict) -> str:
     return f":{BADGE_COLOURS.get(task['status'], 'gray')}-badge[{plain(status_label(task))}]"
 
 
-def task_title(task: dict, link_to_detail: bool = True) -> str:
-    """`#12 · Text to video · gen4.5` in markdown, the number linking to the task's page."""
-    number = f"[#{task['id']}]({page_url(TASK_PAGE)}?task={task['id']})" if link_to_detail else f"#{task['id']}"
-    return f"**{number} · {task['task_type'].replace('_', ' ').capitalize()} · {plain(task['model'])}**"
+def task_title(task: dict, link_to_detail: bool = False) -> str:
+    """`#12 · Text to video · gen4.5` in bold markdown, for a heading. A link to the task is
+    `task_link`, never markdown (a markdown link opens a new tab, a new session without the name);
+    `link_to_detail` is left for the Task page's call and changes nothing."""
+    return f"**#{task['id']} · {task['task_type'].replace('_', ' ').capitalize()} · {plain(task['model'])}**"
 
 
 def task_link(task: dict, before: str = "", after: str = "") -> None:
@@ -351,6 +402,26 @@ def task_link(task: dict, before: str = "", after: str = "") -> None:
     between `before` and `after` (markdown, made safe by the caller)."""
     kind = task["task_type"].replace("_", " ").capitalize()
     link(TASK_PAGE, f"{before}#{task['id']} · {kind} · {plain(task['model'])}{after}", {"task": str(task["id"])})
+
+
+def task_heading(task: dict) -> None:
+    """A task's number, type and model linking to its page, with its status badge beside it."""
+    with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+        task_link(task)
+        st.markdown(badge_markdown(task), width="content")
+
+
+def task_relations(task: dict) -> None:
+    """Links from a task to its comparison group and to the task it was made from, in a row, each
+    in the same tab and session (nothing when it has neither)."""
+    group, parent = task.get("group_id"), task.get("parent_task_id")
+    if not group and not parent:
+        return
+    with st.container(horizontal=True, gap="small"):
+        if group:
+            link(COMPARE_PAGE, f"Compare group {plain(group)}", {"group": group}, icon="⚖️")
+        if parent:
+            link(TASK_PAGE, f"From #{parent}", {"task": str(parent)}, icon="↩️")
 
 
 def credits_text(task: dict) -> str:
@@ -425,7 +496,7 @@ def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None
                 else:
                     show_progress(task)
         with info:
-            st.markdown(f"{task_title(task)} &nbsp; {badge_markdown(task)}")
+            task_heading(task)
             if outputs and not lifecycle.is_terminal(task["status"]):
                 show_progress(task)
             prompt = (task.get("request") or {}).get("promptText")
@@ -436,17 +507,13 @@ def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None
             meta = [age(task["created_at"]), credits_text(task)]
             if task.get("teammate"):
                 meta.append(f"by {plain(task['teammate'])}")
-            if task.get("group_id"):
-                meta.append(f"group [{plain(task['group_id'])}]({page_url(COMPARE_PAGE)}?group="
-                            f"{quote(task['group_id'])})")
-            if task.get("parent_task_id"):
-                meta.append(f"from [#{task['parent_task_id']}]({page_url(TASK_PAGE)}?task={task['parent_task_id']})")
             if review and review.get("count"):  # the team's average, how many rated, and winner votes
                 votes = f" · {review['winner']} winner vote{'s' if review['winner'] != 1 else ''}" if review.get(
                     "winner") else ""
                 meta.append(f"★ {review['average']:.1f} ({review['count']}){votes}")
             st.caption(" · ".join(plain(s) for s in summary) + ("  \n" if summary else "")
                        + " · ".join(m for m in meta if m))
+            task_relations(task)
             show_failure(task)
             if actions:
                 actions(task, outputs)

@@ -46,7 +46,9 @@ with st.expander(f"Filters ({on} on)" if on else "Filters", expanded=bool(on), i
     row = st.columns([2, 2, 1.5, 1.5, 2])
     teammates = row[0].multiselect("Teammate", history.distinct_values(ctx.store, "teammate"), key="by",
                                    format_func=lambda name: name or "(no name)", **bound)
-    group = row[1].text_input("Group", key="group", help="A comparison group's id.", **bound)
+    # Kept in the address by hand: bound, its name would strip `?group=` from links to Compare.
+    group = ui.in_address("group", "group", lambda: row[1].text_input(
+        "Group", key="group", help="A comparison group's id.", on_change=_first_page), empty="")
     created_from = row[2].date_input("From (UTC)", value=None, key="from", **bound)
     created_to = row[3].date_input("To (UTC)", value=None, key="to", **bound)
     sorts = {label: key for key, (label, _) in history.SORTS.items()}  # the address shows the label
@@ -95,8 +97,8 @@ if picked:
     left, right = st.columns([4, 1], vertical_alignment="center")
     left.caption(f"Picked for comparison: {', '.join(f'#{i}' for i in picked)}")
     if len(picked) >= 2:
-        right.markdown(f"[Compare {len(picked)} →]({ui.page_url(ui.COMPARE_PAGE)}?tasks="
-                       f"{','.join(str(i) for i in picked)})")
+        with right:
+            ui.link(ui.COMPARE_PAGE, f"Compare {len(picked)} →", {"tasks": ",".join(str(i) for i in picked)})
 
 tasks = history.page(ctx.store, filters, sort, number)
 if not tasks:

@@ -10,19 +10,22 @@ groups = {g["group_id"]: g for g in history.recent_groups(ctx.store)}
 
 
 def _clear(key: str) -> None:
-    st.session_state[key] = None if key == "group" else ""
+    st.session_state[key] = None if key == "compare_group" else ""
 
 
+# Groups listed as people know them (prompt, size, models, owner, age); the address keeps the id.
 pick_group, pick_tasks = st.columns([3, 2])
-# Options are the bare group ids: a bound widget writes what it shows into the address.
-group = pick_group.selectbox("Group", list(groups), index=None, key="group", bind="query-params",
-                             accept_new_options=True, placeholder="Pick a comparison group",
-                             on_change=_clear, args=("tasks",))
+from_address = st.query_params.get("group")
+options = list(groups) + ([from_address] if from_address and from_address not in groups else [])
+group = ui.in_address("group", "compare_group", lambda: pick_group.selectbox(
+    "Group", options, index=None, key="compare_group", accept_new_options=True,
+    format_func=lambda g: compare.group_label(groups[g]) if g in groups else g,
+    placeholder="Pick a comparison group", on_change=_clear, args=("tasks",)))
 typed = pick_tasks.text_input("…or any tasks", key="tasks", bind="query-params",
-                              placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("group",))
+                              placeholder="Task numbers: 12, 15, 18", on_change=_clear, args=("compare_group",))
 task_ids = compare.parse_task_ids(typed)
-if group in groups and not task_ids:
-    pick_group.caption(ui.plain(compare.group_label(groups[group])))
+if group and not task_ids:
+    pick_group.caption(f"Group {ui.plain(group)}")
 if typed and not task_ids:
     st.warning(f"“{ui.quoted(typed)}” names no task: task numbers are whole numbers from 1 to {ui.ID_MAX}.",
                icon="⚠️")
@@ -55,10 +58,13 @@ reviews = ctx.store.reviews_for([c.task["id"] for c in cols])
 ratio = compare.aspect(cols)
 for start in range(0, len(cols), compare.PER_ROW):
     row = cols[start:start + compare.PER_ROW]
-    st.iframe(compare.players_html(row, ratio), height="content", alt="Outputs side by side")
+    row_key = f"row-{start}"
+    if compare.has_players(row):
+        st.iframe(compare.bar_html(row_key), height=compare.BAR_HEIGHT, alt="Play the row together")
     for col, place in zip(row, st.columns(len(row), gap="small")):
         with place:
-            st.markdown(f"{ui.task_title(col.task)} &nbsp; {ui.badge_markdown(col.task)}")
+            st.iframe(compare.cell_html(col, ratio, row_key), height="content", alt=f"Output of #{col.task['id']}")
+            ui.task_heading(col.task)
             if col.differs:
                 st.markdown("**" + ui.plain(" · ".join(col.differs)) + "**")
             st.caption(" · ".join(p for p in (col.facts, ui.age(col.task["created_at"])) if p))

@@ -27,18 +27,27 @@ def _submit_group(tmp_path) -> list[int]:
     return [r.task_id for r in results]
 
 
+def _players(page, count: int = 3) -> list:
+    """The row's videos, one in each column's frame (a phone stacks each with its rating)."""
+    frames = page.frame_locator("iframe[title^='Output of #']")
+    frames.nth(count - 1).locator("video").wait_for(state="attached", timeout=60_000)
+    return [frames.nth(i).locator("video") for i in range(count)]
+
+
+def _states(videos) -> list[dict]:
+    return [v.evaluate("v => ({paused: v.paused, time: v.currentTime})") for v in videos]
+
+
 def test_a_group_plays_side_by_side_in_sync(dashboard, page, tmp_path):
     _submit_group(tmp_path)
     page.goto(f"{dashboard}/Compare?group=g-browser")
-    frame = page.frame_locator("iframe[title='Outputs side by side']")
     # No clicks: the page refreshes itself until the three archived videos are embedded.
-    frame.locator("video").nth(2).wait_for(state="attached", timeout=60_000)
-    videos = frame.locator("video")
-    assert videos.count() == 3
-    videos.first.evaluate("v => new Promise(r => v.readyState >= 2 ? r() : v.addEventListener('loadeddata', r))")
-    page.wait_for_timeout(300)
+    videos = _players(page)
+    assert page.locator("iframe[title^='Output of #']").count() == 3
+    videos[0].evaluate("v => new Promise(r => v.readyState >= 2 ? r() : v.addEventListener('loadeddata', r))")
+    page.wait_for_timeout(1000)  # the bar's script finds the players (it looks every half second)
 
-    boxes = [videos.nth(i).bounding_box() for i in range(3)]
+    boxes = [v.bounding_box() for v in videos]
     assert len({round(b["width"]) for b in boxes}) == 1 and len({round(b["height"]) for b in boxes}) == 1
     assert len({round(b["y"]) for b in boxes}) == 1 and boxes[0]["x"] < boxes[1]["x"] < boxes[2]["x"]
     assert abs(boxes[0]["width"] / boxes[0]["height"] - 16 / 9) < 0.02
@@ -47,18 +56,17 @@ def test_a_group_plays_side_by_side_in_sync(dashboard, page, tmp_path):
     middle = boxes[1]
     page.mouse.click(middle["x"] + middle["width"] / 2, middle["y"] + middle["height"] / 3)
     page.wait_for_timeout(1200)
-    state = frame.locator("body").evaluate(
-        "() => [...document.querySelectorAll('video')].map(v => ({paused: v.paused, time: v.currentTime}))")
+    state = _states(videos)
     assert [s["paused"] for s in state] == [False, False, False], state
     assert all(s["time"] > 0.3 for s in state), state
     assert max(s["time"] for s in state) - min(s["time"] for s in state) < 0.4, state
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "compare_playing.png"), full_page=True)
 
-    videos.nth(2).evaluate("v => v.pause()")
+    videos[2].evaluate("v => v.pause()")
     page.wait_for_timeout(300)
-    assert videos.evaluate_all("vs => vs.map(v => v.paused)") == [True, True, True]
-    videos.first.evaluate("v => { v.currentTime = 1.5; }")
+    assert [s["paused"] for s in _states(videos)] == [True, True, True]
+    videos[0].evaluate("v => { v.currentTime = 1.5; }")
     page.wait_for_timeout(500)
-    times = videos.evaluate_all("vs => vs.map(v => v.currentTime)")
+    times = [s["time"] for s in _states(videos)]
     assert all(abs(t - 1.5) < 0.05 for t in times), times

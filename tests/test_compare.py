@@ -37,12 +37,15 @@ def test_a_group_shows_one_equal_player_per_model(app_env):
     insert_task(store, model="gen4.5", group_id="another", prompt="elsewhere")
     at = _page(group="g-lighthouse")
     assert not at.exception
-    [frame] = at.get("iframe")
-    html = frame.proto.srcdoc
+    bar, *cells = [f.proto.srcdoc for f in at.get("iframe")]  # Play all, then one frame a column
+    assert "Play all" in bar and "<video" not in bar and len(cells) == 3
+    html = "".join(cells)
     assert re.findall(r'<video src="/app/static/([^"]+)"', html) == [f"{m}-{i}.mp4" for m, i in zip(MODELS, ids)]
-    assert "grid-template-columns: repeat(3, minmax(0, 1fr))" in html and "aspect-ratio: 1.7778" in html
+    assert all('data-row="row-0"' in c and "aspect-ratio: 1.7778" in c for c in cells)  # one row, one shape
     text = " ".join(m.value for m in at.markdown)
-    assert all(f"[#{i}](Task?task={i})" in text for i in ids)
+    # Each column's number links to its task (a page link; AppTest, with no app around the page, draws
+    # ui.link's stand-in).
+    assert all(re.search(rf"\[#{i} · [^]]+\]\(Task\?task={i}\)", text) for i in ids)
     assert [t.value for t in at.text] == ["A lighthouse at dawn"] and "elsewhere" not in text
     assert len(at.get("feedback")) == 3 and len(at.text_area) == 3
     store.close()
@@ -93,7 +96,7 @@ def test_any_set_of_tasks_can_be_compared(app_env):
                          failure_code="INTERNAL.BAD_OUTPUT.CODE01", prompt="A glitch")
     at = _page(tasks=f"{failed}, {ids[0]} {image}")
     assert not at.exception
-    html = at.get("iframe")[0].proto.srcdoc
+    html = "".join(f.proto.srcdoc for f in at.get("iframe"))
     assert re.findall(r'<(video|img) src="/app/static/[^"]+"', html) == ["video", "img"]
     assert '<div class="box empty">failed</div>' in html
     assert any("internal quality checks" in e.value for e in at.error)
@@ -112,11 +115,14 @@ def test_players_are_equal_synced_and_never_carry_a_prompt():
               "request": {"ratio": "720:1280", "promptText": "<script>alert(1)</script>"}}
              for i, model in enumerate(("gen4.5", "veo3.1\"><img src=x onerror=alert(1)>"), start=1)]
     cols = [compare.Column(t, ({"path": f"static/{t['id']}.mp4", "mime": "video/mp4"},)) for t in tasks]
-    html = compare.players_html(cols, compare.aspect(cols))
-    assert "aspect-ratio: 0.5625" in html and "repeat(2, minmax(0, 1fr))" in html
+    cells = [compare.cell_html(c, compare.aspect(cols), "row-0") for c in cols]
+    bar = compare.bar_html("row-0")
+    assert all("aspect-ratio: 0.5625" in c and 'data-row="row-0"' in c for c in cells)
+    html = "".join(cells) + bar
     assert "alert(1)</script>" not in html and "<img src=x" not in html and "&lt;img src=x" in html
+    assert compare.has_players(cols) and 'const ROW = "row-0";' in bar
     for event in ("'play'", "'pause'", "'seeked'"):
-        assert f"addEventListener({event}" in html
+        assert f"addEventListener({event}" in bar
     assert compare.parse_task_ids("12, 15 18,12 #20") == [12, 15, 18, 20]
     assert compare.selection("g1", []) == Filters(group_id="g1")
     assert compare.selection("g1", [3, 4]) == Filters(task_ids=(3, 4))
@@ -142,7 +148,7 @@ def test_each_column_shows_what_differs_run_time_and_credits_and_only_finished_o
     assert [o.replace("\\", "") for o in at.radio[0].options] == [
         "none yet", *(f"#{i} · gen4.5 · seed {s} · {d} s" for i, s, d in zip(ids, (1, 2, 3), (5, 5, 10)))]
     assert "only a finished output can be rated or win" in " ".join(c.value for c in at.caption)
-    assert f"#{ids[2]} · gen4.5<" in at.get("iframe")[0].proto.srcdoc  # in the frame: number and model only
+    assert f"#{ids[2]} · gen4.5<" in at.get("iframe")[3].proto.srcdoc  # in the frame: number and model only
     assert stopped not in [c.task["id"] for c in cols if compare.can_review(c)]
 
     listing = _page(teammate="Leo")  # nothing picked: the groups, by prompt, size, models, owner and date

@@ -113,15 +113,14 @@ def test_gallery_posters_play_on_click_and_pick_for_compare(dashboard, page, tmp
         for cell in (0, 1):
             page.get_by_text("Pick for Compare").nth(cell).click()
             page.get_by_text(f"Picked for comparison: #{ids[2]}").wait_for(timeout=10_000)
-        link = page.get_by_role("link", name="Compare 2 →")
-        link.wait_for(timeout=10_000)
-        # Followed by its address: whether a link opens in this tab is another point of issue 12.
-        href = link.get_attribute("href")
-        assert href.startswith(f"Compare?tasks={ids[2]},{ids[1]}"), href
-        page.goto(f"{dashboard}/{href}")
-        frame = page.frame_locator("iframe[title='Outputs side by side']")
-        frame.locator("video").nth(1).wait_for(state="attached", timeout=20_000)
-        assert frame.locator("figcaption").all_inner_texts() == [f"#{ids[1]} · gen4.5", f"#{ids[2]} · gen4.5"]
+        # Followed in this tab and this session (tests/test_links_stay.py follows every such link).
+        page.get_by_role("link", name="Compare 2 →").click()
+        page.wait_for_url(f"**/Compare?tasks={ids[2]}%2C{ids[1]}**", timeout=20_000)
+        assert len(page.context.pages) == 1
+        frames = page.frame_locator("iframe[title^='Output of #']")  # one a column
+        frames.nth(1).locator("video").wait_for(state="attached", timeout=20_000)
+        assert [frames.nth(i).locator("figcaption").inner_text() for i in (0, 1)] == [f"#{ids[1]} · gen4.5",
+                                                                                      f"#{ids[2]} · gen4.5"]
     finally:
         _remove_posters(tmp_path)
 
