@@ -390,10 +390,9 @@ def badge_markdown(task: dict) -> str:
     return f":{BADGE_COLOURS.get(task['status'], 'gray')}-badge[{plain(status_label(task))}]"
 
 
-def task_title(task: dict, link_to_detail: bool = False) -> str:
+def task_title(task: dict) -> str:
     """`#12 · Text to video · gen4.5` in bold markdown, for a heading. A link to the task is
-    `task_link`, never markdown (a markdown link opens a new tab, a new session without the name);
-    `link_to_detail` is left for the Task page's call and changes nothing."""
+    `task_link`, never markdown (a markdown link opens a new tab, a new session without the name)."""
     return f"**#{task['id']} · {task['task_type'].replace('_', ' ').capitalize()} · {plain(task['model'])}**"
 
 

@@ -34,7 +34,7 @@ kind = catalog.task_type(task["task_type"]).output
 if not lifecycle.is_terminal(task["status"]) or any(o["state"] != "archived" for o in outputs):
     ui.redraw_on_change(ctx.store, "task_version", since=version)
 
-st.markdown(f"## {ui.task_title(task, link_to_detail=False)} &nbsp; {ui.badge_markdown(task)}")
+st.markdown(f"## {ui.task_title(task)} &nbsp; {ui.badge_markdown(task)}")
 if not lifecycle.is_terminal(task["status"]):
     ui.show_progress(task)
 ui.show_failure(task)
