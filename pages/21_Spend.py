@@ -43,23 +43,25 @@ metrics[1].metric("Finished tasks", f"{totals.tasks:,}")
 organization = ui.organization(ctx.backend)
 metrics[2].metric("Credit balance now", f"{organization['creditBalance']:,}" if organization else "—")
 
+shown = frame.assign(teammate=frame["teammate"].replace("", "(no name)"))
 if frame.empty:
     st.info(f"No task finished from {start} to {end}.")
 else:
     labels = {**spend.DIMENSIONS}
     stack = st.segmented_control("Stack by", list(labels), format_func=labels.get, default="model",
                                  required=True, key="stack")
-    per_day = spend.daily(frame, stack)
+    per_day = spend.daily(shown, stack)
     st.altair_chart(
         alt.Chart(per_day).mark_bar().encode(
             x=alt.X("day:T", title="Day (UTC)", timeUnit="utcyearmonthdate"),
             y=alt.Y("sum(credits):Q", title="Credits"),
-            color=alt.Color(f"{stack}:N", title=labels[stack]),
+            # Below the bars, so a phone's narrow chart keeps its width for them.
+            color=alt.Color(f"{stack}:N", title=labels[stack], legend=alt.Legend(orient="bottom", columns=3)),
             tooltip=["day:N", f"{stack}:N", alt.Tooltip("sum(credits):Q", title="credits", format=",.0f")]),
         width="stretch")
     columns = st.columns(3)
     for column, (dimension, label) in zip(columns, spend.DIMENSIONS.items()):
-        summed = spend.by(frame, dimension).head(15)
+        summed = spend.by(shown, dimension).head(15)
         column.altair_chart(
             alt.Chart(summed, title=f"By {label.lower()}").mark_bar().encode(
                 x=alt.X("credits:Q", title="Credits"),
@@ -85,7 +87,7 @@ table_top = st.columns([4, 1], vertical_alignment="bottom")
 table_top[0].caption("One row per day, model, task type and teammate; `removed` counts removed tasks among them.")
 table_top[1].link_button("Export CSV", downloads.spend_link(start, end, f"runway-spend-{start}-{end}.csv"),
                          icon="⬇️", width="stretch", disabled=frame.empty)
-st.dataframe(frame.assign(teammate=frame["teammate"].replace("", "(no name)")), hide_index=True,
+st.dataframe(shown, hide_index=True,
              width="stretch", height=300)
 
 st.subheader("Monthly budgets")
@@ -130,11 +132,13 @@ theirs = _runway_usage(ctx.backend, ctx.backend.name, start, end)
 if isinstance(theirs, str):
     st.warning(f"Runway's usage could not be read: {ui.plain(theirs)}", icon="⚠️")
 else:
-    differences = spend.usage_differences(spend.dashboard_usage(ctx.store, ctx.backend.name, start, end), theirs)
+    ours = spend.dashboard_usage(ctx.store, ctx.backend.name, start, end)
+    differences = spend.usage_differences(ours, theirs)
     if differences.empty:
         st.success(f"Runway's usage matches the dashboard's tasks, day by day and model by model "
                    f"({theirs['runway'].sum():,.0f} credits).", icon="✅")
     else:
-        st.warning(f"{len(differences)} day and model pair(s) differ: Runway counts "
-                   f"{differences['difference'].sum():+,.0f} credits more than the dashboard's tasks.", icon="🔎")
+        st.warning(f"{len(differences)} day and model pair(s) differ: Runway counts {theirs['runway'].sum():,.0f} "
+                   f"credits, the dashboard's tasks {ours['dashboard'].sum():,.0f} "
+                   f"(difference {differences['difference'].sum():+,.0f}).", icon="🔎")
         st.dataframe(differences, hide_index=True, width="stretch")

@@ -213,7 +213,7 @@ def test_live_mode_reads_runways_usage_and_shows_spend_made_elsewhere(live_simul
 
     at = AppTest.from_file("../" + SPEND_PAGE, default_timeout=60).run()
     assert not at.exception, at.exception
-    assert any("1 day and model pair(s) differ" in w.value and f"{other.cost_credits:+,.0f} credits" in w.value
+    assert any("1 day and model pair(s) differ" in w.value and f"(difference {other.cost_credits:+,.0f})" in w.value
                for w in at.warning), [w.value for w in at.warning]
     assert at.dataframe[-1].value[["model", "difference"]].values.tolist() == [["veo3.1", other.cost_credits]]
     store.close()
