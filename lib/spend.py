@@ -5,7 +5,8 @@ usage endpoint, and the Spend table as a streamed, spreadsheet-safe CSV.
 A task's credits are what Runway charged (`cost_credits`), on the UTC day it finished: a failed
 or cancelled task counts what it was charged (usually 0), never its estimate. A removed task
 counts too: removing hides a task, what it cost stays spent. Every figure is a GROUP BY in SQLite
-over the `tasks_spend` index (it holds every column read), with pandas only on the grouped rows.
+over `spend_days` (a row per day, model, task type, teammate and backend, kept by the store's
+triggers), with pandas only on the grouped rows: nothing here reads the tasks one by one.
 """
 from __future__ import annotations
 
@@ -30,17 +31,13 @@ OTHERS = "(others)"
 USAGE_MAX_DAYS = 90  # Runway's limit per usage call
 _CSV_BATCH = 1000
 
-# One row per day, model, task type and teammate of the tasks that finished in [start, before).
+# One row per day, model, task type and teammate of the tasks that finished from the first day to
+# the last (both included), from the per-day totals the store's triggers keep (`spend_days`).
 _GROUPED_SQL = (
-    "SELECT substr(finished_at, 1, 10) AS day, model, task_type, teammate, COUNT(*) AS tasks, "
-    "COALESCE(SUM(cost_credits), 0) AS credits, SUM(cost_credits IS NULL) AS no_cost_reported "
-    "FROM tasks WHERE finished_at >= ? AND finished_at < ? {backend} "
+    "SELECT day, model, task_type, teammate, SUM(tasks) AS tasks, round(SUM(credits), 6) AS credits, "
+    "SUM(no_cost_reported) AS no_cost_reported, SUM(removed) AS removed FROM spend_days "
+    "WHERE day >= ? AND day <= ? AND tasks > 0 {backend} "
     "GROUP BY day, model, task_type, teammate ORDER BY day, model, task_type, teammate")
-# Few tasks are removed: their partial index finds them without a scan.
-_REMOVED_SQL = (
-    "SELECT substr(finished_at, 1, 10) AS day, model, task_type, teammate, COUNT(*) AS removed "
-    "FROM tasks INDEXED BY tasks_removed WHERE removed_at IS NOT NULL AND finished_at >= ? AND finished_at < ? "
-    "GROUP BY day, model, task_type, teammate")
 
 
 def _pandas():
@@ -51,23 +48,12 @@ def _pandas():
     return pandas
 
 
-def _bounds(start: date, end: date) -> tuple[str, str]:
-    """The ISO text range of finish times from `start` to `end`, both days included."""
-    return start.isoformat(), (end + timedelta(days=1)).isoformat()
-
-
 def table(store: Store, start: date, end: date) -> pd.DataFrame:
     """The Spend table: one row per day, model, task type and teammate (TABLE_COLUMNS), of every
     task that finished from `start` to `end` (UTC days, both included), removed ones too."""
     pd = _pandas()
-    bounds = _bounds(start, end)
-    conn = store.db.conn
-    grouped = pd.DataFrame([tuple(r) for r in conn.execute(_GROUPED_SQL.format(backend=""), bounds)],
-                           columns=TABLE_COLUMNS[:-1])
-    removed = pd.DataFrame([tuple(r) for r in conn.execute(_REMOVED_SQL, bounds)], columns=[*TABLE_COLUMNS[:4],
-                                                                                            "removed"])
-    frame = grouped.merge(removed, how="left", on=list(TABLE_COLUMNS[:4]))
-    frame["removed"] = frame["removed"].fillna(0).astype(int)
+    rows = store.db.conn.execute(_GROUPED_SQL.format(backend=""), (start.isoformat(), end.isoformat()))
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=TABLE_COLUMNS)
     frame["credits"] = frame["credits"].astype(float)
     return frame
 
@@ -91,9 +77,8 @@ def daily(frame: pd.DataFrame, dimension: str, top: int = 9) -> pd.DataFrame:
 def credits_since(store: Store, start: date) -> pd.Series:
     """Credits charged per UTC day from `start` to now (days with no spend left out)."""
     pd = _pandas()
-    rows = store.db.conn.execute(
-        "SELECT substr(finished_at, 1, 10), COALESCE(SUM(cost_credits), 0) FROM tasks WHERE finished_at >= ? "
-        "GROUP BY 1 ORDER BY 1", (start.isoformat(),)).fetchall()
+    rows = store.db.conn.execute("SELECT day, round(SUM(credits), 6) FROM spend_days WHERE day >= ? GROUP BY day "
+                                 "ORDER BY day", (start.isoformat(),)).fetchall()
     return pd.Series({r[0]: float(r[1]) for r in rows}, dtype=float)
 
 
@@ -121,11 +106,10 @@ def month_spend(store: Store, teammate: str, now: datetime | None = None) -> flo
     """What `teammate` has spent this calendar month (UTC): what Runway charged for their tasks
     that finished this month, plus the estimates of their tasks still running, which will be."""
     now = now or datetime.now(timezone.utc)
-    first = _month_start(now)
-    following = (first + timedelta(days=32)).replace(day=1)
+    first = _month_start(now).date()
     charged = store.db.conn.execute(
-        "SELECT COALESCE(SUM(cost_credits), 0) FROM tasks WHERE finished_at >= ? AND finished_at < ? "
-        "AND teammate = ?", (first.date().isoformat(), following.date().isoformat(), teammate)).fetchone()[0]
+        "SELECT COALESCE(SUM(credits), 0) FROM spend_days WHERE day >= ? AND day < ? AND teammate = ?",
+        (first.isoformat(), (first + timedelta(days=32)).replace(day=1).isoformat(), teammate)).fetchone()[0]
     running = store.db.conn.execute(
         f"SELECT COALESCE(SUM(estimated_credits), 0) FROM tasks WHERE status IN "
         f"({', '.join('?' * len(lifecycle.UNFINISHED))}) AND submit_state IN (?, ?) AND teammate = ?",
@@ -181,7 +165,8 @@ def runway_usage(client: RunwayClient, start: date, end: date) -> pd.DataFrame:
 def dashboard_usage(store: Store, backend: str, start: date, end: date) -> pd.DataFrame:
     """The dashboard's credits per day and model on one backend (the tasks it created there)."""
     pd = _pandas()
-    rows = store.db.conn.execute(_GROUPED_SQL.format(backend="AND backend = ?"), (*_bounds(start, end), backend))
+    rows = store.db.conn.execute(_GROUPED_SQL.format(backend="AND backend = ?"),
+                                 (start.isoformat(), end.isoformat(), backend))
     frame = pd.DataFrame([(r["day"], r["model"], float(r["credits"])) for r in rows],
                          columns=["day", "model", "dashboard"])
     return frame.groupby(["day", "model"], as_index=False)["dashboard"].sum()
@@ -206,14 +191,12 @@ def csv_bytes(store: Store, start: date, end: date) -> Iterator[bytes]:
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow(TABLE_COLUMNS)
-    bounds = _bounds(start, end)
-    removed = {tuple(r[:4]): r[4] for r in store.db.conn.execute(_REMOVED_SQL, bounds)}
     cursor = store.db.conn.cursor()
     cursor.row_factory = None
-    cursor.execute(_GROUPED_SQL.format(backend=""), bounds)
+    cursor.execute(_GROUPED_SQL.format(backend=""), (start.isoformat(), end.isoformat()))
     while True:
         for row in cursor.fetchmany(_CSV_BATCH):
-            writer.writerow([*(safe_cell(v) for v in row[:4]), *row[4:], removed.get(tuple(row[:4]), 0)])
+            writer.writerow([*(safe_cell(v) for v in row[:4]), *row[4:]])
         if not buffer.tell():
             return
         yield buffer.getvalue().encode()
@@ -241,7 +224,7 @@ class Totals:
 
 def totals(store: Store, frame: pd.DataFrame, start: date, end: date) -> Totals:
     removed_credits = store.db.conn.execute(
-        "SELECT COALESCE(SUM(cost_credits), 0) FROM tasks INDEXED BY tasks_removed WHERE removed_at IS NOT NULL "
-        "AND finished_at >= ? AND finished_at < ?", _bounds(start, end)).fetchone()[0]
+        "SELECT COALESCE(round(SUM(removed_credits), 6), 0) FROM spend_days WHERE day >= ? AND day <= ?",
+        (start.isoformat(), end.isoformat())).fetchone()[0]
     return Totals(float(frame["credits"].sum()), int(frame["tasks"].sum()), int(frame["no_cost_reported"].sum()),
                   int(frame["removed"].sum()), float(removed_credits))

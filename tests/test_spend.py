@@ -72,6 +72,40 @@ def test_the_totals_equal_the_sum_of_what_each_task_was_charged(store):
     assert set(spend.daily(frame, "model", top=1)["model"]) == {"veo3.1", spend.OTHERS}
 
 
+def test_the_per_day_totals_follow_every_change_of_a_task(store):
+    ids = _plant(store)
+    conn = store.db.conn
+    # Runway's final word on a cost, a task finishing, one moved to another teammate, one deleted outright.
+    conn.execute("UPDATE tasks SET cost_credits = 30.5 WHERE id = ?", (ids["leo_cancelled"],))
+    conn.execute("UPDATE tasks SET status = 'SUCCEEDED', cost_credits = 7, finished_at = ? WHERE id = ?",
+                 ("2026-03-31T23:59:59.999Z", ids["running"]))
+    conn.execute("UPDATE tasks SET teammate = 'Maya' WHERE id = ?", (ids["ana_kite"],))
+    conn.execute("DELETE FROM events WHERE task_id = ?", (ids["nameless"],))
+    conn.execute("DELETE FROM tasks WHERE id = ?", (ids["nameless"],))
+    kept = [tuple(r) for r in conn.execute(
+        "SELECT day, model, task_type, teammate, SUM(tasks), SUM(credits), SUM(removed) FROM spend_days "
+        "WHERE tasks > 0 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
+    counted = [tuple(r) for r in conn.execute(
+        "SELECT substr(finished_at, 1, 10), model, task_type, teammate, COUNT(*), SUM(COALESCE(cost_credits, 0)), "
+        "SUM(removed_at IS NOT NULL) FROM tasks WHERE finished_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
+    assert kept == counted and len(kept) == 7
+    assert spend.totals(store, spend.table(store, *MARCH), *MARCH).credits == 60 + 120 + 30.5 + 8 + 7
+
+
+def test_a_history_from_before_the_per_day_totals_is_counted_when_they_arrive(store):
+    _plant(store)
+    before = spend.table(store, *MARCH).values.tolist()
+    conn = store.db.conn
+    for trigger in ("insert", "update", "delete"):
+        conn.execute(f"DROP TRIGGER tasks_spend_{trigger}")
+    conn.execute("DROP TABLE spend_days")
+    conn.execute("DROP TABLE budgets")
+    conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_spend'")
+    reopened = Store(store.path)  # the migration runs again, over the tasks already there
+    assert spend.table(reopened, *MARCH).values.tolist() == before
+    reopened.close()
+
+
 def test_the_balance_is_walked_back_from_today_through_the_spend(store):
     _plant(store)
     balance = spend.balance_history(1000.0, store, date(2026, 3, 30), today=date(2026, 4, 3))
