@@ -125,7 +125,8 @@ def measure_memory(tmp: Path, db_path: Path, reruns: int) -> list[list]:
         _charts_drawn(b)
         for i in range(reruns):
             for page in sessions:
-                page.get_by_test_id("stButtonGroup").get_by_text(("Teammate", "Task type", "Model")[i % 3], exact=True).click()
+                stack = ("Teammate", "Task type", "Model")[i % 3]
+                page.get_by_test_id("stButtonGroup").get_by_text(stack, exact=True).click()
                 page.wait_for_timeout(300)
                 _charts_drawn(page)
             rss, peak = app.rss_mb()

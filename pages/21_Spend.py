@@ -6,6 +6,9 @@ import streamlit as st
 from lib import downloads, spend, ui
 from lib.client import RunwayError
 
+# A long period has tens of thousands of table rows: the page shows the newest, the CSV has them all.
+TABLE_ROWS = 1000
+
 ctx = ui.setup_page("Spend", "💳")
 st.title("💳 Spend")
 ui.redraw_on_change(ctx.store, "spend_version")
@@ -84,10 +87,13 @@ else:
 
 st.subheader("Table")
 table_top = st.columns([4, 1], vertical_alignment="bottom")
-table_top[0].caption("One row per day, model, task type and teammate; `removed` counts removed tasks among them.")
+more = f" The newest {TABLE_ROWS:,} of {len(frame):,} are shown; the CSV has them all." if len(
+    frame) > TABLE_ROWS else ""
+table_top[0].caption("One row per day, model, task type and teammate; `removed` counts removed tasks among them."
+                     + more)
 table_top[1].link_button("Export CSV", downloads.spend_link(start, end, f"runway-spend-{start}-{end}.csv"),
                          icon="⬇️", width="stretch", disabled=frame.empty)
-st.dataframe(shown, hide_index=True,
+st.dataframe(shown.iloc[::-1].head(TABLE_ROWS), hide_index=True,
              width="stretch", height=300)
 
 st.subheader("Monthly budgets")

@@ -43,7 +43,8 @@ def _plant(store: Store) -> dict[str, int]:
                                    cost_credits=8.0, created=START + 2 * day),
         "nameless": insert_task(store, model="gen4.5", cost_credits=12.5, created=START + 20 * day),
         "running": insert_task(store, teammate="Ana", status=lifecycle.PROCESSING, created=START + 3 * day),
-        "april": insert_task(store, teammate="Ana", cost_credits=999.0, created=datetime(2026, 4, 2, tzinfo=timezone.utc)),
+        "april": insert_task(store, teammate="Ana", cost_credits=999.0,
+                             created=datetime(2026, 4, 2, tzinfo=timezone.utc)),
     }
     assert history.remove(store, ids["leo_removed"], teammate="Leo") == 0
     return ids
@@ -87,7 +88,8 @@ def test_the_per_day_totals_follow_every_change_of_a_task(store):
         "WHERE tasks > 0 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
     counted = [tuple(r) for r in conn.execute(
         "SELECT substr(finished_at, 1, 10), model, task_type, teammate, COUNT(*), SUM(COALESCE(cost_credits, 0)), "
-        "SUM(removed_at IS NOT NULL) FROM tasks WHERE finished_at IS NOT NULL GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
+        "SUM(removed_at IS NOT NULL) FROM tasks WHERE finished_at IS NOT NULL "
+        "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
     assert kept == counted and len(kept) == 7
     assert spend.totals(store, spend.table(store, *MARCH), *MARCH).credits == 60 + 120 + 30.5 + 8 + 7
 
