@@ -21,6 +21,7 @@ import random
 import re
 import time
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -141,6 +142,13 @@ class TaskState:
     raw: dict
 
 
+@dataclass(frozen=True)
+class UsageEntry:
+    day: date
+    model: str
+    credits: float  # negative when refunds exceed charges
+
+
 # ---------------------------------------------------------------- client
 
 class RunwayClient:
@@ -209,6 +217,14 @@ class RunwayClient:
     def organization(self) -> dict:
         """Credit balance, tier limits and usage; a non-billable check of the key."""
         return self._call(lambda: self._http.build_request("GET", "/v1/organization"), self._json)
+
+    def usage(self, start_date: date, before_date: date) -> list[UsageEntry]:
+        """Credits Runway charged per model per UTC day, from `start_date` to `before_date`
+        (exclusive, at most 90 days later: longer periods are several calls). Nothing is created,
+        so it is retried like a read."""
+        body = {"startDate": start_date.isoformat(), "beforeDate": before_date.isoformat()}
+        return self._call(lambda: self._http.build_request("POST", "/v1/organization/usage", json=body),
+                          lambda response: _usage(self._json(response), response.status_code))
 
     def upload(self, filename: str, data: bytes, mime: str) -> str:
         """Upload a file through Runway's ephemeral uploads and return its runway:// URI.
@@ -396,6 +412,31 @@ def _task_state(data: dict, status: int) -> TaskState:
         created_at=_text(data.get("createdAt")),
         raw=data,
     )
+
+
+def _usage(data: dict, status: int) -> list[UsageEntry]:
+    """`{results: [{date, usedCredits: [{model, amount}]}]}` as entries; any other shape is refused
+    whole, since a usage answer with some days left out would read as spend that never happened."""
+    results = data.get("results")
+    if not isinstance(results, list):
+        raise MalformedResponse("the usage answer has no 'results' list", status=status)
+    entries = []
+    for result in results:
+        used = result.get("usedCredits") if isinstance(result, dict) else None
+        try:
+            day = date.fromisoformat(result["date"]) if isinstance(result.get("date"), str) else None
+        except (ValueError, AttributeError):
+            day = None
+        if day is None or not isinstance(used, list):
+            raise MalformedResponse("a usage result has no 'date' as YYYY-MM-DD or no 'usedCredits' list",
+                                    status=status)
+        for item in used:
+            model = item.get("model") if isinstance(item, dict) else None
+            amount = _number(item.get("amount")) if isinstance(item, dict) else None
+            if not isinstance(model, str) or amount is None or not math.isfinite(amount):
+                raise MalformedResponse("a usage entry has no string 'model' or numeric 'amount'", status=status)
+            entries.append(UsageEntry(day, model, amount))
+    return entries
 
 
 def _number(value: Any) -> float | None:

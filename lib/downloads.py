@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lib import archive, export, history
+from lib import archive, export, history, spend
 from lib.store import Store, default_db_path
 
 PREFIX = "/downloads"
@@ -99,6 +99,10 @@ def csv_link(filters: history.Filters, filename: str = "runway-tasks.csv") -> st
 
 def zip_link(filters: history.Filters, filename: str = "runway-outputs.zip") -> str:
     return _link("zip", filename, filters=_filters_json(filters))
+
+
+def spend_link(start: date, end: date, filename: str = "runway-spend.csv") -> str:
+    return _link("spend", filename, start=start.isoformat(), end=end.isoformat())
 
 
 def output_link(task: dict, output: dict) -> str:
@@ -181,6 +185,9 @@ async def serve(request: Request) -> Response:
         if _accepts_gzip(request):
             pieces, headers = _gzipped(pieces), {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=headers)
+    if body["kind"] == "spend":
+        pieces = spend.csv_stream(date.fromisoformat(body["start"]), date.fromisoformat(body["end"]))
+        return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=_attachment(name))
     if body["kind"] == "zip":
         return StreamingResponse(_zip_stream(_filters(body["filters"]), dashboard_address(request)),
                                  media_type="application/zip", headers=_attachment(name))

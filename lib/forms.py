@@ -14,7 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import archive, catalog, history, media, ui
+from lib import archive, catalog, history, media, spend, ui
 from lib.catalog import Field, Issue, Model
 from lib.store import ROOT, STASH_PREFIX
 from lib.tasks import submit_task
@@ -810,6 +810,10 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     st.caption(f"{len(plans)} task{'s' if len(plans) > 1 else ''} · {cost_text(plans, form_values)} · "
                + _limits_caption(organization, list(dict.fromkeys(p.model.id for p in plans))))
     warnings = limit_warnings(organization, plans, form_values)
+    # Past the teammate's monthly budget (lib/spend.py), Generate waits for "Send anyway" too.
+    estimates = [catalog.estimate_credits(p.model, inputs_for(p, form_values)) for p in plans]
+    if over_budget := spend.budget_overrun(ctx.store, ctx.teammate, sum(e for e in estimates if e)):
+        warnings.append(over_budget)
     for warning in warnings:
         st.warning(warning, icon="⚠️")
     confirmed = st.checkbox("Send anyway", key=f"{task_type.key}_over_limit") if warnings else True

@@ -42,6 +42,7 @@ PAGE_FILES = {t.key: f"pages/{i if i <= 9 else i + 3}_{t.name.replace(' ', '_')}
 HISTORY_PAGE = "pages/10_History.py"
 COMPARE_PAGE = "pages/11_Compare.py"
 TASK_PAGE = "pages/12_Task.py"  # one task by deep link: ?task=<id>
+SPEND_PAGE = "pages/21_Spend.py"
 
 
 def page_url(page_file: str) -> str:
@@ -255,7 +256,7 @@ def _navigation(current: str) -> None:
     # needs a task's number, so it is reached from a task, never from here.
     entry("Home", "app.py")
     st.markdown("**Review**")
-    for label, page in (("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE)):
+    for label, page in (("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE), ("Spend", SPEND_PAGE)):
         entry(label, page)
     st.markdown("**New task**")
     for kind, heading in NAV_GROUPS:
