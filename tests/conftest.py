@@ -98,6 +98,23 @@ class FakeBackend(Backend):
 
 
 @pytest.fixture
+def quiet_process():
+    """No poller of an earlier test running in this process: for a test that measures the
+    process's own allocations (tracemalloc counts every thread's). Pages started pollers through
+    their resource cache; it is cleared too, so a later page starts a fresh one."""
+    import streamlit as st
+
+    from lib import poller
+
+    with poller._lock:
+        running = list(poller._running.values())
+        poller._running.clear()
+    for each in running:
+        each.stop()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
 def fake_runway():
     return FakeRunway()
 

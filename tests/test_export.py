@@ -117,7 +117,7 @@ def test_media_inputs_are_listed_by_field_and_inline_files_by_kind(store):
         "promptImage=https://img.test/a.png promptImage=uploaded file", ""]
 
 
-def test_csv_is_written_in_batches_not_built_in_memory(store):
+def test_csv_is_written_in_batches_not_built_in_memory(store, quiet_process):
     prompt = "a long and winding prompt " * 12
     insert_tasks(store, [task_row(prompt=f"shot {i}: {prompt}", created=START + timedelta(seconds=i))
                          for i in range(20_000)])
