@@ -40,12 +40,12 @@ from lib.store import Store
 COLUMNS = (
     "id", "task_url", "task_uuid", "task_type", "model", "status", "api_status", "teammate", "group_id", "backend",
     "created_at", "started_at", "finished_at", "run_seconds", "ratio", "duration", "seed", "prompt",
-    "input_sources", "output_urls", "archived_paths", "failure", "failure_code", "estimated_credits",
+    "input_sources", "output_urls", "archived_urls", "failure", "failure_code", "estimated_credits",
     "cost_credits", "rating_average", "rating_count", "winner_votes", "notes", "parent_task_id", "removed_at",
 )
 MANIFEST_COLUMNS = (
     "file", "task_id", "task_url", "output_position", "task_type", "model", "status", "teammate", "group_id", "prompt",
-    "rating_average", "rating_count", "winner_votes", "mime", "size", "sha256", "output_url", "archived_path",
+    "rating_average", "rating_count", "winner_votes", "mime", "size", "sha256", "output_url", "archived_url",
 )
 REVIEW_COLUMNS = ("task_id", "reviewer", "rating", "winner", "notes", "updated_at")
 ZIP_MAX_BYTES = 2 * 1024 * media.MB  # a bigger set is narrowed with the filters first
@@ -141,9 +141,9 @@ _COMPUTED = {
     # Dashboard URLs: the base (a `?` each, bound first) is checked by the caller and starts
     # with http or is empty, so neither starts like a formula.
     "task_url": f"? || '{TASK_PAGE_URL}' || t.id",
-    "archived_paths": _archived_urls_sql(),
+    "archived_urls": _archived_urls_sql(),
 }
-_BASE_PARAMS = 2  # the `?` of task_url and of archived_paths, before the filters' own
+_BASE_PARAMS = 2  # the `?` of task_url and of archived_urls, before the filters' own
 # The team's review, its four cells from one look-up, made only for a task someone reviewed (four
 # look-ups for every task took 0.5 s more over 100,000 tasks):
 # [average, how many rated, winner votes, each note on a line after its author's name, as

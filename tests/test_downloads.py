@@ -89,22 +89,22 @@ def test_exports_give_urls_at_the_address_the_download_was_asked_at(client, tmp_
     def row(host: str, scheme: str = "http") -> dict:
         answer = client.get(f"{scheme}://testserver" + downloads.csv_link(history.Filters()), headers={"Host": host})
         [cells] = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
-        return {k: cells[k] for k in ("task_url", "archived_paths")}
+        return {k: cells[k] for k in ("task_url", "archived_urls")}
 
     assert row("localhost:8501") == {"task_url": f"http://localhost:8501/Task?task={task_id}",
-                                     "archived_paths": "http://localhost:8501/app/static/kite-output.mp4"}
+                                     "archived_urls": "http://localhost:8501/app/static/kite-output.mp4"}
     assert row("dashboard.team.example", "https") == {
         "task_url": f"https://dashboard.team.example/Task?task={task_id}",
-        "archived_paths": "https://dashboard.team.example/app/static/kite-output.mp4"}
+        "archived_urls": "https://dashboard.team.example/app/static/kite-output.mp4"}
     assert row("[::1]:8501")["task_url"] == f"http://[::1]:8501/Task?task={task_id}"
     # A Host that is not a plain name and port (the guard keeps such requests out; here nothing does)
     # never gets into a cell: the URLs stay root-relative.
     for host in ('evil"=cmd|x', "a b", "user@host", "host/path", "=1+1"):
-        assert row(host) == {"task_url": f"/Task?task={task_id}", "archived_paths": "/app/static/kite-output.mp4"}
+        assert row(host) == {"task_url": f"/Task?task={task_id}", "archived_urls": "/app/static/kite-output.mp4"}
     manifest = zipfile.ZipFile(io.BytesIO(client.get(downloads.zip_link(history.Filters()),
                                                      headers={"Host": "localhost:8501"}).content))
     [line] = list(csv.DictReader(io.StringIO(manifest.read("manifest.csv").decode("utf-8-sig"))))
-    assert (line["task_url"], line["archived_path"]) == (
+    assert (line["task_url"], line["archived_url"]) == (
         f"http://localhost:8501/Task?task={task_id}", "http://localhost:8501/app/static/kite-output.mp4")
 
 

@@ -61,7 +61,7 @@ def test_csv_round_trips_through_pandas(store):
     assert (first["ratio"], first["duration"], first["seed"]) == ("1280:720", "5", "42")
     assert first["output_urls"] == "https://cdn.test/a.mp4?x=1,2 https://cdn.test/b.mp4"
     # Archived copies and the task's page as URLs a teammate opens, never paths on the server.
-    assert first["archived_paths"] == "http://localhost:8501/app/static/aa.mp4 http://localhost:8501/app/static/bb.mp4"
+    assert first["archived_urls"] == "http://localhost:8501/app/static/aa.mp4 http://localhost:8501/app/static/bb.mp4"
     assert first["task_url"] == f"http://localhost:8501/Task?task={ids[0]}"
     assert (first["rating_average"], first["rating_count"], first["winner_votes"]) == ("2.5", "2", "1")
     assert first["notes"] == "Bo: =better, \"sharper\"\nkeep\nLeo: too dark"  # each note named
@@ -102,7 +102,7 @@ def test_every_cell_a_person_or_the_api_wrote_is_neutralised(store):
         "notes": "'=Bo: @notes"}
     # Outputs in position order, whatever order they were recorded in.
     assert row["output_urls"] == "'=HYPERLINK(\"x\") https://cdn.test/second.mp4"
-    assert row["archived_paths"] == "/app/static/first.mp4"  # no request at hand: root-relative
+    assert row["archived_urls"] == "/app/static/first.mp4"  # no request at hand: root-relative
     assert row["task_url"] == f"/Task?task={task}"
 
 
@@ -166,7 +166,7 @@ def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
     assert [(r["task_id"], r["reviewer"], r["rating"], r["winner"]) for r in reviews] == [
         (str(second), "'=Leo", "4", ""), (str(second), "Ana", "5", "yes")]
     assert manifest[1]["mime"] == "image/png"
-    assert [(m["task_url"], m["archived_path"]) for m in manifest] == [
+    assert [(m["task_url"], m["archived_url"]) for m in manifest] == [
         (f"http://localhost:8501/Task?task={first}", "http://localhost:8501/app/static/one.mp4"),
         (f"http://localhost:8501/Task?task={second}", "http://localhost:8501/app/static/two.png"),
         (f"http://localhost:8501/Task?task={second}", "")]

@@ -41,7 +41,7 @@ def test_a_removed_task_is_hidden_but_its_credits_stay_in_the_csv_of_all_rows(st
     assert [int(r["id"]) for r in rows] == [kept, gone, cancelled]
     assert sum(float(r["cost_credits"]) for r in rows) == 100.0
     [removed] = [r for r in rows if int(r["id"]) == gone]
-    assert removed["removed_at"] and removed["rating_count"] == "0" and removed["archived_paths"] == ""
+    assert removed["removed_at"] and removed["rating_count"] == "0" and removed["archived_urls"] == ""
     assert store.events_for(gone)[-1]["note"] == "removed from the history by Leo"
     # A filtered export writes what History shows, which a removed task is not part of.
     assert [int(r["id"]) for r in _csv(store, Filters(statuses=("SUCCEEDED",)))] == [kept]
