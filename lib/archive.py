@@ -79,10 +79,17 @@ class ArchivedFile:
 
 
 def static_url(path: str | None) -> str | None:
-    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`)."""
+    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`).
+
+    The archive writes its files straight into static/, never into a subfolder, so a path with a
+    folder below static/ is not an archived file and has no URL: the CSV's archived_urls
+    (`export._archived_urls_sql`) holds to the same rule."""
     if not path or not path.startswith("static/"):
         return None
-    return f"{STATIC_URL}/{Path(path).name}"
+    name = path[len("static/"):]
+    if not name or "/" in name:
+        return None
+    return f"{STATIC_URL}/{name}"
 
 
 def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path = STATIC_DIR,

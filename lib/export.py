@@ -112,7 +112,8 @@ def _outputs_sql(column: str) -> str:
 
 def _archived_urls_sql() -> str:
     """A task's archived files as dashboard URLs (a `?` for the base first), in position order,
-    space-separated: `archive.static_url` in SQL, for the paths the archive writes (static/<name>)."""
+    space-separated: `archive.static_url` in SQL, with its rule: only static/<name>, as archived files are
+    never in a subfolder (a path with one has no URL here, nor in the ZIP's manifest)."""
     return ("(SELECT group_concat(? || '" + archive.STATIC_URL + "/' || substr(path, 8), ' ') FROM (SELECT o.path "
             "FROM outputs o WHERE o.task_id = t.id AND substr(o.path, 1, 7) = 'static/' "
             "AND instr(substr(o.path, 8), '/') = 0 ORDER BY o.position))")
@@ -241,7 +242,8 @@ def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR, base:
                     task["id"], vote["reviewer"], vote.get("rating"), "yes" if vote.get("winner") else "",
                     vote.get("notes"), vote.get("updated_at"))])
             for output in task.get("outputs") or []:
-                source = static_dir / Path(output["path"]).name if output.get("path") else None
+                # The archive's rule (`archive.static_url`), so the file, manifest.csv and the CSV agree.
+                source = static_dir / Path(output["path"]).name if archive.static_url(output.get("path")) else None
                 name = ""
                 if source is not None and source.is_file():
                     name = output_filename(task, output["position"], source.suffix)

@@ -198,3 +198,23 @@ def test_output_file_names_carry_task_model_and_prompt_and_are_safe_everywhere()
             assert len(made) <= 80 and made.split(".")[0].lower() not in reserved
             assert len(export.slug(prompt)) <= export.SLUG_MAX
     assert export.slug("word " * 200) == "-".join(["word"] * 8)  # cut between words, not inside one
+
+
+def test_a_path_in_a_subfolder_of_static_is_no_archived_file_in_the_csv_nor_the_zip(store, tmp_path):
+    # The archive writes no subfolders: static/a/b.mp4 is not one of its files, whichever export reads it.
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / "b.mp4").write_bytes(b"another task's video")
+    task = insert_task(store, prompt="a fox", group_id="g1")
+    insert_output(store, task, path="static/a/b.mp4")
+    insert_output(store, task, position=1, path="static/c.mp4")
+    (static / "c.mp4").write_bytes(b"video c")
+
+    frame = _read(io.BytesIO(b"".join(export.csv_bytes(store, Filters(), base="http://h"))))
+    assert frame["archived_urls"].tolist() == ["http://h/app/static/c.mp4"]
+    with export.zip_file(history.iter_tasks(store, Filters(group_id="g1")), static_dir=static, base="http://h") as out:
+        bundle = zipfile.ZipFile(out)
+        manifest = list(csv.DictReader(io.StringIO(bundle.read("manifest.csv").decode("utf-8-sig"))))
+        assert sorted(bundle.namelist()) == ["manifest.csv", "reviews.csv", f"task-{task}-gen4.5-a-fox-2.mp4"]
+    assert [(m["file"], m["archived_url"]) for m in manifest] == [
+        ("(not archived)", ""), (f"task-{task}-gen4.5-a-fox-2.mp4", "http://h/app/static/c.mp4")]
