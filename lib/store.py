@@ -339,19 +339,24 @@ _SPENT_AS = {  # what one task adds to its day's row, in terms of the task row `
     "removed_credits": "CASE WHEN T.removed_at IS NOT NULL THEN COALESCE(T.cost_credits, 0) ELSE 0 END",
 }
 _SPEND_SUMS = [c for c in _SPENT_AS if c not in SPEND_KEY]
+# A task counts once it has ended, unless Runway refused the request: that task never existed
+# there and was charged nothing. (One whose outcome is unknown may have been created, so it counts.)
+_SPEND_COUNTED = f"T.finished_at IS NOT NULL AND T.submit_state IS NOT '{REJECTED}'"
 
 
 def _spend_add(row: str) -> str:
     values = ", ".join(v.replace("T.", f"{row}.") for v in _SPENT_AS.values())
     sums = ", ".join(f"{c} = {c} + excluded.{c}" for c in _SPEND_SUMS)
-    return (f"INSERT INTO spend_days ({', '.join(_SPENT_AS)}) SELECT {values} WHERE {row}.finished_at IS NOT NULL "
+    counted = _SPEND_COUNTED.replace("T.", f"{row}.")
+    return (f"INSERT INTO spend_days ({', '.join(_SPENT_AS)}) SELECT {values} WHERE {counted} "
             f"ON CONFLICT ({', '.join(SPEND_KEY)}) DO UPDATE SET {sums};")
 
 
 def _spend_remove(row: str) -> str:
     sums = ", ".join(f"{c} = {c} - ({_SPENT_AS[c].replace('T.', f'{row}.')})" for c in _SPEND_SUMS)
     key = " AND ".join(f"{c} = {_SPENT_AS[c].replace('T.', f'{row}.')}" for c in SPEND_KEY)
-    return f"UPDATE spend_days SET {sums} WHERE {key};"
+    counted = _SPEND_COUNTED.replace("T.", f"{row}.")
+    return f"UPDATE spend_days SET {sums} WHERE {key} AND {counted};"
 
 
 @migrations()
@@ -362,10 +367,10 @@ def m013_spend(db: Database) -> None:
                f"PRIMARY KEY ({', '.join(SPEND_KEY)})) WITHOUT ROWID")
     sums = ", ".join(f"SUM({v})" for c, v in _SPENT_AS.items() if c not in SPEND_KEY)
     key = ", ".join(_SPENT_AS[c] for c in SPEND_KEY)
-    db.execute(f"INSERT INTO spend_days SELECT {key}, {sums} FROM tasks T WHERE T.finished_at IS NOT NULL "
+    db.execute(f"INSERT INTO spend_days SELECT {key}, {sums} FROM tasks T WHERE {_SPEND_COUNTED} "
                f"GROUP BY {key}")
     changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in (
-        "finished_at", "cost_credits", "removed_at", "model", "task_type", "teammate", "backend"))
+        "finished_at", "submit_state", "cost_credits", "removed_at", "model", "task_type", "teammate", "backend"))
     db.execute(f"CREATE TRIGGER tasks_spend_insert AFTER INSERT ON tasks BEGIN {_spend_add('NEW')} END")
     db.execute(f"CREATE TRIGGER tasks_spend_update AFTER UPDATE ON tasks WHEN {changed} "
                f"BEGIN {_spend_remove('OLD')} {_spend_add('NEW')} END")
