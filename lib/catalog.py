@@ -500,7 +500,10 @@ def check_number(f: Field, value: Any) -> list[Issue]:
     if f.kind == "int" and value != int(value):
         return [Issue(n, f"{f.label} must be a whole number.")]
     if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
-        return [Issue(n, f"{f.label} must be between {f.min:g} and {f.max:g} (got {value:g}).")]
+        # A fan-out's shared range may be bounded on one side only.
+        bound = (f"between {f.min:g} and {f.max:g}" if f.min is not None and f.max is not None
+                 else f"at least {f.min:g}" if f.min is not None else f"at most {f.max:g}")
+        return [Issue(n, f"{f.label} must be {bound} (got {value:g}).")]
     return []
 
 

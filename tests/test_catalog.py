@@ -113,3 +113,13 @@ def test_build_body_drops_empty_optionals_and_adds_model():
 def test_estimate_is_per_second_for_video_and_per_output_for_images():
     assert catalog.estimate_credits(catalog.find_model("text_to_video", "gen4.5"), {"duration": 10}) == 120
     assert catalog.estimate_credits(catalog.find_model("text_to_image", "gen4_image"), {}) == 8
+
+
+@pytest.mark.parametrize("low, high, value, message", [
+    (None, 5, 9, "Seed must be at most 5 (got 9)."),
+    (2, None, 1, "Seed must be at least 2 (got 1)."),
+    (2, 5, 9, "Seed must be between 2 and 5 (got 9)."),
+])
+def test_a_number_out_of_a_range_bounded_on_one_side_is_an_issue_not_a_crash(low, high, value, message):
+    field = catalog.Field(name="seed", kind="int", label="Seed", min=low, max=high)  # a fan-out's shared range
+    assert [issue.message for issue in catalog.check_number(field, value)] == [message]
