@@ -78,12 +78,18 @@ def columns(store: Store, filters: Filters) -> list[Column]:
 
 def differences(tasks: list[dict]) -> dict[int, tuple[str, ...]]:
     """For each task, its parameters that are not the same across the set (seed, ratio, duration,
-    options), as `history.input_summary` words them; "no <field>" where a task lacks one another
-    has. The model is in every column's label already; the prompt and media are shown apart."""
-    said = {}
+    options), as `history.input_summary` words them; "no <field>" where a task's model takes one
+    another has but the task left it unset (a model without such a field says nothing: an image
+    has no duration). The model is in every column's label already; the prompt and media are
+    shown apart."""
+    said, takes = {}, {}
     for t in tasks:
         media = history.media_fields(t["task_type"], t["model"])
         said[t["id"]] = {k: v for k, v in history.input_phrases(t).items() if k not in media}
+        try:
+            takes[t["id"]] = {f.name for f in catalog.find_model(t["task_type"], t["model"]).fields}
+        except KeyError:  # a model the catalog no longer lists: say what it lacks
+            takes[t["id"]] = None
     keys = list(dict.fromkeys(k for phrases in said.values() for k in phrases))
     found: dict[int, list[str]] = {t["id"]: [] for t in tasks}
     for key in keys:
@@ -92,7 +98,8 @@ def differences(tasks: list[dict]) -> dict[int, tuple[str, ...]]:
             continue
         label = next(phrases[key][0] for phrases in said.values() if key in phrases)
         for task_id, value in values.items():
-            found[task_id] += value or [f"no {label}"]
+            if value or takes[task_id] is None or key in takes[task_id]:
+                found[task_id] += value or [f"no {label}"]
     return {task_id: tuple(phrases) for task_id, phrases in found.items()}
 
 

@@ -155,3 +155,17 @@ def test_each_column_shows_what_differs_run_time_and_credits_and_only_finished_o
     text = " ".join(m.value for m in listing.markdown).replace("\\", "")
     assert "“A kite” · 4 tasks · gen4.5 · by Maya · " in text and "?group=g-seeds" in text
     store.close()
+
+
+def test_a_field_a_task_s_model_does_not_take_is_not_said_missing(app_env):
+    store = Store(app_env / "dashboard.db")
+    video = insert_task(store, group_id="g-mixed", request={"model": "gen4.5", "promptText": "A kite",
+                                                              "ratio": "1280:720", "duration": 5, "seed": 3})
+    unseeded = insert_task(store, group_id="g-mixed", request={"model": "gen4.5", "promptText": "A kite",
+                                                                 "ratio": "1280:720", "duration": 5})
+    image = insert_task(store, group_id="g-mixed", task_type="text_to_image", model="gen4_image",
+                        request={"model": "gen4_image", "promptText": "A kite", "ratio": "1920:1080", "seed": 3})
+    said = compare.differences([store.task(i) for i in (video, unseeded, image)])
+    # gen4_image takes no duration: nothing about it; gen4.5 takes a seed the second task left unset.
+    assert said == {video: ("1280:720", "5 s", "seed 3"), unseeded: ("1280:720", "5 s", "no seed"),
+                    image: ("1920:1080", "seed 3")}
