@@ -211,19 +211,33 @@ def poster_url(path: str | None, static_dir: Path = STATIC_DIR) -> str | None:
     return static_url(poster)
 
 
+# ffmpeg's demuxer for each video type `media.sniff_mime` recognises. Named, not guessed: ffmpeg's
+# own detection weighs every format it knows (playlists, manifests, concat lists that open other
+# files) against bytes someone uploaded.
+POSTER_DEMUXERS = {"video/mp4": "mov", "video/quicktime": "mov", "video/webm": "matroska"}
+_SNIFF_BYTES = 1032  # the longest ftyp box `media.sniff_mime` accepts, and the head of the box after it
+
+
 def make_poster(video: Path) -> Path | None:
     """Write the poster of an archived video beside it, owner-only like the video; None if no
-    frame could be read. Never raises: a video without a poster still plays."""
+    frame could be read, or the bytes are no video type we know. Never raises: a video without a
+    poster still plays."""
     final = video.with_name(video.stem + POSTER_SUFFIX)
     partial = video.with_name(f".{secrets.token_urlsafe(9)}.{os.getpid()}.part")
     try:
+        with open(video, "rb") as file:
+            demuxer = POSTER_DEMUXERS.get(media.sniff_mime(file.read(_SNIFF_BYTES)) or "")
+        if demuxer is None:
+            log.warning("no poster for %s: not a video type ffmpeg is given", video.name)
+            return None
         # A frame a second in, else (a shorter video) the first. The input seek keeps it quick
         # however long the video; ffmpeg gets only a size-capped JPEG to write.
         for at in (POSTER_AT, 0.0):
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.close(fd)
             run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin",
-                                  "-y", "-ss", f"{at:g}", "-i", str(video), "-frames:v", "1", "-an",
+                                  "-y", "-protocol_whitelist", "file", "-f", demuxer, "-ss", f"{at:g}",
+                                  "-i", f"file:{video}", "-frames:v", "1", "-an",
                                   "-vf", f"scale='min({POSTER_WIDTH},iw)':-2", "-q:v", "5", "-f", "image2",
                                   "-c:v", "mjpeg", str(partial)],
                                  capture_output=True, timeout=POSTER_TIMEOUT)

@@ -8,12 +8,14 @@ test passes in, so no test needs the network."""
 from __future__ import annotations
 
 import gzip
+import os
 import socket
 import stat
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import imageio_ffmpeg
 import pytest
 
 from lib import archive
@@ -343,3 +345,51 @@ def test_a_backend_on_loopback_still_cannot_reach_the_private_network(hostile, t
     assert str(refused.value) == archive.REFUSED_LOOPBACK
     assert hostile.connections == 0
 
+
+
+def _watch_for_a_reader(fifo) -> tuple[threading.Thread, list]:
+    """A writer waiting on the named pipe `fifo`: its open returns only once something opens the pipe to read."""
+    opened: list = []
+
+    def wait():
+        with open(fifo, "wb"):
+            opened.append(True)
+
+    watcher = threading.Thread(target=wait, daemon=True)
+    watcher.start()
+    return watcher, opened
+
+
+def test_ffmpeg_is_told_the_format_so_an_upload_cannot_make_it_open_another_file(tmp_path, monkeypatch):
+    # The file that must not be read is a named pipe: opening it to read is what a writer waits on.
+    secret = tmp_path / "secret.ts"
+    os.mkfifo(secret)
+    watcher, opened = _watch_for_a_reader(secret)
+    started = []
+    real = imageio_ffmpeg.get_ffmpeg_exe
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: started.append(True) or real())
+    playlist = f"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:{secret}\n#EXT-X-ENDLIST\n".encode()
+    manifest = (f'<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="static" '
+                f'profiles="urn:mpeg:dash:profile:isoff-on-demand:2011" mediaPresentationDuration="PT1S">'
+                f'<Period><AdaptationSet mimeType="video/mp4"><Representation id="1" bandwidth="1">'
+                f'<BaseURL>file:{secret}</BaseURL></Representation></AdaptationSet></Period></MPD>').encode()
+    ftyp = (24).to_bytes(4, "big") + b"ftypjp2 \0\0\0\0isommp41"  # an ftyp ffmpeg's own detection scores low
+
+    bare = tmp_path / "playlist.mp4"
+    bare.write_bytes(playlist)
+    assert archive.make_poster(bare) is None
+    assert started == []  # bytes that are no video we know never reach ffmpeg
+    for name, body in [("hls.mp4", playlist), ("dash.mp4", manifest)]:
+        behind = tmp_path / name
+        behind.write_bytes(ftyp + (8 + len(body)).to_bytes(4, "big") + b"free" + body)
+        assert archive.make_poster(behind) is None
+    assert len(started) == 4  # both ran ffmpeg, twice each (a second in, then the first frame)
+    watcher.join(1)
+    assert opened == []  # ffmpeg read them as the MP4s they claim to be: nothing opened the pipe
+    os.close(os.open(secret, os.O_RDONLY | os.O_NONBLOCK))  # let the watcher go
+    watcher.join(5)
+
+    video = tmp_path / "real.mp4"
+    video.write_bytes(media_samples.mp4(1.0))
+    poster = archive.make_poster(video)
+    assert poster is not None and poster.read_bytes().startswith(b"\xff\xd8\xff")
