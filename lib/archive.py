@@ -31,6 +31,7 @@ import secrets
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -251,6 +252,19 @@ def make_poster(video: Path) -> Path | None:
     finally:
         partial.unlink(missing_ok=True)
     return None
+
+
+def poster_of(video: bytes | Path) -> bytes | None:
+    """The poster (JPEG bytes) of a video that is not in the archive: an upload's bytes, or a file
+    such as a stashed input. Made in a scratch folder, so nothing is written beside the file."""
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / "video"
+        if isinstance(video, Path):
+            copy.symlink_to(video.resolve())
+        else:
+            copy.write_bytes(video)
+        poster = make_poster(copy)
+        return poster.read_bytes() if poster else None
 
 
 class _Received:

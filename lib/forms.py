@@ -7,10 +7,8 @@ is sent, and every problem is shown under its own field.
 from __future__ import annotations
 
 import json
-import tempfile
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import streamlit as st
 
@@ -284,14 +282,7 @@ def _upload_previews(f: Field, key: str, uploads: list[tuple[str, MediaChoice]])
 
 def _picture(mime: str, data: bytes) -> bytes | None:
     """A preview picture of a checked image or video upload; None if none can be made from it."""
-    if media.kind_of(mime) == "image":
-        return media.thumbnail(data)
-    with tempfile.TemporaryDirectory() as folder:
-        # ffmpeg reads the container from the bytes; the name only needs the right extension.
-        video = Path(folder) / f"upload{media.extension_for(mime)}"
-        video.write_bytes(data)
-        poster = archive.make_poster(video)
-        return poster.read_bytes() if poster else None
+    return media.thumbnail(data) if media.kind_of(mime) == "image" else archive.poster_of(data)
 
 
 def _output_label(output: dict) -> str:
@@ -400,10 +391,9 @@ def ratio_warning(choice, ratios: list[str], output: str) -> str | None:
     width, height = size
     differ = []
     for ratio in ratios:
-        w, _, h = str(ratio).partition(":")
-        if w.isdigit() and h.isdigit() and int(w) and int(h) and \
-                abs(width / height - int(w) / int(h)) > 0.01 * int(w) / int(h):
-            differ.append(f"{media.aspect_text(int(w), int(h))} ({ratio})")
+        parsed = media.parse_ratio(ratio)
+        if parsed and abs(width / height - parsed[0] / parsed[1]) > 0.01 * parsed[0] / parsed[1]:
+            differ.append(f"{media.aspect_text(*parsed)} ({ratio})")
     if not differ:
         return None
     return (f"The image is {media.aspect_text(width, height)} ({width}×{height}) but the {output} will be "

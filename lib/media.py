@@ -432,6 +432,15 @@ def image_file_size(path) -> tuple[int, int] | None:
         return image_size(file.read(IMAGE_HEADER_BYTES))
 
 
+def parse_ratio(value: object) -> tuple[int, int] | None:
+    """A request's `ratio` ("1280:720") as its width and height; None for anything else, a zero
+    side among them. ASCII digits only: "²" is a digit to `str.isdigit` but not to `int`."""
+    found = re.fullmatch(r"([0-9]{1,6}):([0-9]{1,6})", str(value))
+    if not found or not int(found.group(1)) or not int(found.group(2)):
+        return None
+    return int(found.group(1)), int(found.group(2))
+
+
 def aspect_text(width: int, height: int) -> str:
     """A width and height as a ratio a person knows: 1024×768 is "4:3", 1280:720 is "16:9";
     an uncommon one as "1.85:1"."""
@@ -440,8 +449,8 @@ def aspect_text(width: int, height: int) -> str:
     return f"{w}:{h}" if max(w, h) <= 32 else f"{width / height:.2f}:1"
 
 
-def thumbnail(data: bytes) -> bytes | None:
-    """A JPEG of an image at most PREVIEW_BOX pixels on a side; None for anything that is not an
+def thumbnail(data: bytes, box: int = PREVIEW_BOX) -> bytes | None:
+    """A JPEG of an image at most `box` pixels on a side; None for anything that is not an
     image whose header says it is within IMAGE_MAX_PIXELS (so a hostile file is never decoded
     beyond that) or that does not decode."""
     size = image_size(data)
@@ -453,8 +462,8 @@ def thumbnail(data: bytes) -> bytes | None:
         with Image.open(io.BytesIO(data)) as image:
             if image.size != size:
                 return None  # the header read and Pillow's disagree: not the file it claims to be
-            image.draft("RGB", (PREVIEW_BOX, PREVIEW_BOX))  # JPEG: decode at a fraction of the size
-            image.thumbnail((PREVIEW_BOX, PREVIEW_BOX))
+            image.draft("RGB", (box, box))  # JPEG: decode at a fraction of the size
+            image.thumbnail((box, box))
             out = io.BytesIO()
             image.convert("RGB").save(out, "JPEG", quality=85)
     except (OSError, ValueError, Image.DecompressionBombError):

@@ -9,10 +9,6 @@ elsewhere is shown as text and never fetched by the viewer's browser.
 """
 from __future__ import annotations
 
-import io
-import math
-import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,14 +30,12 @@ def _number(value: float) -> str:
 
 def ratio_text(value: object) -> str:
     """`1280:720` -> `1280 × 720 (16:9, landscape)`; anything else as it came."""
-    found = re.fullmatch(r"([0-9]{1,6}):([0-9]{1,6})", str(value))  # ASCII digits: "²" is a digit to isdigit
-    if not found or not int(found.group(1)) or not int(found.group(2)):
+    parsed = media.parse_ratio(value)
+    if parsed is None:
         return str(value)
-    w, h = int(found.group(1)), int(found.group(2))
+    w, h = parsed
     shape = "square" if w == h else "landscape" if w > h else "portrait"
-    d = math.gcd(w, h)
-    aspect = f"{w // d}:{h // d}, " if max(w // d, h // d) <= 21 else ""
-    return f"{w} × {h} ({aspect}{shape})"
+    return f"{w} × {h} ({media.aspect_text(w, h)}, {shape})"
 
 
 def value_text(name: str, value: object) -> str:
@@ -158,31 +152,19 @@ def _item_label(task: dict, f: catalog.Field, uri: str) -> str:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _thumbnail(source: str) -> bytes | None:
-    """A JPEG no larger than THUMB_SIDE of an image (a stashed file's path, or a small data URI:
-    both name their content, so they key the cache), or None if it cannot be read."""
-    from PIL import Image  # Streamlit's own dependency
-
+    """`media.thumbnail` of an image (a stashed file's path, or a small data URI: both name their
+    content, so they key the cache), at THUMB_SIDE; None if it cannot be shown."""
     try:
         data = media.decode_data_uri(source)[1] if source.startswith("data:") else Path(source).read_bytes()
-        with Image.open(io.BytesIO(data)) as image:
-            image.thumbnail((THUMB_SIDE, THUMB_SIDE))
-            out = io.BytesIO()
-            image.convert("RGB").save(out, "JPEG", quality=80)
-            return out.getvalue()
-    except Exception:  # noqa: BLE001 - whatever is wrong with the file, the page says it cannot show it
+    except (OSError, ValueError):
         return None
+    return media.thumbnail(data, THUMB_SIDE)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _poster(video: str) -> bytes | None:
-    """A poster frame of an uploaded video (archive's own poster maker, on a link to it in a
-    scratch folder, so nothing is written beside the stash); cached by path, which names the
-    stashed file by its content."""
-    with tempfile.TemporaryDirectory() as scratch:
-        link = Path(scratch) / f"input{Path(video).suffix}"
-        link.symlink_to(video)
-        poster = archive.make_poster(link)
-        return poster.read_bytes() if poster else None
+    """`archive.poster_of` a stashed video, cached by path, which names the file by its content."""
+    return archive.poster_of(Path(video))
 
 
 def show_media_input(item: MediaInput) -> None:

@@ -196,6 +196,15 @@ def test_an_image_of_the_output_shape_is_not_warned_about(env):
     assert "16:9 (1280×720) but the video will be 9:16 (720:1280)" in warning and "(1280:720)" not in warning
 
 
+def test_a_ratio_is_read_by_the_one_parser_the_task_page_uses_too():
+    png = forms.MediaChoice(name="room.png", data=media_samples.png(1024, 768))
+    # "²" is a digit to str.isdigit but not to int: such a ratio is no ratio, and warns of nothing.
+    assert forms.ratio_warning(png, ["²:1"], "video") is None
+    assert forms.ratio_warning(png, ["0:720", "1280:720x", "4:3"], "video") is None
+    assert media.parse_ratio("1280:720") == (1280, 720) and media.parse_ratio("²:1") is None
+    assert "16:9 (1280:720)" in forms.ratio_warning(png, ["1280:720"], "video")
+
+
 # ---------------------------------------------------------------- earlier outputs as inputs
 
 def _archived_image(env, prompt: str, ratio: str) -> dict:

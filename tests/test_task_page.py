@@ -8,10 +8,10 @@ import hashlib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import task_view, timefmt
+from lib import media, task_view, timefmt
 from lib.store import Store
 from tests.history_rows import insert_output, insert_task
-from tests.media_samples import mp4, png, wav
+from tests.media_samples import mp4, noisy_png, png, wav
 
 TASK_PAGE = "../pages/12_Task.py"
 WJ = "\u2060"  # the invisible word joiner ui.plain puts where an address (an @) would link
@@ -178,6 +178,18 @@ def test_an_uploaded_video_shows_a_poster_and_a_broken_image_says_so(app_env):
         "model": "gen4_turbo", "promptText": "x", "ratio": "1280:720",
         "promptImage": _stash(store, b"<svg onload=alert(1)>" * 200, "image/png", ".png")})
     at = _open(broken)
+    assert not _images(at) and any("cannot be shown" in c.value for c in at.caption)
+    store.close()
+
+
+def test_an_image_over_the_pixel_limit_is_refused_by_its_header_as_the_form_refuses_it(app_env):
+    store = Store(app_env / "dashboard.db")
+    huge = noisy_png(7000)  # 49 MP, a PNG Pillow would decode (its own bomb limit is 89 MP)
+    assert media.over_pixel_limit(huge)  # the limit the form's upload check and preview hold to
+    task = insert_task(store, task_type="image_to_video", model="gen4_turbo", request={
+        "model": "gen4_turbo", "promptText": "x", "ratio": "1280:720",
+        "promptImage": _stash(store, huge, "image/png", ".png")})
+    at = _open(task)
     assert not _images(at) and any("cannot be shown" in c.value for c in at.caption)
     store.close()
 
