@@ -349,14 +349,20 @@ def _spend_add(row: str) -> str:
     sums = ", ".join(f"{c} = {c} + excluded.{c}" for c in _SPEND_SUMS)
     counted = _SPEND_COUNTED.replace("T.", f"{row}.")
     return (f"INSERT INTO spend_days ({', '.join(_SPENT_AS)}) SELECT {values} WHERE {counted} "
-            f"ON CONFLICT ({', '.join(SPEND_KEY)}) DO UPDATE SET {sums};")
+            f"ON CONFLICT ({', '.join(SPEND_KEY)}) DO UPDATE SET {sums}; {_spend_moved(counted)}")
 
 
 def _spend_remove(row: str) -> str:
     sums = ", ".join(f"{c} = {c} - ({_SPENT_AS[c].replace('T.', f'{row}.')})" for c in _SPEND_SUMS)
     key = " AND ".join(f"{c} = {_SPENT_AS[c].replace('T.', f'{row}.')}" for c in SPEND_KEY)
     counted = _SPEND_COUNTED.replace("T.", f"{row}.")
-    return f"UPDATE spend_days SET {sums} WHERE {key} AND {counted};"
+    return f"UPDATE spend_days SET {sums} WHERE {key} AND {counted}; {_spend_moved(counted)}"
+
+
+def _spend_moved(counted: str) -> str:
+    """Moves `changes.spend`, which Spend redraws on: only when what a task counts for changes,
+    not on every poll's progress or a rating, which move `changes.version`."""
+    return f"UPDATE changes SET spend = spend + 1 WHERE id = 1 AND {counted};"
 
 
 @migrations()
@@ -365,6 +371,7 @@ def m013_spend(db: Database) -> None:
                "teammate TEXT NOT NULL, backend TEXT NOT NULL, tasks INTEGER NOT NULL, credits REAL NOT NULL, "
                "no_cost_reported INTEGER NOT NULL, removed INTEGER NOT NULL, removed_credits REAL NOT NULL, "
                f"PRIMARY KEY ({', '.join(SPEND_KEY)})) WITHOUT ROWID")
+    db.execute("ALTER TABLE changes ADD COLUMN spend INTEGER NOT NULL DEFAULT 0")
     sums = ", ".join(f"SUM({v})" for c, v in _SPENT_AS.items() if c not in SPEND_KEY)
     key = ", ".join(_SPENT_AS[c] for c in SPEND_KEY)
     db.execute(f"INSERT INTO spend_days SELECT {key}, {sums} FROM tasks T WHERE {_SPEND_COUNTED} "
@@ -845,6 +852,11 @@ class Store:
     def change_version(self) -> int:
         """A number that moves whenever a task, output or review changes in a way a page shows."""
         return self.db.conn.execute("SELECT version FROM changes WHERE id = 1").fetchone()[0]
+
+    def spend_version(self) -> int:
+        """A number that moves whenever what a task counts for on Spend changes (it ends, its cost
+        is known, it is removed, renamed or deleted); not on progress, polls or reviews."""
+        return self.db.conn.execute("SELECT spend FROM changes WHERE id = 1").fetchone()[0]
 
     def unfinished_count(self) -> int:
         return self.db.conn.execute(

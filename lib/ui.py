@@ -645,26 +645,29 @@ def refresh_interval_ms() -> int:
     return int(float(os.environ.get("DASHBOARD_REFRESH_SECONDS", "2")) * 1000)
 
 
-def redraw_on_change(store: Store, key: str, since: int | None = None) -> None:
+def redraw_on_change(store: Store, key: str, since: int | None = None,
+                     version: Callable[[], int] | None = None) -> None:
     """Keep a page live without redrawing it for nothing. Every refresh interval a fragment reads
     the store's change counter (one row) and reruns the page only if the tasks, outputs or
     reviews changed since the page was drawn, or a minute has passed (so the ages shown,
     "3 min ago", stay true); an unchanged page costs that read and no redraw.
     The counter must be read before the page reads what it shows, so that a change made while
     the page is drawn shows on the next tick: call this first, or pass `since`, the
-    `store.change_version()` read before the page's reads."""
+    `store.change_version()` read before the page's reads. `version` is another counter to watch
+    (Spend watches `store.spend_version`, which moves only when spend does)."""
     # Imported here, in a script run: app.py imports this module before the server's runtime
     # exists, and a component declared then is never served (its frame answers 404).
     from streamlit_autorefresh import st_autorefresh
 
-    st.session_state[key] = (store.change_version() if since is None else since, time.monotonic())
+    version = version or store.change_version
+    st.session_state[key] = (version() if since is None else since, time.monotonic())
 
     @st.fragment
     def watch() -> None:
         # The autorefresh component inside a fragment reruns the fragment alone on each tick.
         st_autorefresh(interval=refresh_interval_ms(), key=f"{key}_tick")
-        version, drawn_at = st.session_state.get(key, (None, 0.0))
-        if store.change_version() != version or time.monotonic() - drawn_at >= REDRAW_AT_LEAST_S:
+        drawn, drawn_at = st.session_state.get(key, (None, 0.0))
+        if version() != drawn or time.monotonic() - drawn_at >= REDRAW_AT_LEAST_S:
             st.rerun()
 
     watch()

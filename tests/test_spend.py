@@ -102,6 +102,7 @@ def test_a_history_from_before_the_per_day_totals_is_counted_when_they_arrive(st
         conn.execute(f"DROP TRIGGER tasks_spend_{trigger}")
     conn.execute("DROP TABLE spend_days")
     conn.execute("DROP TABLE budgets")
+    conn.execute("ALTER TABLE changes DROP COLUMN spend")
     conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm013_spend'")
     reopened = Store(store.path)  # the migration runs again, over the tasks already there
     assert spend.table(reopened, *MARCH).values.tolist() == before
