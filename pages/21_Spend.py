@@ -31,16 +31,17 @@ else:
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def _figures(_store, path: str, start: date, end: date, version: int) -> dict:
-    """What the page draws of a period, aggregates only: the grouped rows (tens of thousands over a
-    year) are read and shaped once per database (`path`), period and change `version`, and dropped; the
-    sessions share the few hundred rows of figures instead of each holding the rows."""
-    frame = spend.table(_store, start, end)
-    shown = frame.assign(teammate=frame["teammate"].replace("", "(no name)"))
-    return {"totals": spend.totals(_store, frame, start, end), "rows": len(frame),
-            "by": {d: spend.by(shown, d).head(15) for d in spend.DIMENSIONS},
-            "daily": {d: spend.daily(shown, d) for d in spend.DIMENSIONS},
-            "table": shown.iloc[::-1].head(TABLE_ROWS)}
+    """What the page draws of a period, aggregates only, grouped in SQL: a year has tens of thousands
+    of table rows, a figure needs a few hundred. Computed once per database (`path`), period and
+    change `version`, and shared by the sessions."""
+    def named(frame):
+        return frame.assign(teammate=frame["teammate"].replace("", "(no name)")) if "teammate" in frame else frame
 
+    per_day = {d: named(spend.table(_store, start, end, keys=("day", d))) for d in spend.DIMENSIONS}
+    return {"totals": spend.totals(_store, per_day["model"], start, end), "rows": spend.table_rows(_store, start, end),
+            "by": {d: spend.by(frame, d).head(15) for d, frame in per_day.items()},
+            "daily": {d: spend.daily(frame, d) for d, frame in per_day.items()},
+            "table": named(spend.table(_store, start, end, newest=TABLE_ROWS))}
 
 def _bars(title: str | None, x: dict, y: dict, color: dict, tooltip: list[dict]) -> dict:
     return {"title": title, "mark": {"type": "bar"},
