@@ -137,7 +137,7 @@ if save or drop:
         st.rerun()
 
 
-@st.cache_data(ttl=60, show_spinner="Asking Runway for its usage…")
+@st.cache_data(ttl=60, max_entries=8, show_spinner="Asking Runway for its usage…")
 def _runway_usage(_backend, backend_name: str, start: date, end: date):
     try:
         with _backend.client() as client:
