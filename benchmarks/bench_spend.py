@@ -3,7 +3,7 @@ while the page is open in a real browser, over 100,000 tasks and 20,000 reviews.
 
 The history is `common.make_history`'s (two years, six teammates, eight models, 85 % succeeded)
 moved so that it ends today, plus 20,000 teammates' reviews. Render times are the wall time of
-`AppTest.run()` (the whole script: set-up, every query, five Altair charts, the tables), after
+`AppTest.run()` (the whole script: set-up, every query, five Vega-Lite charts, the tables), after
 two warm-up runs; the cross-check's call to the simulator's usage endpoint is cached for 60 s,
 so a warm run reads it from the cache (the cold first run is printed too). Memory is VmRSS and
 VmHWM of a real `streamlit run app.py` before any session and while two Chromium sessions keep

@@ -31,14 +31,20 @@ OTHERS = "(others)"
 USAGE_MAX_DAYS = 90  # Runway's limit per usage call
 _CSV_BATCH = 1000
 
-# One row per day, model, task type and teammate of the tasks that finished from the first day to
-# the last (both included), from the per-day totals the store's triggers keep (`spend_days`).
-_GROUPED_SQL = (
-    "SELECT day, model, task_type, teammate, SUM(tasks) AS tasks, round(SUM(credits), 6) AS credits, "
-    "SUM(no_cost_reported) AS no_cost_reported, SUM(removed) AS removed FROM spend_days "
-    "WHERE day >= ? AND day <= ? AND tasks > 0 "
-    "GROUP BY day, model, task_type, teammate ORDER BY day, model, task_type, teammate")
+KEYS = TABLE_COLUMNS[:4]
+_MEASURES = "SUM(tasks), round(SUM(credits), 6), SUM(no_cost_reported), SUM(removed)"
+_PERIOD = "FROM spend_days WHERE day >= ? AND day <= ? AND tasks > 0"
 
+
+def _grouped_sql(keys: tuple[str, ...], newest_first: bool = False) -> str:
+    """One row per value of `keys` (some of KEYS) of the tasks that finished from the first day to
+    the last (both included), from the per-day totals the store's triggers keep (`spend_days`)."""
+    assert set(keys) <= set(KEYS), keys  # column names go into the SQL: only ours
+    order = ", ".join(f"{k} DESC" for k in keys) if newest_first else ", ".join(keys)
+    return f"SELECT {', '.join(keys)}, {_MEASURES} {_PERIOD} GROUP BY {', '.join(keys)} ORDER BY {order}"
+
+
+_GROUPED_SQL = _grouped_sql(KEYS)
 
 def _pandas():
     """pandas, loaded when a figure is first made: the forms import this module for the budget
@@ -55,14 +61,24 @@ def _tuples(store: Store, sql: str, params: tuple) -> list[tuple]:
     return cursor.execute(sql, params).fetchall()
 
 
-def table(store: Store, start: date, end: date) -> pd.DataFrame:
+def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, newest: int | None = None
+          ) -> pd.DataFrame:
     """The Spend table: one row per day, model, task type and teammate (TABLE_COLUMNS), of every
-    task that finished from `start` to `end` (UTC days, both included), removed ones too."""
+    task that finished from `start` to `end` (UTC days, both included), removed ones too. With
+    `keys`, one row per value of those columns only (a figure needs no more); with `newest`, the
+    last `newest` rows only, newest first."""
     pd = _pandas()
-    rows = _tuples(store, _GROUPED_SQL, (start.isoformat(), end.isoformat()))
-    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    sql = _grouped_sql(keys, newest_first=newest is not None) + ("" if newest is None else f" LIMIT {int(newest)}")
+    frame = pd.DataFrame(_tuples(store, sql, (start.isoformat(), end.isoformat())),
+                         columns=[*keys, *TABLE_COLUMNS[4:]])
     frame["credits"] = frame["credits"].astype(float)
     return frame
+
+
+def table_rows(store: Store, start: date, end: date) -> int:
+    """How many rows `table` has for the period."""
+    return store.db.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {_PERIOD} GROUP BY {', '.join(KEYS)})",
+                                 (start.isoformat(), end.isoformat())).fetchone()[0]
 
 
 def by(frame: pd.DataFrame, dimension: str) -> pd.DataFrame:

@@ -1,6 +1,5 @@
 from datetime import date, datetime, timedelta, timezone
 
-import altair as alt
 import streamlit as st
 
 from lib import downloads, spend, ui
@@ -29,8 +28,28 @@ if period == "Custom":
 else:
     start, end = PERIODS[period]
 
-frame = spend.table(ctx.store, start, end)
-totals = spend.totals(ctx.store, frame, start, end)
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _figures(_store, path: str, start: date, end: date, version: int) -> dict:
+    """What the page draws of a period, aggregates only, grouped in SQL: a year has tens of thousands
+    of table rows, a figure needs a few hundred. Computed once per database (`path`), period and
+    change `version`, and shared by the sessions."""
+    def named(frame):
+        return frame.assign(teammate=frame["teammate"].replace("", "(no name)")) if "teammate" in frame else frame
+
+    per_day = {d: named(spend.table(_store, start, end, keys=("day", d))) for d in spend.DIMENSIONS}
+    return {"totals": spend.totals(_store, per_day["model"], start, end), "rows": spend.table_rows(_store, start, end),
+            "by": {d: spend.by(frame, d).head(15) for d, frame in per_day.items()},
+            "daily": {d: spend.daily(frame, d) for d, frame in per_day.items()},
+            "table": named(spend.table(_store, start, end, newest=TABLE_ROWS))}
+
+def _bars(title: str | None, x: dict, y: dict, color: dict, tooltip: list[dict]) -> dict:
+    return {"title": title, "mark": {"type": "bar"},
+            "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip}}
+
+
+figures = _figures(ctx.store, str(ctx.store.path), start, end, st.session_state["spend_version"][0])
+totals = figures["totals"]
 st.caption(
     "What Runway charged for each task, on the day it finished: a failed or cancelled task counts what it "
     "was actually charged (usually 0), never its estimate. **Removed tasks still count**: removing hides a "
@@ -46,55 +65,53 @@ metrics[1].metric("Finished tasks", f"{totals.tasks:,}")
 organization = ui.organization(ctx.backend)
 metrics[2].metric("Credit balance now", f"{organization['creditBalance']:,}" if organization else "—")
 
-shown = frame.assign(teammate=frame["teammate"].replace("", "(no name)"))
-if frame.empty:
+if not figures["rows"]:
     st.info(f"No task finished from {start} to {end}.")
 else:
     labels = {**spend.DIMENSIONS}
     stack = st.segmented_control("Stack by", list(labels), format_func=labels.get, default="model",
                                  required=True, key="stack")
-    per_day = spend.daily(shown, stack)
-    st.altair_chart(
-        alt.Chart(per_day).mark_bar().encode(
-            x=alt.X("day:T", title="Day (UTC)", timeUnit="utcyearmonthdate"),
-            y=alt.Y("sum(credits):Q", title="Credits"),
-            # Below the bars, so a phone's narrow chart keeps its width for them.
-            color=alt.Color(f"{stack}:N", title=labels[stack], legend=alt.Legend(orient="bottom", columns=3)),
-            tooltip=["day:N", f"{stack}:N", alt.Tooltip("sum(credits):Q", title="credits", format=",.0f")]),
-        width="stretch")
+    # Specs with the aggregates as data: the same charts Altair made, without loading Altair.
+    summed = {"field": "credits", "type": "quantitative", "aggregate": "sum", "title": "Credits"}
+    st.vega_lite_chart(figures["daily"][stack], _bars(
+        None, {"field": "day", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "Day (UTC)"}, summed,
+        # Below the bars, so a phone's narrow chart keeps its width for them.
+        {"field": stack, "type": "nominal", "title": labels[stack], "legend": {"orient": "bottom", "columns": 3}},
+        [{"field": "day", "type": "nominal"}, {"field": stack, "type": "nominal"},
+         {**summed, "title": "credits", "format": ",.0f"}]), width="stretch")
     columns = st.columns(3)
     for column, (dimension, label) in zip(columns, spend.DIMENSIONS.items()):
-        summed = spend.by(shown, dimension).head(15)
-        column.altair_chart(
-            alt.Chart(summed, title=f"By {label.lower()}").mark_bar().encode(
-                x=alt.X("credits:Q", title="Credits"),
-                y=alt.Y(f"{dimension}:N", title=None, sort="-x"),
-                color=alt.Color(f"{dimension}:N", legend=None),
-                tooltip=[f"{dimension}:N", alt.Tooltip("credits:Q", format=",.0f"), "tasks:Q"]),
-            width="stretch")
+        column.vega_lite_chart(figures["by"][dimension], _bars(
+            f"By {label.lower()}", {"field": "credits", "type": "quantitative", "title": "Credits"},
+            {"field": dimension, "type": "nominal", "title": None, "sort": "-x"},
+            {"field": dimension, "type": "nominal", "legend": None},
+            [{"field": dimension, "type": "nominal"}, {"field": "credits", "type": "quantitative", "format": ",.0f"},
+             {"field": "tasks", "type": "quantitative"}]), width="stretch")
 
 st.subheader("Balance over time")
 if organization is None:
     st.info("The API did not give a credit balance, so the balance over time cannot be drawn.")
 else:
     balance = spend.balance_history(float(organization["creditBalance"]), ctx.store, start, today)
-    st.altair_chart(alt.Chart(balance).mark_line(point=True, interpolate="step-after").encode(
-        x=alt.X("day:T", title="End of day (UTC)", timeUnit="utcyearmonthdate"),
-        y=alt.Y("balance:Q", title="Credits", scale=alt.Scale(zero=False)),
-        tooltip=["day:N", alt.Tooltip("balance:Q", format=",.0f")]), width="stretch")
+    st.vega_lite_chart(balance, {
+        "mark": {"type": "line", "point": True, "interpolate": "step-after"},
+        "encoding": {
+            "x": {"field": "day", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "End of day (UTC)"},
+            "y": {"field": "balance", "type": "quantitative", "title": "Credits", "scale": {"zero": False}},
+            "tooltip": [{"field": "day", "type": "nominal"},
+                        {"field": "balance", "type": "quantitative", "format": ",.0f"}]}}, width="stretch")
     st.caption("Walked back from today's balance through the dashboard's own spend. Top-ups are not known to "
                "the dashboard, and spend made elsewhere is not in it: before a top-up the real balance was lower.")
 
 st.subheader("Table")
 table_top = st.columns([4, 1], vertical_alignment="bottom")
-more = f" The newest {TABLE_ROWS:,} of {len(frame):,} are shown; the CSV has them all." if len(
-    frame) > TABLE_ROWS else ""
+more = (f" The newest {TABLE_ROWS:,} of {figures['rows']:,} are shown; the CSV has them all."
+        if figures["rows"] > TABLE_ROWS else "")
 table_top[0].caption("One row per day, model, task type and teammate; `removed` counts removed tasks among them."
                      + more)
 table_top[1].link_button("Export CSV", downloads.spend_link(start, end, f"runway-spend-{start}-{end}.csv"),
-                         icon="⬇️", width="stretch", disabled=frame.empty)
-st.dataframe(shown.iloc[::-1].head(TABLE_ROWS), hide_index=True,
-             width="stretch", height=300)
+                         icon="⬇️", width="stretch", disabled=not figures["rows"])
+st.dataframe(figures["table"], hide_index=True, width="stretch", height=300)
 
 st.subheader("Monthly budgets")
 now = datetime.now(timezone.utc)
@@ -120,7 +137,7 @@ if save or drop:
         st.rerun()
 
 
-@st.cache_data(ttl=60, show_spinner="Asking Runway for its usage…")
+@st.cache_data(ttl=60, max_entries=8, show_spinner="Asking Runway for its usage…")
 def _runway_usage(_backend, backend_name: str, start: date, end: date):
     try:
         with _backend.client() as client:

@@ -73,6 +73,21 @@ def test_the_totals_equal_the_sum_of_what_each_task_was_charged(store):
     assert set(spend.daily(frame, "model", top=1)["model"]) == {"veo3.1", spend.OTHERS}
 
 
+
+def test_the_page_s_figures_grouped_by_fewer_columns_or_cut_to_the_newest_rows_are_the_same(store):
+    _plant(store)
+    frame = spend.table(store, *MARCH)
+    for dimension in spend.DIMENSIONS:
+        coarse = spend.table(store, *MARCH, keys=("day", dimension))
+        assert len(coarse) == len(frame[["day", dimension]].drop_duplicates())
+        assert spend.by(coarse, dimension).values.tolist() == spend.by(frame, dimension).values.tolist()
+        assert spend.daily(coarse, dimension).values.tolist() == spend.daily(frame, dimension).values.tolist()
+        coarse_totals = spend.totals(store, coarse, *MARCH)
+        assert coarse_totals == spend.totals(store, frame, *MARCH)
+    newest = spend.table(store, *MARCH, newest=3)
+    assert newest.values.tolist() == frame.iloc[::-1].head(3).values.tolist()
+    assert spend.table_rows(store, *MARCH) == len(frame) == 6
+
 def test_the_per_day_totals_follow_every_change_of_a_task(store):
     ids = _plant(store)
     conn = store.db.conn
@@ -201,6 +216,21 @@ def test_the_spend_page_shows_the_figures_and_sets_a_budget(app_env):
     assert (budget["teammate"], budget["budget"], budget["spent"]) == ("Ana", 500.0, 60.0)
     store.close()
 
+
+
+def test_the_spend_page_follows_a_task_that_finishes_while_it_is_open(app_env):
+    store = Store()
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=1, microsecond=0)
+    insert_tasks(store, [task_row(teammate="Ana", cost_credits=60.0, created=today)])
+    at = AppTest.from_file("../" + SPEND_PAGE, default_timeout=60).run()
+    assert {m.label: m.value for m in at.metric}["Credits spent"] == "60"
+    # The figures are cached per change of the store: a new task is a change, and the next run shows it.
+    insert_tasks(store, [task_row(teammate="Leo", model="veo3.1", cost_credits=40.0, created=today)])
+    at.run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Credits spent"] == "100"
+    assert at.dataframe[0].value["teammate"].tolist() == ["Leo", "Ana"]
+    store.close()
 
 @pytest.fixture
 def live_simulator(tmp_path, monkeypatch, app_env):
