@@ -101,8 +101,8 @@ def zip_link(filters: history.Filters, filename: str = "runway-outputs.zip") -> 
     return _link("zip", filename, filters=_filters_json(filters))
 
 
-def spend_link(start: date, end: date, filename: str = "runway-spend.csv") -> str:
-    return _link("spend", filename, start=start.isoformat(), end=end.isoformat())
+def spend_link(start: date, end: date, filename: str = "runway-spend.csv", backend: str | None = None) -> str:
+    return _link("spend", filename, start=start.isoformat(), end=end.isoformat(), backend=backend)
 
 
 def output_link(task: dict, output: dict) -> str:
@@ -186,7 +186,8 @@ async def serve(request: Request) -> Response:
             pieces, headers = _gzipped(pieces), {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=headers)
     if body["kind"] == "spend":
-        pieces = spend.csv_stream(date.fromisoformat(body["start"]), date.fromisoformat(body["end"]))
+        pieces = spend.csv_stream(date.fromisoformat(body["start"]), date.fromisoformat(body["end"]),
+                                  body.get("backend"))
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=_attachment(name))
     if body["kind"] == "zip":
         return StreamingResponse(_zip_stream(_filters(body["filters"]), dashboard_address(request)),

@@ -802,7 +802,8 @@ def _form(ctx: Context, task_type: catalog.TaskType) -> None:
     warnings = limit_warnings(organization, plans, form_values)
     # Past the teammate's monthly budget (lib/spend.py), Generate waits for "Send anyway" too.
     estimates = [catalog.estimate_credits(p.model, inputs_for(p, form_values)) for p in plans]
-    if over_budget := spend.budget_overrun(ctx.store, ctx.teammate, sum(e for e in estimates if e)):
+    if over_budget := spend.budget_overrun(ctx.store, ctx.teammate, sum(e for e in estimates if e),
+                                            backend=ctx.backend.name):
         warnings.append(over_budget)
     for warning in warnings:
         st.warning(warning, icon="⚠️")

@@ -4,7 +4,9 @@ usage endpoint, and the Spend table as a streamed, spreadsheet-safe CSV.
 
 A task's credits are what Runway charged (`cost_credits`), on the UTC day it finished: a failed
 or cancelled task counts what it was charged (usually 0), never its estimate. A removed task
-counts too: removing hides a task, what it cost stays spent. Every figure is a GROUP BY in SQLite
+counts too: removing hides a task, what it cost stays spent. Figures are of one backend (the
+page's: the live account's credits are not the simulator's), or of all when `backend` is None.
+Every figure is a GROUP BY in SQLite
 over `spend_days` (a row per day, model, task type, teammate and backend, kept by the store's
 triggers), with pandas only on the grouped rows: nothing here reads the tasks one by one.
 """
@@ -33,18 +35,24 @@ _CSV_BATCH = 1000
 
 KEYS = TABLE_COLUMNS[:4]
 _MEASURES = "SUM(tasks), round(SUM(credits), 6), SUM(no_cost_reported), SUM(removed)"
-_PERIOD = "FROM spend_days WHERE day >= ? AND day <= ? AND tasks > 0"
 
 
-def _grouped_sql(keys: tuple[str, ...], newest_first: bool = False) -> str:
-    """One row per value of `keys` (some of KEYS) of the tasks that finished from the first day to
-    the last (both included), from the per-day totals the store's triggers keep (`spend_days`)."""
+def _period(start: date, end: date | None, backend: str | None) -> tuple[str, tuple]:
+    """The per-day totals (`spend_days`, kept by the store's triggers) of the tasks that finished
+    from `start` to `end` (UTC days, both included; no end: to now) on `backend` (None: on any)."""
+    sql = "FROM spend_days WHERE day >= ?" + (" AND day <= ?" if end else "") + " AND tasks > 0"
+    params = (start.isoformat(), *([end.isoformat()] if end else []))
+    return (sql + " AND backend = ?", (*params, backend)) if backend else (sql, params)
+
+
+def _grouped(keys: tuple[str, ...], start: date, end: date, backend: str | None,
+             newest_first: bool = False) -> tuple[str, tuple]:
+    """One row per value of `keys` (some of KEYS) of the period's tasks."""
     assert set(keys) <= set(KEYS), keys  # column names go into the SQL: only ours
     order = ", ".join(f"{k} DESC" for k in keys) if newest_first else ", ".join(keys)
-    return f"SELECT {', '.join(keys)}, {_MEASURES} {_PERIOD} GROUP BY {', '.join(keys)} ORDER BY {order}"
+    where, params = _period(start, end, backend)
+    return f"SELECT {', '.join(keys)}, {_MEASURES} {where} GROUP BY {', '.join(keys)} ORDER BY {order}", params
 
-
-_GROUPED_SQL = _grouped_sql(KEYS)
 
 def _pandas():
     """pandas, loaded when a figure is first made: the forms import this module for the budget
@@ -61,24 +69,25 @@ def _tuples(store: Store, sql: str, params: tuple) -> list[tuple]:
     return cursor.execute(sql, params).fetchall()
 
 
-def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, newest: int | None = None
-          ) -> pd.DataFrame:
+def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, newest: int | None = None,
+          backend: str | None = None) -> pd.DataFrame:
     """The Spend table: one row per day, model, task type and teammate (TABLE_COLUMNS), of every
     task that finished from `start` to `end` (UTC days, both included), removed ones too. With
     `keys`, one row per value of those columns only (a figure needs no more); with `newest`, the
     last `newest` rows only, newest first."""
     pd = _pandas()
-    sql = _grouped_sql(keys, newest_first=newest is not None) + ("" if newest is None else f" LIMIT {int(newest)}")
-    frame = pd.DataFrame(_tuples(store, sql, (start.isoformat(), end.isoformat())),
-                         columns=[*keys, *TABLE_COLUMNS[4:]])
+    sql, params = _grouped(keys, start, end, backend, newest_first=newest is not None)
+    sql += "" if newest is None else f" LIMIT {int(newest)}"
+    frame = pd.DataFrame(_tuples(store, sql, params), columns=[*keys, *TABLE_COLUMNS[4:]])
     frame["credits"] = frame["credits"].astype(float)
     return frame
 
 
-def table_rows(store: Store, start: date, end: date) -> int:
+def table_rows(store: Store, start: date, end: date, backend: str | None = None) -> int:
     """How many rows `table` has for the period."""
-    return store.db.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {_PERIOD} GROUP BY {', '.join(KEYS)})",
-                                 (start.isoformat(), end.isoformat())).fetchone()[0]
+    where, params = _period(start, end, backend)
+    return store.db.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {where} GROUP BY {', '.join(KEYS)})",
+                                 params).fetchone()[0]
 
 
 def by(frame: pd.DataFrame, dimension: str) -> pd.DataFrame:
@@ -97,21 +106,23 @@ def daily(frame: pd.DataFrame, dimension: str, top: int = 9) -> pd.DataFrame:
     return named.groupby(["day", dimension], as_index=False)["credits"].sum()
 
 
-def credits_since(store: Store, start: date) -> pd.Series:
+def credits_since(store: Store, start: date, backend: str | None = None) -> pd.Series:
     """Credits charged per UTC day from `start` to now (days with no spend left out)."""
     pd = _pandas()
-    rows = store.db.conn.execute("SELECT day, round(SUM(credits), 6) FROM spend_days WHERE day >= ? GROUP BY day "
-                                 "ORDER BY day", (start.isoformat(),)).fetchall()
+    where, params = _period(start, None, backend)
+    rows = store.db.conn.execute(f"SELECT day, round(SUM(credits), 6) {where} GROUP BY day ORDER BY day",
+                                 params).fetchall()
     return pd.Series({r[0]: float(r[1]) for r in rows}, dtype=float)
 
 
-def balance_history(balance: float, store: Store, start: date, today: date | None = None) -> pd.DataFrame:
+def balance_history(balance: float, store: Store, start: date, today: date | None = None,
+                    backend: str | None = None) -> pd.DataFrame:
     """The balance at the end of each day from `start` to today: today's `balance` plus what was
     spent after that day. Top-ups are not known to the dashboard, so before one the real balance
     was lower than this; spend made outside the dashboard is not in it either."""
     pd = _pandas()
     today = today or datetime.now(timezone.utc).date()
-    spent = credits_since(store, start)
+    spent = credits_since(store, start, backend)
     days = [start + timedelta(days=i) for i in range((today - start).days + 1)]
     per_day = pd.Series([spent.get(d.isoformat(), 0.0) for d in days], dtype=float)
     # After day i: everything spent on days i+1 .. today.
@@ -125,29 +136,32 @@ def _month_start(now: datetime) -> datetime:
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
-def month_spend(store: Store, teammate: str, now: datetime | None = None) -> float:
+def month_spend(store: Store, teammate: str, now: datetime | None = None, backend: str | None = None) -> float:
     """What `teammate` has spent this calendar month (UTC): what Runway charged for their tasks
     that finished this month, plus the estimates of their tasks still running, which will be."""
     now = now or datetime.now(timezone.utc)
     first = _month_start(now).date()
-    charged = store.db.conn.execute(
-        "SELECT COALESCE(SUM(credits), 0) FROM spend_days WHERE day >= ? AND day < ? AND teammate = ?",
-        (first.isoformat(), (first + timedelta(days=32)).replace(day=1).isoformat(), teammate)).fetchone()[0]
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    where, params = _period(first, last, backend)
+    charged = store.db.conn.execute(f"SELECT COALESCE(SUM(credits), 0) {where} AND teammate = ?",
+                                    (*params, teammate)).fetchone()[0]
+    on = " AND backend = ?" if backend else ""
     running = store.db.conn.execute(
         f"SELECT COALESCE(SUM(estimated_credits), 0) FROM tasks WHERE status IN "
-        f"({', '.join('?' * len(lifecycle.UNFINISHED))}) AND submit_state IN (?, ?) AND teammate = ?",
-        (*lifecycle.UNFINISHED, SUBMITTED, SUBMIT_PENDING, teammate)).fetchone()[0]
+        f"({', '.join('?' * len(lifecycle.UNFINISHED))}) AND submit_state IN (?, ?) AND teammate = ?{on}",
+        (*lifecycle.UNFINISHED, SUBMITTED, SUBMIT_PENDING, teammate, *([backend] if backend else []))).fetchone()[0]
     return float(charged) + float(running)
 
 
-def budget_overrun(store: Store, teammate: str, credits: float, now: datetime | None = None) -> str | None:
+def budget_overrun(store: Store, teammate: str, credits: float, now: datetime | None = None,
+                   backend: str | None = None) -> str | None:
     """The warning to show when sending `credits` more would take `teammate` past their monthly
     budget this calendar month (UTC); None when it would not, or they have no budget."""
     budget = store.budget(teammate) if teammate else None
     if budget is None:
         return None
     now = now or datetime.now(timezone.utc)
-    spent = month_spend(store, teammate, now)
+    spent = month_spend(store, teammate, now, backend)
     if spent + credits <= budget:
         return None
     return (f"Over your budget: {credits:g} credits more would make {spent + credits:g} this month "
@@ -155,11 +169,11 @@ def budget_overrun(store: Store, teammate: str, credits: float, now: datetime | 
             "Change it on the Spend page, or send anyway.")
 
 
-def budget_table(store: Store, now: datetime | None = None) -> pd.DataFrame:
+def budget_table(store: Store, now: datetime | None = None, backend: str | None = None) -> pd.DataFrame:
     """Each teammate with a budget: budget, spent this month (charged or running), what is left."""
     pd = _pandas()
     now = now or datetime.now(timezone.utc)
-    rows = [(name, budget, month_spend(store, name, now)) for name, budget in store.budgets().items()]
+    rows = [(name, budget, month_spend(store, name, now, backend)) for name, budget in store.budgets().items()]
     frame = pd.DataFrame(rows, columns=["teammate", "budget", "spent"])
     frame["left"] = frame["budget"] - frame["spent"]
     return frame
@@ -205,7 +219,7 @@ def usage_differences(ours: pd.DataFrame, theirs: pd.DataFrame) -> pd.DataFrame:
 
 # ---------------------------------------------------------------- CSV
 
-def csv_bytes(store: Store, start: date, end: date) -> Iterator[bytes]:
+def csv_bytes(store: Store, start: date, end: date, backend: str | None = None) -> Iterator[bytes]:
     """The Spend table of the period as CSV (UTF-8 with a BOM, a header, CRLF rows), read from
     SQLite a batch at a time and handed out as it is read. Names a person typed (teammates) and
     model or task type values are made safe for spreadsheets, as in the history export."""
@@ -215,7 +229,7 @@ def csv_bytes(store: Store, start: date, end: date) -> Iterator[bytes]:
     writer.writerow(TABLE_COLUMNS)
     cursor = store.db.conn.cursor()
     cursor.row_factory = None
-    cursor.execute(_GROUPED_SQL, (start.isoformat(), end.isoformat()))
+    cursor.execute(*_grouped(KEYS, start, end, backend))
     while True:
         for row in cursor.fetchmany(_CSV_BATCH):
             writer.writerow([*(safe_cell(v) for v in row[:4]), *row[4:]])
@@ -226,11 +240,11 @@ def csv_bytes(store: Store, start: date, end: date) -> Iterator[bytes]:
         buffer.truncate()
 
 
-def csv_stream(start: date, end: date) -> Iterator[bytes]:
+def csv_stream(start: date, end: date, backend: str | None = None) -> Iterator[bytes]:
     # Starlette iterates a plain generator on a worker thread: one connection, opened here.
     store = Store()
     try:
-        yield from csv_bytes(store, start, end)
+        yield from csv_bytes(store, start, end, backend)
     finally:
         store.close()
 
@@ -244,9 +258,9 @@ class Totals:
     removed_credits: float
 
 
-def totals(store: Store, frame: pd.DataFrame, start: date, end: date) -> Totals:
-    removed_credits = store.db.conn.execute(
-        "SELECT COALESCE(round(SUM(removed_credits), 6), 0) FROM spend_days WHERE day >= ? AND day <= ?",
-        (start.isoformat(), end.isoformat())).fetchone()[0]
+def totals(store: Store, frame: pd.DataFrame, start: date, end: date, backend: str | None = None) -> Totals:
+    where, params = _period(start, end, backend)
+    removed_credits = store.db.conn.execute(f"SELECT COALESCE(round(SUM(removed_credits), 6), 0) {where}",
+                                            params).fetchone()[0]
     return Totals(float(frame["credits"].sum()), int(frame["tasks"].sum()), int(frame["no_cost_reported"].sum()),
                   int(frame["removed"].sum()), float(removed_credits))

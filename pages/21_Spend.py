@@ -10,7 +10,9 @@ TABLE_ROWS = 1000
 
 ctx = ui.setup_page("Spend", "💳")
 st.title("💳 Spend")
-ui.redraw_on_change(ctx.store, "spend_version")
+# Redrawn when spend changes (a task ends, its cost is known), not on every poll's progress.
+ui.redraw_on_change(ctx.store, "spend_version", version=ctx.store.spend_version)
+backend = ctx.backend.name  # the account the balance is of: the simulator's credits are not the live API's
 
 today = datetime.now(timezone.utc).date()
 PERIODS = {
@@ -30,25 +32,26 @@ else:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _figures(_store, path: str, start: date, end: date, version: int) -> dict:
+def _figures(_store, path: str, backend: str, start: date, end: date, version: int) -> dict:
     """What the page draws of a period, aggregates only, grouped in SQL: a year has tens of thousands
-    of table rows, a figure needs a few hundred. Computed once per database (`path`), period and
-    change `version`, and shared by the sessions."""
+    of table rows, a figure needs a few hundred. Computed once per database (`path`), backend, period
+    and spend `version`, and shared by the sessions."""
     def named(frame):
         return frame.assign(teammate=frame["teammate"].replace("", "(no name)")) if "teammate" in frame else frame
 
-    per_day = {d: named(spend.table(_store, start, end, keys=("day", d))) for d in spend.DIMENSIONS}
-    return {"totals": spend.totals(_store, per_day["model"], start, end), "rows": spend.table_rows(_store, start, end),
+    per_day = {d: named(spend.table(_store, start, end, keys=("day", d), backend=backend)) for d in spend.DIMENSIONS}
+    return {"totals": spend.totals(_store, per_day["model"], start, end, backend),
+            "rows": spend.table_rows(_store, start, end, backend),
             "by": {d: spend.by(frame, d).head(15) for d, frame in per_day.items()},
             "daily": {d: spend.daily(frame, d) for d, frame in per_day.items()},
-            "table": named(spend.table(_store, start, end, newest=TABLE_ROWS))}
+            "table": named(spend.table(_store, start, end, newest=TABLE_ROWS, backend=backend))}
 
 def _bars(title: str | None, x: dict, y: dict, color: dict, tooltip: list[dict]) -> dict:
     return {"title": title, "mark": {"type": "bar"},
             "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip}}
 
 
-figures = _figures(ctx.store, str(ctx.store.path), start, end, st.session_state["spend_version"][0])
+figures = _figures(ctx.store, str(ctx.store.path), backend, start, end, st.session_state["spend_version"][0])
 totals = figures["totals"]
 st.caption(
     "What Runway charged for each task, on the day it finished: a failed or cancelled task counts what it "
@@ -57,7 +60,8 @@ st.caption(
     + (f" ({totals.removed} removed task(s) here, {totals.removed_credits:,.0f} credits)." if totals.removed
        else ".")
     + (f" {totals.no_cost_reported} finished task(s) had no cost reported by the API and count as 0."
-       if totals.no_cost_reported else ""))
+       if totals.no_cost_reported else "")
+    + (" These are the simulator's credits, not an account's." if ctx.backend.is_simulator else ""))
 
 metrics = st.columns(3)
 metrics[0].metric("Credits spent", f"{totals.credits:,.0f}")
@@ -92,7 +96,7 @@ st.subheader("Balance over time")
 if organization is None:
     st.info("The API did not give a credit balance, so the balance over time cannot be drawn.")
 else:
-    balance = spend.balance_history(float(organization["creditBalance"]), ctx.store, start, today)
+    balance = spend.balance_history(float(organization["creditBalance"]), ctx.store, start, today, backend)
     st.vega_lite_chart(balance, {
         "mark": {"type": "line", "point": True, "interpolate": "step-after"},
         "encoding": {
@@ -109,13 +113,13 @@ more = (f" The newest {TABLE_ROWS:,} of {figures['rows']:,} are shown; the CSV h
         if figures["rows"] > TABLE_ROWS else "")
 table_top[0].caption("One row per day, model, task type and teammate; `removed` counts removed tasks among them."
                      + more)
-table_top[1].link_button("Export CSV", downloads.spend_link(start, end, f"runway-spend-{start}-{end}.csv"),
+table_top[1].link_button("Export CSV", downloads.spend_link(start, end, f"runway-spend-{start}-{end}.csv", backend),
                          icon="⬇️", width="stretch", disabled=not figures["rows"])
 st.dataframe(figures["table"], hide_index=True, width="stretch", height=300)
 
 st.subheader("Monthly budgets")
 now = datetime.now(timezone.utc)
-budgets = spend.budget_table(ctx.store, now)
+budgets = spend.budget_table(ctx.store, now, backend)
 if budgets.empty:
     st.caption("No budgets yet. A teammate with one is warned on every form before a submission that would "
                "take them past it this month.")
@@ -137,7 +141,8 @@ if save or drop:
         st.rerun()
 
 
-@st.cache_data(ttl=60, max_entries=8, show_spinner="Asking Runway for its usage…")
+# Ten minutes: Runway counts per day, and a page redrawn as tasks end must not wait on several calls each time.
+@st.cache_data(ttl=600, max_entries=8, show_spinner="Asking Runway for its usage…")
 def _runway_usage(_backend, backend_name: str, start: date, end: date):
     try:
         with _backend.client() as client:

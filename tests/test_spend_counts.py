@@ -1,9 +1,9 @@
-"""A request Runway refused never became a task there and was charged nothing: Spend does not
-count it among the finished tasks, while one whose outcome is unknown (it may have been created)
-still counts, as a task with no cost reported."""
+"""What Spend counts: a request Runway refused never became a task there and was charged nothing
+(one whose outcome is unknown may have been, so it counts); spend and budgets are of one backend;
+Spend's counter moves when spend does, not on progress or reviews."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 from lib import spend
 from lib.store import Store
@@ -43,4 +43,27 @@ def test_spend_s_counter_moves_when_spend_does_not_on_progress_or_reviews(tmp_pa
     moved = store.spend_version()
     store.mark_not_created(refused, unknown=False, message="Runway refused the ratio")
     assert store.spend_version() == moved  # nothing was spent
+    store.close()
+
+
+def test_spend_and_budgets_are_of_one_backend_the_simulator_s_credits_are_not_the_account_s(tmp_path):
+    store = Store(tmp_path / "dashboard.db")
+    live = "https://api.example.test"
+    for backend, cost in ((live, 100.0), ("simulator", 400.0)):
+        task = store.record_submission(backend=backend, task_type="text_to_video", model="gen4.5",
+                                       endpoint="/v1/text_to_video", teammate="Ana", estimated_credits=cost,
+                                       body={"model": "gen4.5", "promptText": "a fox"})
+        store.db.conn.execute("UPDATE tasks SET submit_state = 'submitted', status = 'SUCCEEDED', cost_credits = ?, "
+                              "finished_at = ? WHERE id = ?", (cost, datetime.now(timezone.utc).isoformat(), task))
+    store.set_budget("Ana", 300.0)
+    today = date.today()
+    assert spend.month_spend(store, "Ana", backend=live) == 100
+    assert spend.budget_overrun(store, "Ana", 150, backend=live) is None
+    assert spend.budget_overrun(store, "Ana", 150) is not None  # every backend together: 500 + 150
+    assert spend.totals(store, spend.table(store, today, today, backend=live), today, today, live).credits == 100
+    assert spend.balance_history(1000.0, store, today, today, backend=live).values.tolist() == [
+        [today.isoformat(), 1000.0]]
+    assert spend.credits_since(store, today, backend="simulator").tolist() == [400.0]
+    rows = b"".join(spend.csv_bytes(store, today, today, backend=live)).decode("utf-8-sig").splitlines()
+    assert [row.split(",")[5] for row in rows] == ["credits", "100.0"]  # the live task only
     store.close()
