@@ -78,7 +78,9 @@ else:
     # Specs with the aggregates as data: the same charts Altair made, without loading Altair.
     summed = {"field": "credits", "type": "quantitative", "aggregate": "sum", "title": "Credits"}
     st.vega_lite_chart(figures["daily"][stack], _bars(
-        None, {"field": "day", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "Day (UTC)"}, summed,
+        # The whole period on the axis, so a day's bar is a day wide however few days had spend.
+        None, {"field": "day", "type": "temporal", "timeUnit": "utcyearmonthdate", "title": "Day (UTC)",
+               "scale": {"domain": [start.isoformat(), (end + timedelta(days=1)).isoformat()]}}, summed,
         # Below the bars, so a phone's narrow chart keeps its width for them.
         {"field": stack, "type": "nominal", "title": labels[stack], "legend": {"orient": "bottom", "columns": 3}},
         [{"field": "day", "type": "nominal"}, {"field": stack, "type": "nominal"},
