@@ -931,7 +931,11 @@ class Store:
         with the vote: the leaderboard counts it a win over each of the others); None takes their
         vote back. Other teammates' votes stay."""
         with self.immediate() as conn:
-            for task_id in task_ids:
+            # A removed task's vote stays as it was (see `_review`).
+            removed = {r[0] for r in conn.execute(
+                f"SELECT id FROM tasks WHERE removed_at IS NOT NULL AND id IN ({','.join('?' * len(task_ids))})",
+                task_ids)} if task_ids else set()
+            for task_id in (i for i in task_ids if i not in removed):
                 if task_id == winner:
                     self._review(conn, task_id, "winner", 1, reviewer)
                     conn.execute(f"UPDATE {REVIEW_ROWS} SET compared = ? WHERE task_id = ? AND reviewer = ?",
