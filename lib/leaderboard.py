@@ -185,7 +185,8 @@ def _percentile(hist: pd.DataFrame, q: float) -> pd.Series:
     return hist[reached].groupby(["task_type", "model"])["s"].first()
 
 
-def bradley_terry(wins: np.ndarray, prior: float = PRIOR_GAMES, iterations: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def bradley_terry(wins: np.ndarray, prior: float = PRIOR_GAMES,
+                  iterations: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """Bradley–Terry log-strengths and their standard errors from `wins[i, j]`, how often model i
     beat model j (halves for ties). Fitted with the MM algorithm (Hunter 2004); each model also
     plays `prior` wins and `prior` losses against a fixed typical model (log-strength 0), which
@@ -248,8 +249,8 @@ def standing(rank: float | None, comparisons: int) -> str:
 
 
 def board(store: Store, filters: Filters = Filters()) -> dict[str, pd.DataFrame]:
-    """For each task type with a task or a judgement in view: a frame of `COLUMNS`, one row per
-    model, ranked ones first by BT score, then the rest by how many tasks they ran."""
+    """For each task type with a task or a judgement in view (in the catalog's order): a frame of
+    `COLUMNS`, one row per model, ranked ones first by BT score, then the rest by tasks run."""
     outcomes = _outcomes(store, filters)
     keys = ["task_type", "model"]
     runs = outcomes.groupby(keys)["n"].sum().rename("tasks")
@@ -270,7 +271,9 @@ def board(store: Store, filters: Filters = Filters()) -> dict[str, pd.DataFrame]
     table = table.join(_ratings(store, filters).set_index(keys), how="outer")
     judged = _judgements(store, filters)
     boards = {}
-    for task_type in sorted(set(table.index.get_level_values(0)) | set(judged["task_type"])):
+    order = {t.key: i for i, t in enumerate(catalog.TASK_TYPES)}  # the sidebar's order
+    for task_type in sorted(set(table.index.get_level_values(0)) | set(judged["task_type"]),
+                            key=lambda k: (order.get(k, len(order)), k)):
         rows = table.xs(task_type, level=0) if task_type in table.index.get_level_values(0) else pd.DataFrame()
         mine = judged[judged["task_type"] == task_type]
         frame = rows.reset_index().rename(columns={"index": "model"}) if not rows.empty else pd.DataFrame(

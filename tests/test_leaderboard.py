@@ -65,7 +65,8 @@ def test_two_comparisons_are_not_ranked_above_fifty(store):
     assert solid["standing"] == "#1" and solid["comparisons"] == 50
     assert list(frame["model"])[-1] == "gen4_turbo"  # listed after every ranked model
     # Finite, with an interval wide enough to say how little two votes tell.
-    assert np.isfinite(thin["bt_score"]) and thin["bt_high"] - thin["bt_low"] > 1.5 * (solid["bt_high"] - solid["bt_low"])
+    assert np.isfinite(thin["bt_score"])
+    assert thin["bt_high"] - thin["bt_low"] > 1.5 * (solid["bt_high"] - solid["bt_low"])
 
 
 def test_a_removed_tasks_votes_stay_in_the_figures_but_leave_every_page(store, tmp_path):
@@ -144,7 +145,8 @@ def test_ratings_of_one_comparison_by_one_teammate_are_pairs(store):
 def test_runs_failures_times_and_prices_per_model(store):
     rows = [task_row(model="gen4.5", cost_credits=50.0, request={"model": "gen4.5", "ratio": "1280:720",
                                                                  "duration": 5, "promptText": "x"},
-                     finished_at=iso(START + timedelta(seconds=1 + s)), started_at=iso(START + timedelta(seconds=1 + q)))
+                     finished_at=iso(START + timedelta(seconds=1 + s)),
+                     started_at=iso(START + timedelta(seconds=1 + q)))
             for s, q in ((10, 2), (20, 4), (30, 6), (40, 8), (100, 10))]
     rows += [task_row(model="gen4.5", status="FAILED", failure_code=code) for code in ("SAFETY.INPUT.TEXT",) * 2
              + ("INTERNAL.BAD_OUTPUT.CODE01",)]
