@@ -28,8 +28,18 @@ ratio = row[3].selectbox("Ratio", leaderboard.ratios(), index=None, key="ratio",
                          placeholder="Any ratio")
 days = PERIODS.get(period)
 since = (datetime.now(timezone.utc) - timedelta(days=days - 1)).date() if days else None
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _board(_store, db_path: str, version: int, filters: leaderboard.Filters) -> dict:
+    """The leaderboard, computed once per change of the history (`version`) and filters, for
+    every session: a rerun or a teammate's visit with nothing new reads no task."""
+    return leaderboard.board(_store, filters)
+
+
+version = ctx.store.change_version()
 filters = leaderboard.Filters(since=since, teammate=teammate, task_type=by_name.get(type_name), ratio=ratio)
-boards = leaderboard.board(ctx.store, filters)
+boards = _board(ctx.store, str(ctx.store.path), version, filters)
 if not boards:
     st.info("No task or comparison matches these filters yet. Compare outputs of several models and vote for "
             "the best, and the leaderboard fills in.")
@@ -42,13 +52,15 @@ def _chart(frame, unit: str) -> alt.Chart | None:
         ranked=lambda f: f["rank"].notna().map({True: "ranked", False: "not ranked yet"}))
     if shown.empty:
         return None
-    x = alt.X("credits_per_unit:Q", title=f"Credits per {unit}", scale=alt.Scale(zero=False))
+    x = alt.X("credits_per_unit:Q", title=f"Credits per {unit}", scale=alt.Scale(zero=False, padding=30))
+    colour = alt.Color("ranked:N", title=None, legend=alt.Legend(orient="bottom"),
+                       scale=alt.Scale(domain=["ranked", "not ranked yet"], range=["#1f77b4", "#9aa0a6"]))
     base = alt.Chart(shown)
-    bars = base.mark_rule(opacity=0.5).encode(x=x, y=alt.Y("bt_low:Q", title="Bradley–Terry score",
-                                                           scale=alt.Scale(zero=False)), y2="bt_high:Q",
-                                              color=alt.Color("ranked:N", title=None))
+    y = alt.Y("bt_low:Q", title="Score, 95 % interval", scale=alt.Scale(zero=False, padding=20))
+    bars = base.mark_rule(strokeWidth=3, opacity=0.45).encode(x=x, y=y, y2="bt_high:Q",
+                                                              color=colour)
     points = base.mark_circle(size=120).encode(
-        x=x, y="bt_score:Q", color="ranked:N",
+        x=x, y="bt_score:Q", color=colour,
         tooltip=[alt.Tooltip("model:N", title="Model"), alt.Tooltip("standing:N", title="Standing"),
                  alt.Tooltip("bt_score:Q", title="Score", format=".0f"),
                  alt.Tooltip("comparisons:Q", title="Comparisons"),
@@ -65,7 +77,7 @@ for key, frame in boards.items():
         st.altair_chart(chart, width="stretch")
     else:
         st.caption("No model here has both a score and a known price yet, so there is no chart.")
-    st.dataframe(frame.drop(columns=["rank", "unit"]), hide_index=True, width="stretch", column_config={
+    st.dataframe(frame.drop(columns=["rank", "unit"]).fillna({"failures": ""}), hide_index=True, width="stretch", column_config={
         "model": st.column_config.TextColumn("Model"),
         "standing": st.column_config.TextColumn("Rank"),
         "bt_score": st.column_config.NumberColumn("Score", format="%.0f"),
