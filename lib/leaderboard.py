@@ -67,6 +67,12 @@ class Filters:
             params.append(self.teammate)
         return " AND ".join(clauses), params
 
+    def scan(self, alias: str, *, reads_request: bool = False) -> str:
+        """The tasks to group, aliased `alias`. A query that reads the request (the ratio, the
+        duration) reads every row anyway: in table order, not in the order of the index by model,
+        whose random look-ups took twice as long at 100,000 tasks."""
+        return f"tasks {alias}" + (" NOT INDEXED" if reads_request or self.ratio else "")
+
     def reviewer_where(self, alias: str) -> tuple[str, list]:
         return (f"{alias}.reviewer = ?", [self.teammate]) if self.teammate is not None else ("1", [])
 
@@ -88,7 +94,7 @@ def _sql(store: Store, sql: str, params: list) -> pd.DataFrame:
 
 def _outcomes(store: Store, filters: Filters) -> pd.DataFrame:
     where, params = filters.tasks_where("t", by_teammate=True)
-    return _sql(store, f"SELECT t.task_type, t.model, t.status, t.failure_code, COUNT(*) AS n FROM tasks t "
+    return _sql(store, f"SELECT t.task_type, t.model, t.status, t.failure_code, COUNT(*) AS n FROM {filters.scan('t')} "
                        f"WHERE {where} GROUP BY 1, 2, 3, 4", params)
 
 
@@ -98,7 +104,7 @@ def _durations(store: Store, filters: Filters) -> pd.DataFrame:
     where, params = filters.tasks_where("t", by_teammate=True)
     submitted = "julianday(COALESCE(t.submitted_at, t.created_at))"
     parts = [f"SELECT t.task_type, t.model, '{kind}' AS kind, ROUND(({end} - {submitted}) * 86400, 1) AS s, "
-             f"COUNT(*) AS n FROM tasks t WHERE {where} AND {cond} GROUP BY 1, 2, 4"
+             f"COUNT(*) AS n FROM {filters.scan('t')} WHERE {where} AND {cond} GROUP BY 1, 2, 4"
              for kind, end, cond in (
                  ("total", "julianday(t.finished_at)", f"t.status = '{lifecycle.SUCCEEDED}' "
                                                        "AND t.finished_at IS NOT NULL"),
@@ -121,7 +127,8 @@ def _costs(store: Store, filters: Filters) -> pd.DataFrame:
         f"SUM(CASE WHEN t.task_type IN ({','.join('?' * len(images))}) THEN t.cost_credits END) AS image_credits, "
         f"SUM(CASE WHEN t.task_type IN ({','.join('?' * len(images))}) THEN "
         f"MAX(1, (SELECT COUNT(*) FROM outputs o WHERE o.task_id = t.id)) END) AS images "
-        f"FROM tasks t WHERE {where} AND t.status = ? AND t.cost_credits IS NOT NULL GROUP BY 1, 2"),
+        f"FROM {filters.scan('t', reads_request=True)} WHERE {where} AND t.status = ? AND t.cost_credits IS NOT NULL "
+        f"GROUP BY 1, 2"),
         [*images, *images, *params, lifecycle.SUCCEEDED])
 
 
@@ -165,10 +172,12 @@ def _judgements(store: Store, filters: Filters) -> pd.DataFrame:
         f"ON y.reviewer = x.reviewer AND y.set_id = x.set_id AND y.task_id > x.task_id) "
         f"SELECT a.task_type, a.model AS a, b.model AS b, "
         f"CASE WHEN ra.rating > rb.rating THEN 1.0 WHEN ra.rating = rb.rating THEN 0.5 ELSE 0.0 END AS score, "
+        # CROSS JOIN keeps this order: from the few pairs to their tasks by id (the planner
+        # otherwise walked every task to find the pairs of each).
         f"'rating' AS kind, COUNT(*) AS n FROM pairs p "
-        f"JOIN rated ra ON ra.task_id = p.a AND ra.reviewer = p.reviewer "
-        f"JOIN rated rb ON rb.task_id = p.b AND rb.reviewer = p.reviewer "
-        f"JOIN tasks a ON a.id = p.a JOIN tasks b ON b.id = p.b WHERE {both} GROUP BY 1, 2, 3, 4")
+        f"CROSS JOIN rated ra ON ra.task_id = p.a AND ra.reviewer = p.reviewer "
+        f"CROSS JOIN rated rb ON rb.task_id = p.b AND rb.reviewer = p.reviewer "
+        f"CROSS JOIN tasks a ON a.id = p.a CROSS JOIN tasks b ON b.id = p.b WHERE {both} GROUP BY 1, 2, 3, 4")
     return pd.concat([_sql(store, votes, [*who, *params_a, *params_b]),
                       _sql(store, ratings, [*who, *who, *params_a, *params_b])], ignore_index=True)
 
