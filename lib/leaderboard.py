@@ -94,7 +94,8 @@ def _sql(store: Store, sql: str, params: list) -> pd.DataFrame:
 
 def _outcomes(store: Store, filters: Filters) -> pd.DataFrame:
     where, params = filters.tasks_where("t", by_teammate=True)
-    return _sql(store, f"SELECT t.task_type, t.model, t.status, t.failure_code, COUNT(*) AS n FROM {filters.scan('t')} "
+    return _sql(store, f"SELECT t.task_type, t.model, t.status, t.failure_code, COUNT(*) AS n "
+                       f"FROM {filters.scan('t')} "
                        f"WHERE {where} GROUP BY 1, 2, 3, 4", params)
 
 

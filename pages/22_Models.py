@@ -77,7 +77,8 @@ for key, frame in boards.items():
         st.altair_chart(chart, width="stretch")
     else:
         st.caption("No model here has both a score and a known price yet, so there is no chart.")
-    st.dataframe(frame.drop(columns=["rank", "unit"]).fillna({"failures": ""}), hide_index=True, width="stretch", column_config={
+    table = frame.drop(columns=["rank", "unit"]).fillna({"failures": ""})
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
         "model": st.column_config.TextColumn("Model"),
         "standing": st.column_config.TextColumn("Rank"),
         "bt_score": st.column_config.NumberColumn("Score", format="%.0f"),

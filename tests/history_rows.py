@@ -94,6 +94,7 @@ def comparison_history(store: Store, groups: int, models: tuple[str, ...] = ("ge
         for task_id, weight in zip(members, strength):
             rating = min(5, 1 + round(weight * 6 + rng.random()))
             reviews.append({"task_id": task_id, "reviewer": reviewer, "rating": rating,
-                            "winner": int(task_id == winner), "compared": json.dumps(members) if task_id == winner else None})
+                            "winner": int(task_id == winner),
+                            "compared": json.dumps(members) if task_id == winner else None})
     insert_reviews(store, reviews)
     return ids
