@@ -47,8 +47,8 @@ class Filters:
     task_type: str | None = None
     ratio: str | None = None
 
-    def tasks_where(self, alias: str, *, by_teammate: bool) -> tuple[str, list]:
-        """SQL clauses (joined by AND) and parameters on the tasks aliased `alias`."""
+    def tasks_where(self, alias: str, *, by_teammate: bool, by_id: bool = False) -> tuple[str, list]:
+        """SQL clauses (joined by AND) and parameters on the tasks aliased `alias` (read `by_id`)."""
         clauses, params = ["1"], []
         if self.since:
             clauses.append(f"{alias}.created_at >= ?")
@@ -60,7 +60,11 @@ class Filters:
             clauses.append(f"{alias}.task_type = ?")
             params.append(self.task_type)
         if self.ratio:
-            clauses.append(f"{alias}.request_ratio = ?")
+            # Tasks looked up one by one (a review's) would each compute the ratio from the request:
+            # the index holds it.
+            clauses.append(f"{alias}.id IN (SELECT id FROM tasks INDEXED BY tasks_by_model "
+                           "WHERE request_ratio = ?)" if by_id
+                           else f"{alias}.request_ratio = ?")
             params.append(self.ratio)
         if by_teammate and self.teammate is not None:
             clauses.append(f"{alias}.teammate = ?")
@@ -118,7 +122,8 @@ def _costs(store: Store, filters: Filters) -> pd.DataFrame:
         f"SUM(CASE WHEN t.task_type IN ({','.join('?' * len(images))}) THEN t.cost_credits END) AS image_credits, "
         f"SUM(CASE WHEN t.task_type IN ({','.join('?' * len(images))}) THEN "
         f"MAX(1, (SELECT COUNT(*) FROM outputs o WHERE o.task_id = t.id)) END) AS images "
-        f"FROM tasks t WHERE {where} AND t.status = ? AND t.cost_credits IS NOT NULL "
+        # Every column read is in this index (the planner, with no statistics, took one that is not).
+        f"FROM tasks t INDEXED BY tasks_by_model WHERE {where} AND t.status = ? AND t.cost_credits IS NOT NULL "
         f"GROUP BY 1, 2"),
         [*images, *images, *params, lifecycle.SUCCEEDED])
 
@@ -134,15 +139,16 @@ def _ratings(store: Store, filters: Filters) -> pd.DataFrame:
 def _judgements(store: Store, filters: Filters) -> pd.DataFrame:
     """Pairwise judgements between two models of one task type, grouped: `a` scored `score`
     (1, 0.5 or 0) against `b` `n` times; `kind` is "vote" (a winner vote) or "rating"."""
-    where_a, params_a = filters.tasks_where("a", by_teammate=False)
-    where_b, params_b = filters.tasks_where("b", by_teammate=False)
+    where_a, params_a = filters.tasks_where("a", by_teammate=False, by_id=True)
+    where_b, params_b = filters.tasks_where("b", by_teammate=False, by_id=True)
     mine, who = filters.reviewer_where("r")
     compared = "json_each(CASE WHEN json_valid(r.compared) THEN r.compared ELSE '[]' END)"
     # Each side's filters apply where its tasks are first read, so a filter that leaves few tasks
-    # leaves few pairs to build (a ratio nobody used: 0.45 s to find no pair, now a few ms).
+    # leaves few pairs to build; CROSS JOIN reads the reviews first and their tasks by id (the
+    # planner otherwise walked all 100,000 tasks to find the reviews of each).
     votes = (
         f"WITH v AS MATERIALIZED (SELECT r.task_id, r.compared, a.task_type, a.model, a.group_id "
-        f"FROM {REVIEW_ROWS} r JOIN tasks a ON a.id = r.task_id WHERE r.winner != 0 AND {mine} AND {where_a}), "
+        f"FROM {REVIEW_ROWS} r CROSS JOIN tasks a ON a.id = r.task_id WHERE r.winner != 0 AND {mine} AND {where_a}), "
         f"beaten(task_type, a, l) AS ("
         f"SELECT v.task_type, v.model, CAST(j.value AS INTEGER) FROM v, "
         f"json_each(CASE WHEN json_valid(v.compared) THEN v.compared ELSE '[]' END) j "
@@ -154,13 +160,18 @@ def _judgements(store: Store, filters: Filters) -> pd.DataFrame:
         f"AND b.task_type = beaten.task_type AND b.model != beaten.a AND {where_b} GROUP BY 1, 2, 3")
     ratings = (
         f"WITH rated AS MATERIALIZED (SELECT r.task_id, r.reviewer, r.rating, a.task_type, a.model, a.group_id "
-        f"FROM {REVIEW_ROWS} r JOIN tasks a ON a.id = r.task_id WHERE r.rating IS NOT NULL AND {mine} AND {where_a}), "
-        f"sets(reviewer, set_id, task_id) AS ("
-        f"SELECT reviewer, 'g' || group_id, task_id FROM rated WHERE COALESCE(group_id, '') != '' "
-        f"UNION SELECT r.reviewer, 'c' || r.task_id, CAST(j.value AS INTEGER) FROM {REVIEW_ROWS} r, {compared} j "
-        f"WHERE r.compared IS NOT NULL AND {mine}), "
-        f"pairs AS (SELECT DISTINCT x.reviewer, x.task_id AS a, y.task_id AS b FROM sets x JOIN sets y "
-        f"ON y.reviewer = x.reviewer AND y.set_id = x.set_id AND y.task_id > x.task_id) "
+        f"FROM {REVIEW_ROWS} r CROSS JOIN tasks a ON a.id = r.task_id "
+        f"WHERE r.rating IS NOT NULL AND {mine} AND {where_a}), "
+        # Pairs from one group's rated tasks (by the indexes of groups and of reviews: the planner
+        # put no index on `rated`, and joined it to itself row by row), and from the ids a vote
+        # was made among.
+        f"pairs(reviewer, a, b) AS (SELECT x.reviewer, x.task_id, o.id FROM rated x "
+        f"CROSS JOIN tasks o ON o.group_id = x.group_id AND o.id > x.task_id "
+        f"CROSS JOIN {REVIEW_ROWS} y ON y.task_id = o.id AND y.reviewer = x.reviewer "
+        f"WHERE COALESCE(x.group_id, '') != '' AND y.rating IS NOT NULL "
+        f"UNION SELECT r.reviewer, CAST(j.value AS INTEGER), CAST(k.value AS INTEGER) "
+        f"FROM {REVIEW_ROWS} r, {compared} j, {compared} k "
+        f"WHERE r.compared IS NOT NULL AND {mine} AND CAST(k.value AS INTEGER) > CAST(j.value AS INTEGER)) "
         f"SELECT ra.task_type, ra.model AS a, rb.model AS b, "
         f"CASE WHEN ra.rating > rb.rating THEN 1.0 WHEN ra.rating = rb.rating THEN 0.5 ELSE 0.0 END AS score, "
         # CROSS JOIN keeps this order: from the few pairs to their rated tasks.

@@ -369,6 +369,11 @@ def m015_leaderboard_columns(db: Database) -> None:
     db.execute("DROP INDEX tasks_by_model")
     db.execute("CREATE INDEX tasks_by_model ON tasks (task_type, model, status, failure_code, created_at, teammate, "
                "request_ratio, cost_credits, request_seconds, seconds_to_end, seconds_queued)")
+    # The times' histograms group by model and seconds: in these indexes' order, with no sort.
+    db.execute("CREATE INDEX tasks_by_time_to_end ON tasks (task_type, model, seconds_to_end, status, created_at, "
+               "teammate, request_ratio)")
+    db.execute("CREATE INDEX tasks_by_time_queued ON tasks (task_type, model, seconds_queued, created_at, teammate, "
+               "request_ratio)")
 
 
 def input_digest(uri: str) -> str | None:
