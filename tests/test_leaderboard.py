@@ -175,3 +175,28 @@ def test_runs_failures_times_and_prices_per_model(store):
 def test_bradley_terry_stays_finite_for_an_unbeaten_model():
     theta, error = leaderboard.bradley_terry(np.array([[0.0, 40.0], [0.0, 0.0]]))
     assert np.all(np.isfinite(theta)) and np.all(np.isfinite(error)) and theta[0] > theta[1]
+
+
+def test_a_ratio_keeps_the_judgements_and_prices_of_its_own_tasks(store):
+    def request(model, ratio, duration=5):
+        return {"model": model, "promptText": "x", "ratio": ratio, "duration": duration}
+    wide = insert_tasks(store, [task_row(model=m, group_id="wide", request=request(m, "1280:720"))
+                                for m in ("gen4.5", "veo3")])
+    mixed = insert_tasks(store, [task_row(model="gen4.5", group_id="mixed", request=request("gen4.5", "1280:720")),
+                                 task_row(model="veo3", group_id="mixed", request=request("veo3", "720:1280"))])
+    for pair in (wide, mixed):
+        store.set_winner(pair, pair[0], "Maya")
+        store.set_rating(pair[0], 5, "Leo")
+        store.set_rating(pair[1], 2, "Leo")
+    # A duration that is not a positive number buys no priced seconds.
+    insert_tasks(store, [task_row(model="gen4.5", cost_credits=99.0, request=request("gen4.5", "1280:720", "5")),
+                         task_row(model="gen4.5", cost_credits=99.0, request=request("gen4.5", "1280:720", 0))])
+    everything = board(store)["text_to_video"]
+    assert (_row(everything, "gen4.5")["votes"], _row(everything, "gen4.5")["comparisons"]) == (2, 4)
+    wide_only = board(store, Filters(ratio="1280:720"))["text_to_video"]
+    # Only the pair with both tasks in 1280:720 is judged: one vote and one pair of ratings.
+    assert (_row(wide_only, "gen4.5")["votes"], _row(wide_only, "gen4.5")["comparisons"]) == (1, 2)
+    assert _row(wide_only, "gen4.5")["win_rate"] == 1.0 and _row(wide_only, "veo3")["tasks"] == 1
+    assert _row(wide_only, "gen4.5")["credits_per_unit"] == pytest.approx(60.0 / 5)
+    tall = board(store, Filters(ratio="720:1280"))["text_to_video"]
+    assert list(tall["model"]) == ["veo3"] and _row(tall, "veo3")["comparisons"] == 0
