@@ -24,6 +24,7 @@ BENCHMARKS = {
     "export": ("bench_export.py", []),
     "memory": ("bench_memory.py", ["--reruns", "3"]),
     "history": ("bench_history.py", ["--runs", "7"]),
+    "models": ("bench_models.py", ["--runs", "3", "--reloads", "3"]),
 }
 
 

@@ -3,9 +3,10 @@ precisely shaped history fast (submitting through the API would take minutes).""
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timedelta, timezone
 
-from lib.store import OUT_ARCHIVED, SUBMITTED, Store
+from lib.store import OUT_ARCHIVED, REVIEW_ROWS, SUBMITTED, Store
 
 START = datetime(2026, 3, 1, tzinfo=timezone.utc)
 COLUMNS = ("backend", "task_type", "model", "endpoint", "request_json", "submit_state", "status", "api_status",
@@ -60,3 +61,40 @@ def insert_output(store: Store, task_id: int, *, position: int = 0, path: str | 
          OUT_ARCHIVED if path else "pending", path, mime if path else None, size if path else None,
          "ab" * 32 if path else None))
     return cur.lastrowid
+
+
+REVIEW_COLUMNS = ("task_id", "reviewer", "rating", "notes", "winner", "compared", "updated_at")
+
+
+def insert_reviews(store: Store, rows: list[dict]) -> None:
+    """Review rows (task_id, reviewer and any of rating, notes, winner, compared) in one transaction."""
+    sql = (f"INSERT INTO {REVIEW_ROWS} ({', '.join(REVIEW_COLUMNS)}) VALUES ({', '.join('?' * len(REVIEW_COLUMNS))})")
+    with store.immediate() as conn:
+        conn.executemany(sql, [tuple({"winner": 0, "updated_at": iso(START), **r}.get(c) for c in REVIEW_COLUMNS)
+                               for r in rows])
+
+
+def comparison_history(store: Store, groups: int, models: tuple[str, ...] = ("gen4.5", "veo3.1", "gen4_turbo"),
+                       reviewers: tuple[str, ...] = ("Maya", "Leo"), strength: tuple[float, ...] = (0.6, 0.3, 0.1),
+                       seed: int = 13) -> list[int]:
+    """`groups` comparison groups of text-to-video tasks, one task per model, each judged by one
+    reviewer: a winner vote drawn by `strength` and a rating of each task. Returns the task ids."""
+    rng = random.Random(seed)
+    rows = [task_row(model=m, group_id=f"cmp-{g}", teammate=reviewers[g % len(reviewers)],
+                     created=START + timedelta(minutes=g), cost_credits=60.0 + 20 * i,
+                     started_at=iso(START + timedelta(minutes=g, seconds=2 + i)),
+                     finished_at=iso(START + timedelta(minutes=g, seconds=20 + 15 * i + rng.random() * 10)))
+            for g in range(groups) for i, m in enumerate(models)]
+    ids = insert_tasks(store, rows)
+    reviews = []
+    for g in range(groups):
+        members = ids[g * len(models):(g + 1) * len(models)]
+        winner = rng.choices(members, weights=strength)[0]
+        reviewer = reviewers[g % len(reviewers)]
+        for task_id, weight in zip(members, strength):
+            rating = min(5, 1 + round(weight * 6 + rng.random()))
+            reviews.append({"task_id": task_id, "reviewer": reviewer, "rating": rating,
+                            "winner": int(task_id == winner),
+                            "compared": json.dumps(members) if task_id == winner else None})
+    insert_reviews(store, reviews)
+    return ids
