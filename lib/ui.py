@@ -43,6 +43,7 @@ HISTORY_PAGE = "pages/10_History.py"
 COMPARE_PAGE = "pages/11_Compare.py"
 TASK_PAGE = "pages/12_Task.py"  # one task by deep link: ?task=<id>
 SPEND_PAGE = "pages/21_Spend.py"
+MODELS_PAGE = "pages/22_Models.py"
 
 
 def page_url(page_file: str) -> str:
@@ -256,7 +257,8 @@ def _navigation(current: str) -> None:
     # needs a task's number, so it is reached from a task, never from here.
     entry("Home", "app.py")
     st.markdown("**Review**")
-    for label, page in (("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE), ("Spend", SPEND_PAGE)):
+    for label, page in (("History", HISTORY_PAGE), ("Compare", COMPARE_PAGE), ("Spend", SPEND_PAGE),
+                        ("Models", MODELS_PAGE)):
         entry(label, page)
     st.markdown("**New task**")
     for kind, heading in NAV_GROUPS:

@@ -35,8 +35,8 @@ def test_the_sidebar_links_every_page_once_within_the_session(env):
     # From the entry page, as the server runs it: page links that keep the session.
     links = [link.proto for link in _run("app.py").sidebar.get("page_link")]
     labels = [link.label for link in links]
-    assert labels[:4] == ["Home", "History", "Compare", "Spend"]  # not Task, which needs a task's number
-    assert sorted(labels[4:]) == sorted(t.name for t in catalog.TASK_TYPES)
+    assert labels[:5] == ["Home", "History", "Compare", "Spend", "Models"]  # not Task, which needs a task's number
+    assert sorted(labels[5:]) == sorted(t.name for t in catalog.TASK_TYPES)
     assert [link.label for link in links if link.disabled] == ["Home"]  # the page being shown
     headings = [m.value for m in _run("app.py").sidebar.markdown]
     assert headings.index("**Review**") < headings.index("**New task**")
