@@ -15,14 +15,13 @@ Target (issue 6): under 300 ms at 100,000 tasks, nearly flat from 1,000.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import re
 import sqlite3
 import sys
 import time
 
-from common import ROOT, machine, make_history, median, percentile, print_table, temp_dir, verdict
+from common import ROOT, machine, make_history, median, percentile, print_table, quiet_streamlit_logs, temp_dir, verdict
 
 HISTORY_PAGE = str(ROOT / "pages" / "10_History.py")
 TITLE = re.compile(r"\*\*\[?#\d+")
@@ -119,12 +118,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    import streamlit.logger
-    from streamlit.testing.v1 import AppTest  # noqa: F401 - loads the modules whose loggers are quietened
-    streamlit.logger.set_log_level(logging.ERROR)
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("streamlit"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("history") as tmp:
         os.environ.pop("RUNWAYML_API_SECRET", None)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import random
 import sqlite3
@@ -24,7 +23,7 @@ import sys
 import time
 
 from common import (ROOT, TEAMMATES, Dashboard, chromium, machine, make_history, median, percentile, print_table,
-                    temp_dir, verdict)
+                    quiet_streamlit_logs, temp_dir, verdict)
 
 from lib.store import Store  # noqa: E402 - common puts the checkout on the path
 from tests.history_rows import insert_reviews  # noqa: E402
@@ -131,12 +130,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--reloads", type=int, default=6)
     args = parser.parse_args()
-    import streamlit.logger
-    from streamlit.testing.v1 import AppTest  # noqa: F401 - loads the modules whose loggers are quietened
-    streamlit.logger.set_log_level(logging.ERROR)
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("streamlit"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("models") as tmp:
         os.environ.pop("RUNWAYML_API_SECRET", None)

@@ -16,7 +16,6 @@ Target (issue 13): a render under 500 ms, memory growth under 100 MB while the p
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import random
 import sqlite3
@@ -25,8 +24,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ROOT, Dashboard, chromium, machine, make_history, median, percentile, print_table, temp_dir, \
-    verdict
+from common import ROOT, Dashboard, chromium, machine, make_history, median, percentile, print_table, \
+    quiet_streamlit_logs, temp_dir, verdict
 
 SPEND_PAGE = str(ROOT / "pages" / "21_Spend.py")
 HISTORY_END = datetime(2026, 6, 1, tzinfo=timezone.utc)  # where make_history's two years end
@@ -141,12 +140,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--reruns", type=int, default=6)
     args = parser.parse_args()
-    import streamlit.logger
-    from streamlit.testing.v1 import AppTest  # noqa: F401 - loads the modules whose loggers are quietened
-    streamlit.logger.set_log_level(logging.ERROR)
-    for name in list(logging.root.manager.loggerDict):
-        if name.startswith("streamlit"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+    quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("spend") as tmp:
         os.environ.pop("RUNWAYML_API_SECRET", None)

@@ -44,6 +44,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 # ---------------------------------------------------------------- reporting
 
+def quiet_streamlit_logs() -> None:
+    """Streamlit's loggers at ERROR, so AppTest runs outside a server print no warnings per run."""
+    import logging
+
+    import streamlit.logger
+    from streamlit.testing.v1 import AppTest  # noqa: F401 - loads the modules whose loggers are quietened
+    streamlit.logger.set_log_level(logging.ERROR)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("streamlit"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def machine() -> str:
     """One line naming the machine, so a figure is never read without its context."""
     cpu = platform.processor() or platform.machine()
