@@ -27,6 +27,8 @@ from pathlib import Path
 from common import ROOT, Dashboard, chromium, machine, make_history, median, percentile, print_table, \
     quiet_streamlit_logs, temp_dir, verdict
 
+from lib.store import REVIEW_ROWS  # noqa: E402 - common puts the repository on the path
+
 SPEND_PAGE = str(ROOT / "pages" / "21_Spend.py")
 HISTORY_END = datetime(2026, 6, 1, tzinfo=timezone.utc)  # where make_history's two years end
 # name -> (period, stack): the page's own widgets, set by key.
@@ -50,7 +52,8 @@ def make_spend_history(db_path: Path, n_tasks: int, n_reviews: int) -> tuple[Pat
         conn.execute(f"UPDATE tasks SET {moved}")
         rng = random.Random(13)
         reviewed = rng.sample(range(1, n_tasks + 1), n_reviews)
-        conn.executemany("INSERT INTO reviews (task_id, reviewer, rating, winner, updated_at) VALUES (?, ?, ?, ?, ?)",
+        conn.executemany(f"INSERT INTO {REVIEW_ROWS} (task_id, reviewer, rating, winner, updated_at) "
+                         "VALUES (?, ?, ?, ?, ?)",
                          [(i, rng.choice(["Ana", "Chen", "Leo", "Maya"]), rng.randint(1, 5), int(rng.random() < 0.3),
                            "2026-06-01T00:00:00.000Z") for i in reviewed])
     conn.execute("ANALYZE")
