@@ -25,6 +25,7 @@ BENCHMARKS = {
     "memory": ("bench_memory.py", ["--reruns", "3"]),
     "history": ("bench_history.py", ["--runs", "7"]),
     "models": ("bench_models.py", ["--runs", "3", "--reloads", "3"]),
+    "spend": ("bench_spend.py", ["--runs", "3", "--reruns", "3"]),
 }
 
 
