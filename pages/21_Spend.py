@@ -7,6 +7,7 @@ from lib.client import RunwayError
 
 # A long period has tens of thousands of table rows: the page shows the newest, the CSV has them all.
 TABLE_ROWS = 1000
+DIFFERENCE_ROWS = 100
 
 ctx = ui.setup_page("Spend", "💳")
 st.title("💳 Spend")
@@ -171,4 +172,8 @@ else:
         st.warning(f"{len(differences)} day and model pair(s) differ: Runway counts {theirs['runway'].sum():,.0f} "
                    f"credits, the dashboard's tasks {ours['dashboard'].sum():,.0f} "
                    f"(difference {differences['difference'].sum():+,.0f}).", icon="🔎")
-        st.dataframe(differences, hide_index=True, width="stretch")
+        # The largest first, and a readable number of them: a year with no usage on one side differs every day.
+        largest = differences.reindex(differences["difference"].abs().sort_values(ascending=False).index)
+        if len(largest) > DIFFERENCE_ROWS:
+            st.caption(f"The {DIFFERENCE_ROWS} largest differences of {len(largest):,} are shown.")
+        st.dataframe(largest.head(DIFFERENCE_ROWS), hide_index=True, width="stretch")
