@@ -32,9 +32,9 @@ MODELS_PAGE = str(ROOT / "pages" / "22_Models.py")
 COMPARED = ("image_to_video", "text_to_image")
 SCENARIOS = {  # name -> the page address's filters
     "as opened (every task type)": {},
-    "teammate Chen": {"by": "Chen"},
-    "task type Image to Video": {"type": "Image to Video"},
-    "ratio 1280:720": {"ratio": "1280:720"},
+    "teammate Chen": {"board_by": "Chen"},
+    "task type Image to Video": {"board_type": "Image to Video"},
+    "ratio 1280:720": {"board_ratio": "1280:720"},
 }
 
 

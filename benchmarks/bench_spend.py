@@ -75,10 +75,10 @@ def time_scenarios(db_path: Path, runs: int, days: int) -> tuple[dict, float]:
     results = {}
     for name, (period, stack) in SCENARIOS.items():
         at = AppTest.from_file(SPEND_PAGE, default_timeout=120).run()
-        at.selectbox(key="period").set_value(period).run()
+        at.selectbox(key="spend_period").set_value(period).run()
         if period == "Custom":
             today = datetime.now(timezone.utc).date()
-            at.date_input(key="period_range").set_value((today.fromordinal(today.toordinal() - days + 1), today))
+            at.date_input(key="spend_range").set_value((today.fromordinal(today.toordinal() - days + 1), today))
         if stack:
             at.button_group(key="stack").set_value(stack)
         at.run()

@@ -24,9 +24,9 @@ PERIODS = {
     "This year": (today.replace(month=1, day=1), today),
 }
 pick, custom = st.columns([2, 3])
-period = pick.selectbox("Period (UTC days)", [*PERIODS, "Custom"], index=1, key="period")
+period = pick.selectbox("Period (UTC days)", [*PERIODS, "Custom"], index=1, key="spend_period")
 if period == "Custom":
-    chosen = custom.date_input("From – to", value=PERIODS["Last 30 days"], max_value=today, key="period_range")
+    chosen = custom.date_input("From – to", value=PERIODS["Last 30 days"], max_value=today, key="spend_range")
     start, end = (chosen[0], chosen[-1]) if len(chosen) else PERIODS["Last 30 days"]
 else:
     start, end = PERIODS[period]

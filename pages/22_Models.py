@@ -15,15 +15,15 @@ st.caption(f"The team's leaderboard, from its own history: every Compare winner 
 PERIODS = {"All time": None, "Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90}
 task_types = {t.key: t.name for t in catalog.TASK_TYPES}
 row = st.columns(4)
-period = row[0].selectbox("Period (UTC)", list(PERIODS), key="period", bind="query-params")
-teammate = row[1].selectbox("Teammate", leaderboard.teammates(ctx.store), index=None, key="by",
+period = row[0].selectbox("Period (UTC)", list(PERIODS), key="board_period", bind="query-params")
+teammate = row[1].selectbox("Teammate", leaderboard.teammates(ctx.store), index=None, key="board_by",
                             bind="query-params", placeholder="Everyone", format_func=lambda n: n or "(no name)",
                             help="Tasks the teammate submitted; comparisons and ratings the teammate gave.")
 # Options are what the address shows (a bound widget writes its label there): the task types' names.
 by_name = {name: key for key, name in task_types.items()}
-type_name = row[2].selectbox("Task type", list(by_name), index=None, key="type", bind="query-params",
+type_name = row[2].selectbox("Task type", list(by_name), index=None, key="board_type", bind="query-params",
                              placeholder="Every task type")
-ratio = row[3].selectbox("Ratio", leaderboard.ratios(), index=None, key="ratio", bind="query-params",
+ratio = row[3].selectbox("Ratio", leaderboard.ratios(), index=None, key="board_ratio", bind="query-params",
                          placeholder="Any ratio")
 days = PERIODS.get(period)
 since = (datetime.now(timezone.utc) - timedelta(days=days - 1)).date() if days else None

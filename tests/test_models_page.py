@@ -50,13 +50,13 @@ def test_the_page_shows_a_ranked_table_and_a_chart_per_task_type(app_env):
 
 def test_filters_narrow_the_figures_to_a_teammates_own_reviews(app_env):
     _planted(app_env / "dashboard.db")
-    everyone, maya = _table(_run()), _table(_run(by="Maya"))
+    everyone, maya = _table(_run()), _table(_run(board_by="Maya"))
     # Maya judged half the groups (and submitted those tasks): half the comparisons and ratings.
     assert maya["rating_count"].sum() * 2 == everyone["rating_count"].sum()
     assert maya["comparisons"].sum() < everyone["comparisons"].sum() and list(maya["tasks"]) == [15, 15, 15]
-    at = _run(type="Text to Image")
+    at = _run(board_type="Text to Image")
     assert [h.value for h in at.subheader] == ["Text to Image"]
-    at = _run(ratio="720:1280")
+    at = _run(board_ratio="720:1280")
     assert not at.dataframe and "No task or comparison matches" in at.info[0].value
 
 
