@@ -21,10 +21,11 @@ import sqlite3
 import sys
 import time
 
-from common import ROOT, machine, make_history, median, percentile, print_table, quiet_streamlit_logs, temp_dir, verdict
+from common import (ROOT, machine, make_history, median, percentile, print_table, quiet_streamlit_logs, rerun_times,
+                    temp_dir, verdict)
 
 HISTORY_PAGE = str(ROOT / "pages" / "10_History.py")
-TITLE = re.compile(r"\*\*\[?#\d+")
+TITLE = re.compile(r"(\*\*)?\[?#\d+ · ")  # a task heading: `[#12 · Text to video · gen4.5](...)`
 
 # name -> widget values set by key before the timed runs (None: the page as it opens).
 SCENARIOS = {
@@ -57,7 +58,8 @@ def _set(at, key: str, value) -> bool:
 
 
 def _cards(at) -> int:
-    """Tasks on the page, counted by their titles (`**#12 · ...` or `**[#12](...) · ...`)."""
+    """Tasks on the page, counted by their headings: a link to the task (markdown where AppTest
+    runs the page as its own entry point), or an older bold title."""
     return sum(1 for m in at.markdown if TITLE.match(m.value))
 
 
@@ -103,11 +105,7 @@ def time_scenarios(db_path, runs: int) -> dict[str, tuple[float, float, int] | s
         if at.exception:
             results[name] = f"error: {at.exception[0].message[:60]}"
             continue
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - start)
+        times = rerun_times(at, runs)
         results[name] = (median(times), percentile(times, 95), _cards(at))
     return results
 

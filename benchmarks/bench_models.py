@@ -23,7 +23,7 @@ import sys
 import time
 
 from common import (ROOT, TEAMMATES, Dashboard, chromium, machine, make_history, median, percentile, print_table,
-                    quiet_streamlit_logs, temp_dir, verdict)
+                    quiet_streamlit_logs, rerun_times, temp_dir, verdict)
 
 from lib.store import Store  # noqa: E402 - common puts the checkout on the path
 from tests.history_rows import insert_reviews  # noqa: E402
@@ -83,11 +83,7 @@ def time_scenarios(db_path, runs: int) -> dict[str, tuple[float, float, int] | s
         if at.exception:
             results[name] = f"error: {at.exception[0].message[:60]}"
             continue
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - start)
+        times = rerun_times(at, runs)
         cold = []
         for _ in range(max(3, runs // 3)):
             st.cache_data.clear()  # as after any change to the history: every figure read again

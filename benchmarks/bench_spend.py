@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from common import ROOT, Dashboard, chromium, machine, make_history, median, percentile, print_table, \
-    quiet_streamlit_logs, temp_dir, verdict
+    quiet_streamlit_logs, rerun_times, temp_dir, verdict
 
 from lib.store import REVIEW_ROWS  # noqa: E402 - common puts the repository on the path
 
@@ -85,11 +85,7 @@ def time_scenarios(db_path: Path, runs: int, days: int) -> tuple[dict, float]:
         if at.exception:
             results[name] = f"error: {at.exception[0].message[:60]}"
             continue
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            at.run()
-            times.append(time.perf_counter() - start)
+        times = rerun_times(at, runs)
         spent = {m.label: m.value for m in at.metric}
         results[name] = (median(times), percentile(times, 95), spent["Finished tasks"])
     return results, cold

@@ -44,6 +44,16 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 # ---------------------------------------------------------------- reporting
 
+def rerun_times(at, runs: int) -> list[float]:
+    """Seconds each of `runs` reruns of an AppTest page takes, as it stands (nothing changed)."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def quiet_streamlit_logs() -> None:
     """Streamlit's loggers at ERROR, so AppTest runs outside a server print no warnings per run."""
     import logging
