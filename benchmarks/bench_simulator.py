@@ -18,7 +18,7 @@ from pathlib import Path
 
 from common import median, machine, print_table, temp_dir, verdict
 
-from lib import media
+from lib import media, settings
 from lib.client import RunwayClient
 from lib.simulator import SimulatorConfig, SimulatorServer, render
 
@@ -42,7 +42,7 @@ def encoder_times(tmp: Path, repeats: int) -> list[list]:
         "video to video (recolour)": {"video": source},
     }
     rows = []
-    for max_side in (render.default_max_side(), 1280):
+    for max_side in (settings.simulator_max_side(), 1280):
         for name, inputs in kinds.items():
             times = []
             for _ in range(repeats):
@@ -144,7 +144,7 @@ def main() -> None:
                     ["tasks", "mix", "all succeeded after", "tasks / min"], [throughput(tmp / "throughput", n)])
         print_table("A demo of a dozen tasks at the simulator's default timings (all admitted at once)",
                     ["tasks", "queue + run", "max side", "slowest render", "longest wait on encoder", "target: 0"],
-                    [demo(tmp / f"demo-{side}", side) for side in (render.default_max_side(), 1280)])
+                    [demo(tmp / f"demo-{side}", side) for side in (settings.simulator_max_side(), 1280)])
 
 
 if __name__ == "__main__":

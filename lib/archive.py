@@ -42,18 +42,15 @@ import httpcore
 import httpx
 import imageio_ffmpeg
 
-from lib import media
-from lib.store import ROOT
+from lib import media, settings
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = ROOT / "static"
+STATIC_DIR = settings.ROOT / "static"
 STATIC_URL = "/app/static"
-MAX_BYTES = int(float(os.environ.get("DASHBOARD_ARCHIVE_MAX_MB", "512")) * media.MB)
-# A download gets this long in all, and must bring at least MIN_RATE bytes a second over every
-# RATE_WINDOW: a server trickling bytes gives its download slot up within one window.
-DEADLINE = float(os.environ.get("DASHBOARD_ARCHIVE_DEADLINE_SECONDS", "600"))
-MIN_RATE = float(os.environ.get("DASHBOARD_ARCHIVE_MIN_KB_PER_SECOND", "16")) * 1024
+# A download gets settings.archive_deadline_seconds() in all, and must bring at least
+# settings.archive_min_rate() bytes a second over every RATE_WINDOW: a server trickling bytes
+# gives its download slot up within one window.
 RATE_WINDOW = 20.0
 CONNECT_TIMEOUT = 10.0
 SNIFF_BYTES = 64  # what media.sniff_mime needs to check a container's structure
@@ -79,22 +76,34 @@ class ArchivedFile:
     sha256: str
 
 
-def static_url(path: str | None) -> str | None:
-    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`).
+def archived_name(path: str | None) -> str | None:
+    """The file name of an archived file's stored path (`static/x.mp4` -> `x.mp4`), or None.
 
     The archive writes its files straight into static/, never into a subfolder, so a path with a
-    folder below static/ is not an archived file and has no URL: the CSV's archived_urls
-    (`export._archived_urls_sql`) holds to the same rule."""
+    folder below static/ is not an archived file: every reader of a stored path (the pages, the
+    downloads, the CSV's archived_urls in `export._archived_urls_sql`) holds to this one rule, and
+    no stored path can lead outside the folder."""
     if not path or not path.startswith("static/"):
         return None
     name = path[len("static/"):]
-    if not name or "/" in name:
-        return None
-    return f"{STATIC_URL}/{name}"
+    return None if name in ("", ".", "..") or "/" in name else name
+
+
+def archived_file(path: str | None, static_dir: Path = STATIC_DIR) -> Path | None:
+    """The archived file of a stored path on disk, if it is there."""
+    name = archived_name(path)
+    target = static_dir / name if name else None
+    return target if target is not None and target.is_file() else None
+
+
+def static_url(path: str | None) -> str | None:
+    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`)."""
+    name = archived_name(path)
+    return f"{STATIC_URL}/{name}" if name else None
 
 
 def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path = STATIC_DIR,
-             max_bytes: int = MAX_BYTES, deadline: float | None = None, min_rate: float | None = None,
+             max_bytes: int | None = None, deadline: float | None = None, min_rate: float | None = None,
              rate_window: float | None = None) -> ArchivedFile:
     """Stream one output URL of a task from the backend at `backend_url` into the archive
     and describe the file written.
@@ -103,8 +112,9 @@ def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path
     extension follows the bytes. Plain http is fetched only for a backend on loopback.
     `http` is `http_client()`: it is what keeps a name from leading to a private address.
     """
-    deadline = DEADLINE if deadline is None else deadline
-    min_rate = MIN_RATE if min_rate is None else min_rate
+    max_bytes = settings.archive_max_bytes() if max_bytes is None else max_bytes
+    deadline = settings.archive_deadline_seconds() if deadline is None else deadline
+    min_rate = settings.archive_min_rate() if min_rate is None else min_rate
     rate_window = RATE_WINDOW if rate_window is None else rate_window
     loopback_ok = on_loopback(backend_url)
     schemes = ("https://", "http://") if loopback_ok else ("https://",)
@@ -187,18 +197,17 @@ POSTER_AT = 1.0  # seconds in: a first frame is often a fade from black
 
 def poster_path(path: str | None) -> str | None:
     """Where an archived video's poster goes (`static/x.mp4` -> `static/x.poster.jpg`), made or not."""
-    if not path or not path.startswith("static/"):
-        return None
-    return f"static/{Path(path).stem}{POSTER_SUFFIX}"
+    name = archived_name(path)
+    return f"static/{Path(name).stem}{POSTER_SUFFIX}" if name else None
 
 
 def delete_archived(path: str | None, static_dir: Path = STATIC_DIR) -> bool:
     """Delete an archived file and its poster; returns whether the file itself was there."""
-    if not path or not path.startswith("static/"):
+    name = archived_name(path)
+    if name is None:
         return False
-    if poster := poster_path(path):
-        (static_dir / Path(poster).name).unlink(missing_ok=True)
-    target = static_dir / Path(path).name
+    (static_dir / archived_name(poster_path(path))).unlink(missing_ok=True)
+    target = static_dir / name
     existed = target.is_file()
     target.unlink(missing_ok=True)
     return existed
@@ -207,9 +216,7 @@ def delete_archived(path: str | None, static_dir: Path = STATIC_DIR) -> bool:
 def poster_url(path: str | None, static_dir: Path = STATIC_DIR) -> str | None:
     """The browser URL of an archived video's poster, if it has one."""
     poster = poster_path(path)
-    if poster is None or not (static_dir / Path(poster).name).is_file():
-        return None
-    return static_url(poster)
+    return static_url(poster) if archived_file(poster, static_dir) else None
 
 
 # ffmpeg's demuxer for each video type `media.sniff_mime` recognises. Named, not guessed: ffmpeg's

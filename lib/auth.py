@@ -42,6 +42,7 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
+from lib import settings
 from lib.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,8 @@ _PROCESS_KEY = secrets.token_bytes(32)  # fingerprints are worthless outside thi
 
 def configured_password() -> str:
     """The password the dashboard asks for; empty when there is none."""
-    try:
-        st.secrets.load_if_toml_exists()  # exports secrets.toml's top-level keys to the environment
-    except Exception:  # a malformed secrets.toml is reported by the page set-up, not here
-        pass
-    return os.environ.get(PASSWORD_VARIABLE, "")
+    settings.load_secrets()  # a malformed secrets.toml is reported by the page set-up, not here
+    return settings.password()
 
 
 def _fingerprint(password: str) -> str:

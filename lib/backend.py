@@ -7,14 +7,11 @@ A task belongs to the backend that created it: rows record `Backend.name`,
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from lib import settings
 from lib.client import RunwayClient
-from lib.store import default_db_path
 
-LIVE_BASE_URL = "https://api.dev.runwayml.com"
 SIMULATOR = "simulator"
 
 
@@ -36,16 +33,12 @@ class Backend:
         return RunwayClient(self.base_url, self.api_key, **options)
 
 
-def simulator_state_dir() -> Path:
-    return Path(os.environ.get("SIMULATOR_STATE_DIR") or default_db_path().parent / "simulator")
-
-
 def current_backend() -> Backend:
-    key = os.environ.get("RUNWAYML_API_SECRET", "").strip()
+    key = settings.api_secret()
     if key:
-        base_url = (os.environ.get("RUNWAYML_BASE_URL") or LIVE_BASE_URL).rstrip("/")
+        base_url = settings.base_url()
         return Backend(name=base_url, base_url=base_url, api_key=key)
     from lib.simulator import ensure_simulator  # only the simulator backend needs it loaded
 
-    url, sim_key = ensure_simulator(simulator_state_dir())
+    url, sim_key = ensure_simulator(settings.simulator_state_dir())
     return Backend(name=SIMULATOR, base_url=url, api_key=sim_key)

@@ -406,6 +406,45 @@ def find_model(task_type_key: str, model_id: str) -> Model:
     return task_type(task_type_key).model(model_id)
 
 
+# ---------------------------------------------------------------- media inputs
+
+MEDIA_KINDS = ("media", "frames", "media_list")  # the catalog's kinds of field that carry media
+# Request properties that carry media on some model: only a first, cheap test of whether a request may
+# hold media. What a property is comes from the task's own model (`media_fields`): one name means
+# different things on different models (`audio` is a file on lip sync, a yes/no on veo).
+MEDIA_NAMES = frozenset(f.name for t in TASK_TYPES for m in t.models for f in m.fields if f.kind in MEDIA_KINDS)
+
+
+def media_fields(task_type_key: str, model_id: str) -> dict[str, Field]:
+    """The media fields of a task's own model, by request property. A model the catalog no longer
+    lists falls back to its task type's models, then to none."""
+    try:
+        models = [find_model(task_type_key, model_id)]
+    except KeyError:
+        try:
+            models = list(task_type(task_type_key).models)
+        except KeyError:
+            models = []
+    found: dict[str, Field] = {}
+    for model in models:
+        for f in model.fields:
+            if f.kind in MEDIA_KINDS:
+                found.setdefault(f.name, f)
+    return found
+
+
+def media_inputs(task: dict) -> list[tuple[Field, str]]:
+    """(field of the task's own model, URI) of every media input, in the request's order: the one
+    walk of a request's media that History, the Task page and the CSV share."""
+    fields = media_fields(task["task_type"], task["model"])
+    found = []
+    for key, value in (task.get("request") or {}).items():
+        if key in fields:
+            found += [(fields[key], uri) for _, uri, _ in contract.media_refs(fields[key].shape, value)
+                      if isinstance(uri, str) and uri]
+    return found
+
+
 def model_label(model: Model, live_backend: bool = True) -> str:
     """How the picker names a model: its id, its maker, and whether it runs only on the simulator."""
     maker = "Runway's own" if model.runway_own else model.maker
@@ -444,40 +483,10 @@ def _check_uri(label: str, uri: Any, kinds: tuple[str, ...], where: str) -> list
 
 
 def _media_issues(label: str, shape: dict, value: Any, where: str) -> list[Issue]:
-    """The media checks for every media URI inside `value`, wherever the shape puts them."""
-    kind = shape.get("type")
-    if kind == "media":
-        return _check_uri(label, value, (shape["kind"],), where)
-    if kind == "object" and isinstance(value, dict):
-        issues = []
-        for name, spec in shape["fields"].items():
-            if name in value:
-                issues += _media_issues(label, spec["shape"], value[name], where)
-        return issues
-    if kind == "list" and isinstance(value, list):
-        return [i for n, item in enumerate(value) for i in _media_issues(label, shape["items"], item, f"{where}.{n}")]
-    if kind == "union":
-        fitting = [o for o in shape["options"] if _fits(o, value)]
-        return _media_issues(label, fitting[0], value, where) if fitting else []
-    return []
-
-
-def _fits(shape: dict, value: Any) -> bool:
-    """Whether a value is of a union option's form (its constants agree), for choosing the option."""
-    kind = shape.get("type")
-    if kind in ("media", "string"):
-        return isinstance(value, str)
-    if kind == "list":
-        return isinstance(value, list)
-    if kind == "object":
-        if not isinstance(value, dict):
-            return False
-        for name, spec in shape["fields"].items():
-            values = spec["shape"].get("values") if spec["shape"].get("type") == "enum" else None
-            if values and len(values) == 1 and name in value and value[name] != values[0]:
-                return False
-        return True
-    return True
+    """The media checks for every media URI inside `value`, wherever the shape puts them; an
+    issue's place counts list items (`frames.1`), not the object fields between."""
+    return [issue for path, uri, kind in contract.media_refs(shape, value)
+            for issue in _check_uri(label, uri, (kind,), where + "".join(f".{p}" for p in path if isinstance(p, int)))]
 
 
 def range_text(f: Field) -> str:

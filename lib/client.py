@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 import time
@@ -27,10 +26,9 @@ from urllib.parse import unquote
 
 import httpx
 
-from lib import lifecycle
+from lib import lifecycle, settings
+from lib.contract import API_VERSION
 
-API_VERSION = "2024-11-06"
-DEFAULT_BASE_URL = "https://api.dev.runwayml.com"
 
 RETRY_READ = frozenset({429, 500, 502, 503, 504})
 # 429 and 503 are refusals before any work starts; 500, 502 and 504 may come
@@ -44,7 +42,7 @@ MAX_RETRY_AFTER = 60.0
 
 def default_timeout() -> httpx.Timeout:
     """How long one request may take: DASHBOARD_API_TIMEOUT seconds (default 30), 5 s to connect."""
-    seconds = float(os.environ.get("DASHBOARD_API_TIMEOUT") or 30)
+    seconds = settings.api_timeout_seconds()
     return httpx.Timeout(seconds, connect=min(5.0, seconds))
 
 

@@ -84,7 +84,7 @@ def differences(tasks: list[dict]) -> dict[int, tuple[str, ...]]:
     shown apart."""
     said, takes = {}, {}
     for t in tasks:
-        media = history.media_fields(t["task_type"], t["model"])
+        media = catalog.media_fields(t["task_type"], t["model"])
         said[t["id"]] = {k: v for k, v in history.input_phrases(t).items() if k not in media}
         try:
             takes[t["id"]] = {f.name for f in catalog.find_model(t["task_type"], t["model"]).fields}

@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lib import archive, export, history, spend
-from lib.store import Store, default_db_path
+from lib import archive, export, history, settings, spend
+from lib.store import Store
 
 PREFIX = "/downloads"
 LINK_TTL = 3600  # seconds a link stays valid
@@ -50,7 +50,7 @@ _link_stores: dict[str, Store] = {}  # database path -> the connection links are
 
 def _link(kind: str, filename: str, **payload) -> str:
     body = {"kind": kind, "name": filename, **payload}
-    key = (str(default_db_path()), json.dumps(body, sort_keys=True))
+    key = (str(settings.db_path()), json.dumps(body, sort_keys=True))
     now = time.time()
     with _issued_lock:
         for old in [k for k, (_, expires) in _issued.items() if expires - now < LINK_TTL / 2]:
@@ -197,8 +197,8 @@ async def serve(request: Request) -> Response:
         output = store.archived_output(int(body["output"]))
     finally:
         store.close()
-    path = archive.STATIC_DIR / (output.get("path") or "").rsplit("/", 1)[-1] if output else None
-    if path is None or not path.is_file():
+    path = archive.archived_file(output.get("path")) if output else None
+    if path is None:
         return PlainTextResponse("That output is no longer archived.", status_code=404)
     return FileResponse(path, media_type=output["mime"], headers=_attachment(name))
 

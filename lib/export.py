@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from lib import archive, history, media
+from lib import archive, catalog, history, media
 from lib.store import Store
 
 COLUMNS = (
@@ -137,7 +137,7 @@ _COMPUTED = {
     # The request's JSON, only when it may hold a media input (a top-level key always shows in
     # the text as "name":, so this test never misses one); Python then lists the inputs exactly.
     "input_sources": "CASE WHEN " + " OR ".join(f"instr(t.request_json, '\"{name}\":')"
-                                                for name in history.MEDIA_NAMES) + " THEN t.request_json END",
+                                                for name in catalog.MEDIA_NAMES) + " THEN t.request_json END",
     "output_urls": _outputs_sql("url"),
     # Dashboard URLs: the base (a `?` each, bound first) is checked by the caller and starts
     # with http or is empty, so neither starts like a formula.
@@ -178,7 +178,7 @@ def _sources(store: Store, cells: list, request: dict) -> str:
             return f"output of #{earlier}"
         return "uploaded file" if uri.startswith(("data:", "stored:")) else uri
 
-    return " ".join(f"{f.name}={source(uri)}" for f, uri in history.media_inputs(task))
+    return " ".join(f"{f.name}={source(uri)}" for f, uri in catalog.media_inputs(task))
 
 
 def csv_rows(store: Store, filters: history.Filters, batch: int = 1000, base: str = "") -> Iterator[list]:
@@ -242,10 +242,10 @@ def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR, base:
                     task["id"], vote["reviewer"], vote.get("rating"), "yes" if vote.get("winner") else "",
                     vote.get("notes"), vote.get("updated_at"))])
             for output in task.get("outputs") or []:
-                # The archive's rule (`archive.static_url`), so the file, manifest.csv and the CSV agree.
-                source = static_dir / Path(output["path"]).name if archive.static_url(output.get("path")) else None
+                # The archive's rule (`archive.archived_name`), so the file, manifest.csv and the CSV agree.
+                source = archive.archived_file(output.get("path"), static_dir)
                 name = ""
-                if source is not None and source.is_file():
+                if source is not None:
                     name = output_filename(task, output["position"], source.suffix)
                     bundle.write(source, name)
                 writer.writerow([safe_cell(v) for v in (

@@ -14,7 +14,7 @@ import streamlit as st
 
 from lib import archive, catalog, history, media, spend, ui
 from lib.catalog import Field, Issue, Model
-from lib.store import ROOT, STASH_PREFIX
+from lib.store import STASH_PREFIX
 from lib.tasks import submit_task
 from lib.ui import Context, plain
 
@@ -298,8 +298,8 @@ def _media_uri(ctx: Context, f: Field, choice: MediaChoice, where: str) -> tuple
     if choice.sent is not None:
         return choice.sent, []  # checked when it was first sent
     if choice.output is not None:
-        path = (ROOT / "static" / (choice.output.get("path") or "").rsplit("/", 1)[-1]).resolve()
-        if path.parent != (ROOT / "static").resolve() or not path.is_file():
+        path = archive.archived_file(choice.output.get("path"))
+        if path is None:
             return None, [Issue(where, f"{f.label}: that output's archived file is missing.")]
         choice = MediaChoice(name=path.name, data=path.read_bytes())
     if choice.data is None:
@@ -378,7 +378,7 @@ def _image_size(choice) -> tuple[int, int] | None:
         return None
     if choice.data is not None:
         return media.image_size(choice.data)
-    path = ui.archived_file(choice.output) if choice.output else None
+    path = archive.archived_file(choice.output.get("path")) if choice.output else None
     return media.image_file_size(path) if path else None
 
 

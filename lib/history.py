@@ -31,12 +31,6 @@ SORTS = {
     "model": ("Model A–Z", "t.model, t.created_at DESC, t.id DESC"),
 }
 
-MEDIA_KINDS = ("media", "frames", "media_list")  # the catalog's kinds of field that carry media
-# Request properties that carry media on some model: only a first, cheap test of whether a request may
-# hold media. What a property is comes from the task's own model (`media_fields`): one name means
-# different things on different models (`audio` is a file on lip sync, a yes/no on veo).
-MEDIA_NAMES = frozenset(f.name for t in catalog.TASK_TYPES for m in t.models for f in m.fields if f.kind in MEDIA_KINDS)
-
 
 class ActionRefused(Exception):
     """An action that cannot be done, with the reason in words a user can act on."""
@@ -213,39 +207,6 @@ def describe_uri(uri: str) -> str:
     return f"{parts.netloc}/…/{name}" if name and parts.path.count("/") > 1 else f"{parts.netloc}{parts.path}"
 
 
-def media_fields(task_type: str, model_id: str) -> dict[str, catalog.Field]:
-    """The media fields of a task's own model, by request property. A model the catalog no longer
-    lists falls back to its task type's models, then to none."""
-    try:
-        models = [catalog.find_model(task_type, model_id)]
-    except KeyError:
-        try:
-            models = list(catalog.task_type(task_type).models)
-        except KeyError:
-            models = []
-    found: dict[str, catalog.Field] = {}
-    for model in models:
-        for f in model.fields:
-            if f.kind in MEDIA_KINDS:
-                found.setdefault(f.name, f)
-    return found
-
-
-def media_inputs(task: dict) -> list[tuple[catalog.Field, str]]:
-    """(field of the task's own model, URI) of every media input, in the request's order: the one
-    walk of a request's media that History, the Task page and the CSV share."""
-    fields = media_fields(task["task_type"], task["model"])
-    found = []
-    for key, value in (task.get("request") or {}).items():
-        if key not in fields:
-            continue
-        for item in value if isinstance(value, list) else [value]:
-            uri = item.get("uri") if isinstance(item, dict) else item
-            if isinstance(uri, str) and uri:
-                found.append((fields[key], uri))
-    return found
-
-
 def source_task(task: dict, uri: str) -> int | None:
     """The earlier task whose output this media input of the task is (known by its content,
     `Store.with_input_sources`), if it is one."""
@@ -283,7 +244,7 @@ def input_phrases(task: dict) -> dict[str, tuple[str, list[str]]]:
     except KeyError:
         model = None
     found: dict[str, tuple[str, list[str]]] = {}
-    media = media_fields(task["task_type"], task["model"])
+    media = catalog.media_fields(task["task_type"], task["model"])
     for key, value in request.items():
         if key in ("model", "promptText") or key in media or value in (None, "", []):
             continue
@@ -300,7 +261,7 @@ def input_phrases(task: dict) -> dict[str, tuple[str, list[str]]]:
         else:
             phrase = f"{label} {value}"
         found[key] = (label, [phrase] if phrase else [])
-    for f, uri in media_inputs(task):
+    for f, uri in catalog.media_inputs(task):
         found.setdefault(f.name, (f.label.lower(), []))[1].append(f"{f.label.lower()}: {describe_input(task, uri)}")
     return found
 
@@ -312,7 +273,7 @@ def reuse_targets(mime: str | None) -> list[catalog.TaskType]:
     if kind is None:
         return []
     return [t for t in catalog.TASK_TYPES
-            if any(kind in f.media for m in t.models for f in m.fields if f.kind in MEDIA_KINDS and f.required)]
+            if any(kind in f.media for m in t.models for f in m.fields if f.kind in catalog.MEDIA_KINDS and f.required)]
 
 
 # ---------------------------------------------------------------- actions

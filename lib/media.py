@@ -51,7 +51,6 @@ EXTENSIONS: dict[str, str] = {
 # Runway's limits (runway-api.md §3.1): data URIs are capped at 5 MB for every
 # kind; URLs may point at larger files; uploads take 512 B to 200 MB.
 DATA_URI_MAX_BYTES = 5 * MB
-URL_MAX_BYTES = {"image": 16 * MB, "video": 32 * MB, "audio": 32 * MB}
 UPLOAD_MIN_BYTES = 512
 UPLOAD_MAX_BYTES = 200 * MB
 URL_MAX_LENGTH = 2048

@@ -17,7 +17,6 @@ made, so two pollers never make the same one at once.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -25,18 +24,16 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 
-from lib import archive, lifecycle
+from lib import archive, lifecycle, settings
 from lib.backend import Backend
 from lib.client import NotFound, RunwayError, default_timeout
-from lib.store import OUT_ARCHIVED, Store, TaskUpdate, default_db_path
+from lib.store import OUT_ARCHIVED, Store, TaskUpdate
 
 log = logging.getLogger(__name__)
 
-POLL_INTERVAL = float(os.environ.get("DASHBOARD_POLL_INTERVAL", "5"))
 NOT_FOUND_LIMIT = 3  # a task Runway keeps answering 404 for is gone, not merely slow
 # A download in progress holds its output for this long and renews the hold every
 # third of it, so a crashed process's downloads are taken up again within one lease.
-ARCHIVE_LEASE = float(os.environ.get("DASHBOARD_ARCHIVE_LEASE_SECONDS", "30"))
 SETTLE_EVERY = 30.0  # seconds between looks for submissions a crash interrupted
 GATHER = 0.05  # reads due within this many seconds of each other go out in one round
 POSTER_BATCH = 4  # posters the backfill makes in a row before a pause
@@ -45,20 +42,20 @@ POSTER_LEASE = 2 * archive.POSTER_TIMEOUT + 10  # one video's hold: both of make
 
 
 class Poller:
-    def __init__(self, db_path: str | Path | None, backends: list[Backend], *, interval: float = POLL_INTERVAL,
+    def __init__(self, db_path: str | Path | None, backends: list[Backend], *, interval: float | None = None,
                  workers: int = 8, batch: int = 100, static_dir: Path = archive.STATIC_DIR,
-                 max_bytes: int = archive.MAX_BYTES, archive_lease: float = ARCHIVE_LEASE):
+                 max_bytes: int | None = None, archive_lease: float | None = None):
         self.store = Store(db_path)
         self.archive_store = Store(db_path)  # the archive thread's own connection
         self.backends = {b.name: b for b in backends}
-        self.interval = interval
+        self.interval = interval = settings.poll_interval() if interval is None else interval
         # How long a claim holds a task: until its read has surely come back (one request's
         # timeout), so another poller never reads it meanwhile, however busy the machine.
         self.hold = interval + default_timeout().read
         self.batch = batch
         self.static_dir = static_dir
-        self.max_bytes = max_bytes
-        self.archive_lease = archive_lease
+        self.max_bytes = settings.archive_max_bytes() if max_bytes is None else max_bytes
+        self.archive_lease = settings.archive_lease_seconds() if archive_lease is None else archive_lease
         self._clients = {b.name: b.client() for b in backends}
         self._http = archive.http_client()  # checks where every output URL leads before connecting
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
@@ -336,7 +333,7 @@ def ensure_poller(backend: Backend, db_path: str | Path | None = None) -> Poller
     """The process's one poller for this database and backend, started on first call."""
     # The default database by name, so the server's start-up (no path) and the pages (the
     # default path) share one poller rather than running two over the same file.
-    key = (str(Path(db_path or default_db_path()).resolve()), backend.name, backend.base_url)
+    key = (str(Path(db_path or settings.db_path()).resolve()), backend.name, backend.base_url)
     with _lock:
         if key not in _running:
             _running[key] = Poller(db_path, [backend]).start()

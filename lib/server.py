@@ -13,8 +13,7 @@ import asyncio
 import contextlib
 import logging
 
-import streamlit as st
-
+from lib import settings
 from lib.backend import current_backend
 from lib.poller import ensure_poller
 
@@ -23,8 +22,9 @@ log = logging.getLogger(__name__)
 
 def start_background_work() -> None:
     """The process's backend (starting the simulator when no key is set) and its poller."""
-    # A key kept in .streamlit/secrets.toml reaches os.environ only once Streamlit loads the file.
-    st.secrets.load_if_toml_exists()
+    # A key kept in .streamlit/secrets.toml reaches the environment only once Streamlit loads the file.
+    if problem := settings.load_secrets():
+        log.warning(problem)
     ensure_poller(current_backend())
 
 

@@ -27,11 +27,10 @@ from typing import Any
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from lib import lifecycle, media
+from lib import lifecycle, media, settings
 
 log = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
 BUSY_TIMEOUT_S = 10
 INLINE_LIMIT = 2048  # data URIs longer than this are kept as files, not inline
 STASH_PREFIX = "stored:"  # marks a data URI replaced by a file in the input stash
@@ -52,10 +51,6 @@ REJECTED_CODE = "DASHBOARD.REJECTED"
 
 # Outputs: archive state.
 OUT_PENDING, OUT_ARCHIVED, OUT_AT_RISK = "pending", "archived", "at_risk"
-
-
-def default_db_path() -> Path:
-    return Path(os.environ.get("DASHBOARD_DB") or ROOT / "data" / "dashboard.db")
 
 
 def utcnow() -> str:
@@ -499,7 +494,7 @@ class TaskUpdate:
 
 class Store:
     def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else default_db_path()
+        self.path = Path(path) if path else settings.db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.stash_dir = self.path.parent / "inputs"
         self.created_log = self.path.with_suffix(self.path.suffix + ".created")

@@ -72,7 +72,7 @@ def request_fields(task: dict) -> list[tuple[str, str]]:
         model = catalog.find_model(task["task_type"], task["model"])
     except KeyError:
         model = None
-    media_keys = history.media_fields(task["task_type"], task["model"])
+    media_keys = catalog.media_fields(task["task_type"], task["model"])
     order = [f.name for f in model.fields] if model else []
     keys = sorted((k for k in request if k not in _SKIPPED and k not in media_keys),
                   key=lambda k: (order.index(k) if k in order else len(order), k))
@@ -111,10 +111,10 @@ class MediaInput:
 
 
 def media_inputs(store: Store, task: dict) -> list[MediaInput]:
-    """The task's media inputs (`history.media_inputs`, the one walk of them), each with the copy
+    """The task's media inputs (`catalog.media_inputs`, the one walk of them), each with the copy
     the dashboard holds: the earlier output it was, else the stashed or inline upload."""
     found = []
-    for f, uri in history.media_inputs(task):
+    for f, uri in catalog.media_inputs(task):
         kind, output, file, inline = None, None, None, None
         if (source := history.source_task(task, uri)) is not None:
             digest = input_digest(uri)

@@ -8,26 +8,16 @@ database cannot take is kept in the store's created log and shown to the user.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from dataclasses import dataclass, field
 
-from lib import catalog, media
+from lib import catalog, settings
 from lib.backend import Backend
 from lib.client import BadRequest, CreateOutcomeUnknown, RunwayError
-from lib.poller import POLL_INTERVAL
+from lib.media import MB
 from lib.store import Store
 
 log = logging.getLogger(__name__)
-
-
-# Space the database's disk must have left before a create is sent: the row, its events and
-# stashed inputs (data URIs are up to 5 MB each) and the write-ahead log all need room.
-DEFAULT_MIN_FREE_MB = 100
-
-
-def min_free_bytes() -> int:
-    return int(float(os.environ.get("DASHBOARD_MIN_FREE_MB") or DEFAULT_MIN_FREE_MB) * media.MB)
 
 
 @dataclass
@@ -50,11 +40,12 @@ def submit_task(store: Store, backend: Backend, *, task_type: str, model_id: str
     issues = catalog.validate_request(model, body)
     if issues:
         return SubmitResult(issues=issues)
-    free, needed = store.free_bytes(), min_free_bytes()
+    # The disk must keep room for the row, its events, stashed inputs (up to 5 MB each) and the log.
+    free, needed = store.free_bytes(), settings.min_free_bytes()
     if free < needed:
         return SubmitResult(error=(
-            f"Nothing was sent: the disk that holds the dashboard's database has {free / media.MB:.0f} MB free, "
-            f"under the {needed / media.MB:.0f} MB it keeps so that every task Runway creates can be recorded "
+            f"Nothing was sent: the disk that holds the dashboard's database has {free / MB:.0f} MB free, "
+            f"under the {needed / MB:.0f} MB it keeps so that every task Runway creates can be recorded "
             f"(DASHBOARD_MIN_FREE_MB). Free some space and submit again."))
     try:
         task_id = store.record_submission(
@@ -83,7 +74,7 @@ def submit_task(store: Store, backend: Backend, *, task_type: str, model_id: str
         if own_client:
             client.close()
     try:
-        if store.record_created(task_id, created.id, created.estimated_credits, first_poll_in=POLL_INTERVAL):
+        if store.record_created(task_id, created.id, created.estimated_credits, first_poll_in=settings.poll_interval()):
             return SubmitResult(task_id=task_id)
     except OSError as exc:
         log.error("Runway created task %s for task #%s; neither the database nor %s could record it (%s)",

@@ -5,26 +5,24 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from urllib.parse import unquote, urlencode
 
 import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import archive, auth, downloads, history, lifecycle
+from lib import archive, auth, downloads, history, lifecycle, settings
 from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
 from lib.poller import Poller, ensure_poller
-from lib.store import Store, default_db_path, utcnow
+from lib.store import OUT_AT_RISK, Store, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -102,11 +100,8 @@ def _poller(_backend: Backend, db_path: str) -> Poller:
 
 
 def _load_secrets() -> None:
-    # Streamlit exports secrets.toml's top-level keys to os.environ when it loads them.
-    try:
-        st.secrets.load_if_toml_exists()
-    except Exception as exc:  # a malformed secrets.toml must not take the dashboard down
-        st.sidebar.warning(f"Could not read .streamlit/secrets.toml: {type(exc).__name__}")
+    if problem := settings.load_secrets():
+        st.sidebar.warning(problem)
 
 
 def setup_page(title: str, icon: str = "🎬") -> Context:
@@ -115,7 +110,7 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
     auth.require_password()
     _load_secrets()
     backend = _backend()
-    db_path = str(default_db_path())
+    db_path = str(settings.db_path())
     try:
         poller = _poller(backend, db_path)
         store = st.session_state.get("_store")
@@ -454,7 +449,7 @@ def show_output(output: dict, kind: str) -> None:
             from lib import gallery
 
             st.html(gallery.player_html(output, f"the {kind}"))
-    elif output.get("state") == "at_risk":
+    elif output.get("state") == OUT_AT_RISK:
         st.warning(f"Not archived yet: {plain(output.get('last_error'))}. Retrying; the original link lasts "
                    "24–48 h.", icon="⚠️")
     else:
@@ -521,21 +516,13 @@ def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None
                 actions(task, outputs)
 
 
-def archived_file(output: dict) -> Path | None:
-    """The archived copy of an output on disk, if there is one."""
-    if not archive.static_url(output.get("path")):
-        return None
-    path = archive.STATIC_DIR / Path(output["path"]).name
-    return path if path.is_file() else None
-
-
 def output_tools(task: dict, outputs: list[dict], key: str) -> None:
     """Open the task in its own form, to edit and send again; download each archived output, or
     open another task type's page with it as an input."""
     if task["task_type"] in PAGE_FILES:
         link(PAGE_FILES[task["task_type"]], "Open in form", {"from_task": str(task["id"])}, icon="✏️")
     for output in outputs:
-        path = archived_file(output)
+        path = archive.archived_file(output.get("path"))
         if path is None:
             continue
         number = f" {output['position'] + 1}" if len(outputs) > 1 else ""
@@ -644,7 +631,7 @@ REDRAW_AT_LEAST_S = 60  # a page's ages ("3 min ago") are never more than a minu
 
 
 def refresh_interval_ms() -> int:
-    return int(float(os.environ.get("DASHBOARD_REFRESH_SECONDS", "2")) * 1000)
+    return int(settings.refresh_seconds() * 1000)
 
 
 def redraw_on_change(store: Store, key: str, since: int | None = None,

@@ -1,6 +1,7 @@
 import streamlit as st
 
 from lib import compare, downloads, export, history, lifecycle, ui
+from lib.store import OUT_ARCHIVED
 
 ctx = ui.setup_page("Compare", "⚖️")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
@@ -43,7 +44,7 @@ cols = compare.columns(ctx.store, filters)
 if not cols:
     st.warning("No task matches; it may have been removed from the history.")
     st.stop()
-if any(not lifecycle.is_terminal(c.task["status"]) or any(o["state"] != "archived" for o in c.outputs)
+if any(not lifecycle.is_terminal(c.task["status"]) or any(o["state"] != OUT_ARCHIVED for o in c.outputs)
        for c in cols):
     # Only while something is on its way; a finished comparison is left alone to be watched.
     ui.redraw_on_change(ctx.store, "compare_version", since=version)

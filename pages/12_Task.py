@@ -1,6 +1,7 @@
 import streamlit as st
 
 from lib import catalog, compare, history, lifecycle, task_view, timefmt, ui
+from lib.store import OUT_ARCHIVED
 
 ctx = ui.setup_page("Task", "🔎")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
@@ -31,7 +32,7 @@ if task.get("removed_at"):
 
 outputs = ctx.store.outputs_for([task["id"]])[task["id"]]
 kind = catalog.task_type(task["task_type"]).output
-if not lifecycle.is_terminal(task["status"]) or any(o["state"] != "archived" for o in outputs):
+if not lifecycle.is_terminal(task["status"]) or any(o["state"] != OUT_ARCHIVED for o in outputs):
     ui.redraw_on_change(ctx.store, "task_version", since=version)
 
 st.markdown(f"## {ui.task_title(task)} &nbsp; {ui.badge_markdown(task)}")

@@ -170,8 +170,8 @@ def test_trickling_downloads_give_their_slots_up_and_a_normal_output_is_archived
         store, fake_runway, hostile, tmp_path, monkeypatch):
     # The defaults (a 20 s window, 16 KB/s, 10 minutes in all) shrunk to test size.
     monkeypatch.setattr(archive, "RATE_WINDOW", 0.5)
-    monkeypatch.setattr(archive, "MIN_RATE", 1024)
-    monkeypatch.setattr(archive, "DEADLINE", 5)
+    monkeypatch.setenv("DASHBOARD_ARCHIVE_MIN_KB_PER_SECOND", "1")
+    monkeypatch.setenv("DASHBOARD_ARCHIVE_DEADLINE_SECONDS", "5")
     backend = FakeBackend(name=SIMULATOR, base_url="http://127.0.0.1:9", api_key="key_" + "cd" * 64,
                           fake=fake_runway)
     *trickled, normal = _submit(store, backend, 5)

@@ -38,7 +38,7 @@ def _problems_shown(page) -> list[str]:
 
 
 def test_two_processes_and_many_sessions_share_one_database(tmp_path, page, monkeypatch):
-    monkeypatch.setattr("lib.tasks.POLL_INTERVAL", INTERVAL)  # the script sessions schedule like the apps
+    monkeypatch.setenv("DASHBOARD_POLL_INTERVAL", f"{INTERVAL:g}")  # the script sessions schedule like the apps
     db = tmp_path / "dashboard.db"
     # Tasks run 4 s, so each is read several times while unfinished.
     env = base_env(DASHBOARD_DB=str(db), SIMULATOR_CONCURRENCY="32", SIMULATOR_RUN_SECONDS="4",

@@ -6,7 +6,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import catalog, media
+from lib import catalog, media, settings
 from lib.backend import current_backend
 from lib.poller import Poller
 from lib.store import Store
@@ -215,9 +215,9 @@ def test_output_of_one_task_feeds_the_next_with_lineage(env):
         child = store.recent_tasks()[0]
         assert child["task_type"] == "image_to_video" and child["parent_task_id"] == output["task_id"]
         sent = store.restore_request(child["request"])["promptImage"]
-        assert sent == media.encode_data_uri("image/png", (archive.ROOT / output["path"]).read_bytes())
+        assert sent == media.encode_data_uri("image/png", (settings.ROOT / output["path"]).read_bytes())
     finally:
-        (archive.ROOT / output["path"]).unlink(missing_ok=True)
+        (settings.ROOT / output["path"]).unlink(missing_ok=True)
         poller.stop()
 
 

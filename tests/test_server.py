@@ -4,7 +4,8 @@ import os
 import time
 
 from lib import lifecycle
-from lib.backend import Backend, simulator_state_dir
+from lib.backend import Backend
+from lib.settings import simulator_state_dir
 from lib.simulator import ensure_simulator
 from lib.store import Store
 from lib.tasks import submit_task

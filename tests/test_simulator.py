@@ -19,10 +19,10 @@ import pytest
 from PIL import Image
 
 from lib import media
+from lib.contract import API_VERSION
 from lib.simulator.render import probe
 from lib.simulator import SimulatorConfig, SimulatorServer
 
-API_VERSION = "2024-11-06"
 ROOT = Path(__file__).resolve().parent.parent
 
 

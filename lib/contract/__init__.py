@@ -26,9 +26,11 @@ import functools
 import json
 import re
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 HERE = Path(__file__).parent
+API_VERSION = "2024-11-06"  # the X-Runway-Version every request carries, and the simulator requires
 KINDS = ("image", "video", "audio")
 
 # What each endpoint's task produces. The SDK's types do not say; a new
@@ -213,6 +215,50 @@ def check_fields(fields: dict, body: dict, path: list) -> list[dict]:
         if name not in fields:
             issues.append(_issue(path + [name], f"Unrecognized key {json.dumps(name)}."))
     return issues
+
+
+def media_refs(shape: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any, str]]:
+    """(path, value, kind) of every media value inside `value`, walked along `shape`: the one walk
+    of a request's media, which the forms' checks, the simulator and the Task page share. A union
+    is walked along the first option `value` fits; a value of the wrong type is still yielded
+    where the shape says media, for the caller's check to refuse."""
+    kind = shape.get("type")
+    if kind == "media":
+        yield path, value, shape["kind"]
+    elif kind == "object" and isinstance(value, dict):
+        for name, spec in shape["fields"].items():
+            if name in value:
+                yield from media_refs(spec["shape"], value[name], (*path, name))
+    elif kind == "list" and isinstance(value, list):
+        for n, item in enumerate(value):
+            yield from media_refs(shape["items"], item, (*path, n))
+    elif kind == "union":
+        option = next((o for o in shape["options"] if fits(o, value)), None)
+        if option is not None:
+            yield from media_refs(option, value, path)
+
+
+def body_media(fields: dict, body: dict) -> Iterator[tuple[tuple, Any, str]]:
+    """`media_refs` of a whole request body, from its model's fields."""
+    return media_refs({"type": "object", "fields": fields}, body)
+
+
+def fits(shape: dict, value: Any) -> bool:
+    """Whether a value is of a union option's form (its constants agree), for choosing the option."""
+    kind = shape.get("type")
+    if kind in ("media", "string"):
+        return isinstance(value, str)
+    if kind == "list":
+        return isinstance(value, list)
+    if kind == "object":
+        if not isinstance(value, dict):
+            return False
+        for name, spec in shape["fields"].items():
+            values = spec["shape"].get("values") if spec["shape"].get("type") == "enum" else None
+            if values and len(values) == 1 and name in value and value[name] != values[0]:
+                return False
+        return True
+    return True
 
 
 def validate(endpoint: str, body: Any) -> list[dict]:

@@ -8,9 +8,9 @@ The package: `engine` (tasks, lifecycle, credits, limits, uploads, outputs),
 
     python -m lib.simulator --port 8800 [--state-dir data/simulator]
 """
-from lib.simulator.engine import API_VERSION, Simulator, SimulatorConfig, iso_time, new_api_key
+from lib.simulator.engine import Simulator, SimulatorConfig, iso_time, new_api_key
 from lib.simulator.faults import FaultRule
 from lib.simulator.server import SimulatorServer, ensure_simulator
 
-__all__ = ["API_VERSION", "FaultRule", "Simulator", "SimulatorConfig", "SimulatorServer", "ensure_simulator",
+__all__ = ["FaultRule", "Simulator", "SimulatorConfig", "SimulatorServer", "ensure_simulator",
            "iso_time", "new_api_key"]

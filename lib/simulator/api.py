@@ -21,7 +21,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from lib import media
-from lib.simulator.engine import API_VERSION, ApiError, Simulator
+from lib.contract import API_VERSION
+from lib.simulator.engine import ApiError, Simulator
 from lib.simulator.faults import FaultRule, answer_late, pause_halfway, take_fault
 
 

@@ -16,7 +16,6 @@ import hmac
 import json
 import logging
 import math
-import os
 import re
 import secrets
 import sqlite3
@@ -30,11 +29,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from lib import contract, media
+from lib import contract, media, settings
 from lib.simulator import pricing, render
 from lib.simulator.faults import FaultRule
 
-API_VERSION = "2024-11-06"
 UPLOAD_TTL_SECONDS = 24 * 3600  # runway:// URIs are valid 24 h (runway-api.md §6)
 DAILY_WINDOW_SECONDS = 24 * 3600  # daily limits are a rolling 24 h
 MONTHLY_SPEND_CAP = 10_000  # tier 1: $100
@@ -48,21 +46,21 @@ OUTPUT_NAME = re.compile(r"[\w-]+\.\w+")
 log = logging.getLogger(__name__)
 
 
-def _env(name: str, default: float, kind: type = float) -> Callable[[], Any]:
-    return lambda: kind(os.environ.get(name, default))
+def _env(setting: settings.Setting, kind: type = float) -> Callable[[], Any]:
+    return lambda: kind(setting.number())
 
 
 @dataclass
 class SimulatorConfig:
     api_key: str | None = None  # None: generated once and kept in the state dir
     state_dir: Path = Path("data/simulator")
-    pending_seconds: float = field(default_factory=_env("SIMULATOR_PENDING_SECONDS", 2))
-    run_seconds: float = field(default_factory=_env("SIMULATOR_RUN_SECONDS", 8))
-    concurrency: int = field(default_factory=_env("SIMULATOR_CONCURRENCY", 2, int))
-    output_ttl_seconds: float = field(default_factory=_env("SIMULATOR_OUTPUT_TTL_SECONDS", 86400))
-    credits: int = field(default_factory=_env("SIMULATOR_CREDITS", 10000, int))
-    daily_limit: int = field(default_factory=_env("SIMULATOR_DAILY_LIMIT", 500, int))
-    max_side: int = field(default_factory=render.default_max_side)
+    pending_seconds: float = field(default_factory=_env(settings.SIMULATOR_PENDING))
+    run_seconds: float = field(default_factory=_env(settings.SIMULATOR_RUN))
+    concurrency: int = field(default_factory=_env(settings.SIMULATOR_CONCURRENCY, int))
+    output_ttl_seconds: float = field(default_factory=_env(settings.SIMULATOR_OUTPUT_TTL))
+    credits: int = field(default_factory=_env(settings.SIMULATOR_CREDITS, int))
+    daily_limit: int = field(default_factory=_env(settings.SIMULATOR_DAILY_LIMIT, int))
+    max_side: int = field(default_factory=settings.simulator_max_side)
     clock: Callable[[], float] = time.time  # injectable so tests can move time
 
 
@@ -317,7 +315,7 @@ class Simulator:
         visual: dict[str, bytes] = {}  # the first image or video input, which the output starts from
         timed = None  # the first video or sound input, whose length an output without a duration follows
         heard = False  # a sound input: a video made with one has a sound track
-        for _, uri, _ in media_refs(contract.model(endpoint, model_id)["fields"], body):
+        for _, uri, _ in contract.body_media(contract.model(endpoint, model_id)["fields"], body):
             found, data = self._input(uri)
             if found in ("image", "video") and not visual:
                 visual = {found: data}
@@ -361,9 +359,9 @@ class Simulator:
                 if length > int(limit[1].replace(",", "")):
                     issues.append({"path": [name], "message": f"{name} is {length} characters; "
                                                                f"the limit is {limit[1]}."})
-        for path, uri, kind in media_refs(fields, body):
-            if problem := self._media_problem(uri, kind):
-                issues.append({"path": path, "message": f"{'.'.join(map(str, path))}: {problem}"})
+        for path, uri, kind in contract.body_media(fields, body):  # a uri of the wrong type is a type issue
+            if isinstance(uri, str) and (problem := self._media_problem(uri, kind)):
+                issues.append({"path": list(path), "message": f"{'.'.join(map(str, path))}: {problem}"})
         return issues
 
     def _media_problem(self, uri: str, kind: str) -> str | None:
@@ -521,27 +519,6 @@ class Simulator:
                              (upload_id, media.normalise_mime(mime), size, upload_id))
 
 
-def media_refs(fields: dict, body: dict, path: tuple = ()):
-    """(path, uri, kind) for every media input of a valid body, walked along the contract's shapes."""
-    for name, spec in fields.items():
-        if name in body:
-            yield from _refs(spec["shape"], body[name], [*path, name])
-
-
-def _refs(shape: dict, value: Any, path: list):
-    kind = shape["type"]
-    if kind == "media" and isinstance(value, str):
-        yield path, value, shape["kind"]
-    elif kind == "list" and isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _refs(shape["items"], item, [*path, i])
-    elif kind == "object" and isinstance(value, dict):
-        yield from media_refs(shape["fields"], value, tuple(path))
-    elif kind == "union":
-        # The option the value matches: a {type: "video", uri} character is a video.
-        option = next((o for o in shape["options"] if not contract.check(o, value, path)), None)
-        if option is not None:
-            yield from _refs(option, value, path)
 
 
 _PROMPT_LIMIT = re.compile(r"up to ([\d,]+) characters")

@@ -25,7 +25,7 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps, UnidentifiedImageError
 
-from lib import media
+from lib import media, settings
 
 FPS = 24
 MAX_DERIVED_SECONDS = 10  # a video made from a video lasts as long as its input, up to this
@@ -36,14 +36,10 @@ class RenderError(RuntimeError):
     """The media could not be made, usually because an input could not be read."""
 
 
-def default_max_side() -> int:
-    return int(os.environ.get("SIMULATOR_MAX_SIDE", "480"))
-
-
 def output_size(width: int, height: int, max_side: int | None = None) -> tuple[int, int]:
     """The requested size scaled down (never up) so its longer side is at most
     `max_side`, aspect ratio kept, both sides even (H.264 in yuv420p needs that)."""
-    max_side = max_side or default_max_side()
+    max_side = max_side or settings.simulator_max_side()
     scale = min(1.0, max_side / max(width, height))
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
@@ -180,7 +176,7 @@ def upscaled_size(width: int, height: int, factor: float, max_side: int | None =
     """An input's size times `factor`, its longer side at most UPSCALE_MAX_SIDE_FACTOR x
     `max_side` yet always larger than the input's: an upscale never comes back smaller."""
     longer = max(width, height)
-    target = max(min(longer * factor, UPSCALE_MAX_SIDE_FACTOR * (max_side or default_max_side())), longer + 2)
+    target = max(min(longer * factor, UPSCALE_MAX_SIDE_FACTOR * (max_side or settings.simulator_max_side())), longer + 2)
     scale = target / longer
     return max(1, round(width * scale)), max(1, round(height * scale))
 

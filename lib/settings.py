@@ -1,0 +1,154 @@
+"""Every setting the dashboard takes from its environment, in one table.
+
+A setting is read each time it is asked for, never at import: a test, a benchmark or
+`.streamlit/secrets.toml` (whose top-level keys Streamlit exports to the environment when it
+loads the file, `load_secrets`) may set it after the code that uses it was imported. An empty
+value counts as unset. A number that does not read as one is a `SettingError` naming the
+variable, never a traceback from deep inside the poller.
+
+`SETTINGS` is the README's configuration table, row for row; `tests/test_settings.py` holds the
+two to each other, and holds every other module in `lib/` to reading its settings here.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib.media import MB
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout: data/, static/ and .streamlit/ sit in it
+
+
+class SettingError(ValueError):
+    """A setting whose value cannot be used; the message names the variable and what it takes."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str  # as the README's table gives it; "" is unset
+
+    def given(self) -> str:
+        """What the environment sets, "" when nothing."""
+        return os.environ.get(self.name, "").strip()
+
+    def text(self) -> str:
+        return self.given() or self.default
+
+    def number(self) -> float:
+        raw = self.text()
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0:
+            raise SettingError(f"{self.name} takes a number of 0 or more; it is set to {raw[:40]!r}.")
+        return value
+
+
+API_SECRET = Setting("RUNWAYML_API_SECRET", "")
+BASE_URL = Setting("RUNWAYML_BASE_URL", "https://api.dev.runwayml.com")
+DATABASE = Setting("DASHBOARD_DB", "data/dashboard.db")
+POLL_INTERVAL = Setting("DASHBOARD_POLL_INTERVAL", "5")
+REFRESH_SECONDS = Setting("DASHBOARD_REFRESH_SECONDS", "2")
+ARCHIVE_MAX_MB = Setting("DASHBOARD_ARCHIVE_MAX_MB", "512")
+ARCHIVE_LEASE = Setting("DASHBOARD_ARCHIVE_LEASE_SECONDS", "30")
+ARCHIVE_DEADLINE = Setting("DASHBOARD_ARCHIVE_DEADLINE_SECONDS", "600")
+ARCHIVE_MIN_RATE = Setting("DASHBOARD_ARCHIVE_MIN_KB_PER_SECOND", "16")
+MIN_FREE_MB = Setting("DASHBOARD_MIN_FREE_MB", "100")
+API_TIMEOUT = Setting("DASHBOARD_API_TIMEOUT", "30")
+PASSWORD = Setting("DASHBOARD_PASSWORD", "")
+SIMULATOR_STATE_DIR = Setting("SIMULATOR_STATE_DIR", "")
+SIMULATOR_PENDING = Setting("SIMULATOR_PENDING_SECONDS", "2")
+SIMULATOR_RUN = Setting("SIMULATOR_RUN_SECONDS", "8")
+SIMULATOR_CONCURRENCY = Setting("SIMULATOR_CONCURRENCY", "2")
+SIMULATOR_OUTPUT_TTL = Setting("SIMULATOR_OUTPUT_TTL_SECONDS", "86400")
+SIMULATOR_CREDITS = Setting("SIMULATOR_CREDITS", "10000")
+SIMULATOR_DAILY_LIMIT = Setting("SIMULATOR_DAILY_LIMIT", "500")
+SIMULATOR_MAX_SIDE = Setting("SIMULATOR_MAX_SIDE", "480")
+
+SETTINGS = (API_SECRET, BASE_URL, DATABASE, POLL_INTERVAL, REFRESH_SECONDS, ARCHIVE_MAX_MB, ARCHIVE_LEASE,
+            ARCHIVE_DEADLINE, ARCHIVE_MIN_RATE, MIN_FREE_MB, API_TIMEOUT, PASSWORD, SIMULATOR_STATE_DIR,
+            SIMULATOR_PENDING, SIMULATOR_RUN, SIMULATOR_CONCURRENCY, SIMULATOR_OUTPUT_TTL, SIMULATOR_CREDITS,
+            SIMULATOR_DAILY_LIMIT, SIMULATOR_MAX_SIDE)
+
+
+def load_secrets() -> str | None:
+    """Export `.streamlit/secrets.toml`'s top-level keys to the environment, as Streamlit does when
+    a page first reads `st.secrets`; returns why the file could not be read, if it could not."""
+    import streamlit as st  # the simulator and the benchmarks read settings without Streamlit's start-up
+
+    try:
+        st.secrets.load_if_toml_exists()
+    except Exception as exc:  # a malformed secrets.toml must not take the dashboard down
+        return f"Could not read .streamlit/secrets.toml: {type(exc).__name__}"
+    return None
+
+
+# ---------------------------------------------------------------- the API
+
+def api_secret() -> str:
+    """Runway's key: set, the live API; unset, the simulator. Never logged, stored or shown."""
+    return API_SECRET.text()
+
+
+def base_url() -> str:
+    return BASE_URL.text().rstrip("/")
+
+
+def api_timeout_seconds() -> float:
+    return API_TIMEOUT.number()
+
+
+# ---------------------------------------------------------------- the team's data
+
+def db_path() -> Path:
+    """The SQLite file; the input stash (`inputs/`) and the simulator's state sit beside it."""
+    return Path(DATABASE.given() or ROOT / DATABASE.default)
+
+
+def min_free_bytes() -> int:
+    return int(MIN_FREE_MB.number() * MB)
+
+
+def password() -> str:
+    return PASSWORD.text()
+
+
+# ---------------------------------------------------------------- polling and archiving
+
+def poll_interval() -> float:
+    return POLL_INTERVAL.number()
+
+
+def refresh_seconds() -> float:
+    return REFRESH_SECONDS.number()
+
+
+def archive_max_bytes() -> int:
+    return int(ARCHIVE_MAX_MB.number() * MB)
+
+
+def archive_lease_seconds() -> float:
+    return ARCHIVE_LEASE.number()
+
+
+def archive_deadline_seconds() -> float:
+    return ARCHIVE_DEADLINE.number()
+
+
+def archive_min_rate() -> float:
+    """Bytes a second a download must keep up over every window (`archive.RATE_WINDOW`)."""
+    return ARCHIVE_MIN_RATE.number() * 1024
+
+
+# ---------------------------------------------------------------- the simulator
+
+def simulator_state_dir() -> Path:
+    return Path(SIMULATOR_STATE_DIR.given() or db_path().parent / "simulator")
+
+
+def simulator_max_side() -> int:
+    return int(SIMULATOR_MAX_SIDE.number())
