@@ -1,6 +1,6 @@
 """Which Runway the dashboard talks to: the real API when RUNWAYML_API_SECRET
 is set (environment or `.streamlit/secrets.toml`), otherwise the built-in
-simulator, started on loopback on first use (design.md §4).
+simulator, started on loopback on first use.
 
 A task belongs to the backend that created it: rows record `Backend.name`,
 "simulator" or the live base URL, and are only ever polled there.

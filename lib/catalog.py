@@ -156,7 +156,7 @@ OTHER_MAKER = "Other"
 _FIRST = ("gen4.5", "gen4", "gen4_turbo", "gen4_image", "gen4_image_turbo", "aleph2", "act_two",
           "eleven_text_to_sound_v2", "eleven_multilingual_v2")
 
-# Notes on the seed's simulator-only rows (design.md §3, runway-api.md §8).
+# Notes on the seed's simulator-only rows (docs/runway-api.md §8).
 _NOTES = {
     ("/v1/image_to_video", "gen4"): "The user's spec lists gen4; Runway's API never had a plain gen4 video model. "
                                     "Runs on the simulator; use gen4_turbo or gen4.5 live.",
@@ -171,7 +171,7 @@ _NOTES = {
 }
 _NO_ENDPOINT = "Runway's API has no {} endpoint; this model runs on the simulator only."
 
-# Published prices (runway-api.md §6); a model not listed has no known price, and the API's
+# Published prices (docs/runway-api.md §6); a model not listed has no known price, and the API's
 # estimatedCost is what the dashboard shows once the task is created.
 _PER_SECOND = {"gen4.5": 12, "gen4_turbo": 5, "gen4_aleph": 15, "act_two": 5, "seedance2": 36}
 _PER_SECOND_AUDIO = {"veo3.1": (20, 40), "veo3.1_fast": (10, 15)}  # (without, with) generated audio

@@ -1,5 +1,5 @@
 """The HTTP client for Runway's generation API, the real one or our simulator
-(same contract, runway-api.md §1, §4–§6).
+(same contract, docs/runway-api.md §1, §4–§6).
 
 It owns the wire and nothing else: the headers every request carries, turning
 JSON bodies into small dataclasses, the error hierarchy, and when a request may
@@ -205,7 +205,7 @@ class RunwayClient:
         """Cancel a running task or delete a finished one.
 
         A 404 returns normally: after our own DELETE (or a retried one) it
-        means the task is already gone, which is what was asked (runway-api.md §4).
+        means the task is already gone, which is what was asked (docs/runway-api.md §4).
         """
         try:
             self._call(lambda: self._http.build_request("DELETE", f"/v1/tasks/{task_id}"), lambda r: None)

@@ -1,5 +1,5 @@
 """The task lifecycle: the dashboard's five states and how Runway's own status
-vocabulary maps onto them (design.md §3).
+vocabulary maps onto them (docs/runway-api.md §8).
 
 Runway answers PENDING, THROTTLED, RUNNING, SUCCEEDED, FAILED or CANCELLED; the
 user's spec says PENDING, PROCESSING, SUCCEEDED, FAILED, CANCELLED. Both are
@@ -57,6 +57,6 @@ def moves_forward(current: str | None, new: str) -> bool:
 
 
 def retry_allowed(failure_code: str | None) -> bool:
-    """Safety rejections are not offered for retry (runway-api.md §4, failure codes)."""
+    """Safety rejections are not offered for retry (docs/runway-api.md §4, failure codes)."""
     code = (failure_code or "").upper()
     return not (code.startswith("SAFETY.") or code == "INPUT_PREPROCESSING.SAFETY.TEXT")

@@ -48,7 +48,7 @@ EXTENSIONS: dict[str, str] = {
     ".m4a": "audio/mp4",
 }
 
-# Runway's limits (runway-api.md §3.1): data URIs are capped at 5 MB for every
+# Runway's limits (docs/runway-api.md §3.1): data URIs are capped at 5 MB for every
 # kind; URLs may point at larger files; uploads take 512 B to 200 MB.
 DATA_URI_MAX_BYTES = 5 * MB
 UPLOAD_MIN_BYTES = 512

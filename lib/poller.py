@@ -1,7 +1,7 @@
 """The poller: keeps every unfinished task's row up to date and archives the
 outputs of the ones that succeed.
 
-It runs in the server process, not in page reruns (design.md §2.4), so the
+It runs in the server process, not in page reruns, so the
 API is read at the same rate whether nobody or twenty teammates are
 watching. Due tasks are claimed in SQLite (`Store.claim_due_polls`), so any
 number of pollers, in one process or several, read each task at most once
@@ -124,7 +124,7 @@ class Poller:
             # Only 404s in an unbroken run mean the task is gone; one after a few 503s is the first.
             errors = 1
         if isinstance(error, NotFound) and task and task.get("cancel_requested_at"):
-            # After our own DELETE, Runway may answer 404 rather than CANCELLED (runway-api.md §4).
+            # After our own DELETE, Runway may answer 404 rather than CANCELLED (docs/runway-api.md §4).
             self.store.apply_update(row["id"], TaskUpdate(api_status="CANCELLED", status=lifecycle.CANCELLED))
             return
         if isinstance(error, NotFound) and errors >= NOT_FOUND_LIMIT:

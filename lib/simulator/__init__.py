@@ -1,5 +1,5 @@
 """A Runway API simulator: a real HTTP server that speaks the contract of
-runway-api.md and returns real, playable media made from the inputs.
+docs/runway-api.md and returns real, playable media made from the inputs.
 
 The package: `engine` (tasks, lifecycle, credits, limits, uploads, outputs),
 `api` (the HTTP routes and the front door of headers and faults), `faults`

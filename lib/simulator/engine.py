@@ -33,7 +33,7 @@ from lib import contract, media, settings
 from lib.simulator import pricing, render
 from lib.simulator.faults import FaultRule
 
-UPLOAD_TTL_SECONDS = 24 * 3600  # runway:// URIs are valid 24 h (runway-api.md §6)
+UPLOAD_TTL_SECONDS = 24 * 3600  # runway:// URIs are valid 24 h (docs/runway-api.md §6)
 DAILY_WINDOW_SECONDS = 24 * 3600  # daily limits are a rolling 24 h
 MONTHLY_SPEND_CAP = 10_000  # tier 1: $100
 USAGE_MAX_DAYS = 90  # POST /v1/organization/usage: beforeDate at most 90 days after startDate

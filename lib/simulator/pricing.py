@@ -1,5 +1,5 @@
 """What a simulated task costs, in credits: the simulator's own small price
-table (runway-api.md §6, Runway's published rates as of April 2026), with a
+table (docs/runway-api.md §6, Runway's published rates as of April 2026), with a
 plausible default for every model it has no price for. It is independent of
 the dashboard's catalog on purpose: the two can disagree, as the live API and
 the dashboard can, and estimatedCost is what the API answers.
