@@ -47,7 +47,6 @@ from lib.store import Store
 
 log = logging.getLogger(__name__)
 
-PASSWORD_VARIABLE = "DASHBOARD_PASSWORD"
 FREE_TRIES = 3  # wrong passwords that cost nothing: someone who mistyped twice is not slowed down
 LOCKOUT_AFTER = 10  # wrong passwords within WINDOW that lock the gate
 WINDOW = 15 * 60  # seconds: failures are counted over this long, and a lockout lasts this long

@@ -198,7 +198,7 @@ def _media_widget(ctx: Context, f: Field, key: str, label: str, preset: dict | N
                    + ", ".join(plain(history.describe_uri(c.sent if isinstance(c.sent, str) else c.sent["uri"]))
                                for c in (original if many else [original])))
         return original
-    chosen = _media_source(ctx, f, key, label, preset, many, source, earlier, fits_preset)
+    chosen = _media_source(f, key, preset, many, source, earlier, fits_preset)
     if many and f.item_fields:
         for i, choice in enumerate(chosen):
             choice.extra = _item_extras(f, f"{key}_{i}", i)
@@ -220,8 +220,8 @@ def _item_extras(f: Field, key: str, index: int) -> dict:
     return extras
 
 
-def _media_source(ctx: Context, f: Field, key: str, label: str, preset: dict | None, many: bool, source: str,
-                  earlier: list, fits_preset: bool):
+def _media_source(f: Field, key: str, preset: dict | None, many: bool, source: str, earlier: list,
+                  fits_preset: bool):
     if source == UPLOAD:
         types = sorted({ext.lstrip(".") for kind in f.media for ext in media.MIME_TYPES[kind].values()})
         files = st.file_uploader(f"{f.label} file", type=types, key=f"{key}_file", accept_multiple_files=many,
