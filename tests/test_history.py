@@ -15,8 +15,8 @@ from streamlit.testing.v1 import AppTest
 
 from lib import archive, history, lifecycle, media, queries, tasks
 from lib.backend import Backend
-from lib.queries import Filters
 from lib.poller import Poller
+from lib.queries import Filters
 from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import TaskUpdate
 from lib.tasks import submit_task
