@@ -36,13 +36,13 @@ def _peak_mb() -> float:
 
 def worker(db: str) -> None:
     """Runs in the child process: one export to /dev/null, then its figures as JSON on stdout."""
-    from lib import export, history
+    from lib import export, queries
     from lib.store import Store
 
     store = Store(db)
     before = _peak_mb()
     start, cpu = time.perf_counter(), time.process_time()
-    size = sum(len(chunk) for chunk in export.csv_bytes(store, history.Filters()))
+    size = sum(len(chunk) for chunk in export.csv_bytes(store, queries.Filters()))
     elapsed = time.perf_counter() - start
     # CPU time too: on a machine shared with other work (load far above the cores) it is the
     # figure that stays comparable from run to run; the wall time is what the target is about.

@@ -48,9 +48,9 @@ def _set(at, key: str, value) -> bool:
         except KeyError:
             continue
         if kind == "selectbox":
-            # AppTest matches a selectbox's value by its label; the sort's label comes from lib.history.
-            from lib import history
-            widget.select_index(widget.options.index(history.SORTS[value][0]))
+            # AppTest matches a selectbox's value by its label; the sort's label comes from lib.queries.
+            from lib import queries
+            widget.select_index(widget.options.index(queries.SORTS[value][0]))
         else:
             widget.set_value(value)
         return True

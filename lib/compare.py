@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lib import archive, catalog, history, lifecycle
-from lib.history import Filters
+from lib import archive, catalog, history, lifecycle, queries
+from lib.queries import Filters
 from lib.store import Store
 from lib.ui import script_text, age, credits_text, parse_id, plain
 
@@ -70,7 +70,7 @@ def selection(group_id: str = "", task_ids: list[int] | None = None) -> Filters:
 
 def columns(store: Store, filters: Filters) -> list[Column]:
     """The tasks to compare, oldest first (at most MAX_TASKS), with their outputs."""
-    tasks = history.page(store, filters, "oldest", 1, MAX_TASKS)
+    tasks = queries.page(store, filters, "oldest", 1, MAX_TASKS)
     outputs = store.outputs_for([t["id"] for t in tasks])
     differs = differences(tasks)
     return [Column(task, tuple(outputs[task["id"]]), differs[task["id"]]) for task in tasks]

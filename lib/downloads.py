@@ -36,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lib import archive, export, history, settings, spend
+from lib import archive, export, queries, settings, spend
 from lib.store import Store
 
 PREFIX = "/downloads"
@@ -77,27 +77,27 @@ def _read(token: str) -> dict | None:
         store.close()
 
 
-def _filters_json(filters: history.Filters) -> dict:
+def _filters_json(filters: queries.Filters) -> dict:
     return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(filters).items()}
 
 
-def _filters(data: dict) -> history.Filters:
+def _filters(data: dict) -> queries.Filters:
     values = {}
-    for f in fields(history.Filters):
+    for f in fields(queries.Filters):
         value = data.get(f.name)
         if f.name in ("created_from", "created_to"):
             value = date.fromisoformat(value) if value else None
         elif isinstance(value, list):
             value = tuple(value)
         values[f.name] = value if value is not None else f.default
-    return history.Filters(**values)
+    return queries.Filters(**values)
 
 
-def csv_link(filters: history.Filters, filename: str = "runway-tasks.csv") -> str:
+def csv_link(filters: queries.Filters, filename: str = "runway-tasks.csv") -> str:
     return _link("csv", filename, filters=_filters_json(filters))
 
 
-def zip_link(filters: history.Filters, filename: str = "runway-outputs.zip") -> str:
+def zip_link(filters: queries.Filters, filename: str = "runway-outputs.zip") -> str:
     return _link("zip", filename, filters=_filters_json(filters))
 
 
@@ -128,7 +128,7 @@ def dashboard_address(request: Request) -> str:
     return f"{scheme}://{host.lower()}"
 
 
-def _csv_stream(filters: history.Filters, base: str):
+def _csv_stream(filters: queries.Filters, base: str):
     # Starlette iterates a plain generator on a worker thread: one connection, opened here.
     store = Store()
     try:
@@ -165,10 +165,10 @@ def _file_stream(handle):
         handle.close()
 
 
-def _zip_stream(filters: history.Filters, base: str):
+def _zip_stream(filters: queries.Filters, base: str):
     store = Store()
     try:
-        handle = export.zip_file(history.iter_tasks(store, filters), base=base)
+        handle = export.zip_file(queries.iter_tasks(store, filters), base=base)
     finally:
         store.close()
     yield from _file_stream(handle)

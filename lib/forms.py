@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib import archive, catalog, history, media, spend, ui
+from lib import archive, catalog, history, media, queries, spend, ui
 from lib.catalog import Field, Issue, Model
 from lib.store import STASH_PREFIX
 from lib.tasks import submit_task
@@ -715,7 +715,7 @@ def your_tasks(ctx: Context) -> None:
         version = ctx.store.change_version()
         cached = st.session_state.get("your_tasks")
         if cached is None or cached[:2] != (ctx.teammate, version):
-            tasks = history.page(ctx.store, history.Filters(teammates=(ctx.teammate,)), size=YOUR_TASKS)
+            tasks = queries.page(ctx.store, queries.Filters(teammates=(ctx.teammate,)), size=YOUR_TASKS)
             cached = st.session_state["your_tasks"] = (ctx.teammate, version, tasks)
         tasks = cached[2]
         if not tasks:

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from lib import catalog, history, lifecycle
+from lib import catalog, lifecycle, queries
 from lib.store import REVIEW_ROWS, Store
 
 MIN_COMPARISONS = 10  # judgements a model needs before it is ranked
@@ -305,7 +305,7 @@ def board(store: Store, filters: Filters = Filters()) -> dict[str, pd.DataFrame]
 def teammates(store: Store) -> list[str]:
     """Every name recorded on a task or a review (indexed columns), "" for the nameless."""
     reviewers = store.db.conn.execute(f"SELECT DISTINCT reviewer FROM {REVIEW_ROWS}")
-    return sorted(set(history.distinct_values(store, "teammate")) | {r[0] for r in reviewers})
+    return sorted(set(queries.distinct_values(store, "teammate")) | {r[0] for r in reviewers})
 
 
 def ratios() -> list[str]:

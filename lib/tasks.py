@@ -1,5 +1,8 @@
-"""Submitting a task: validate against the catalog, record the row, call the
-API, and record what happened. The one path every page and test goes through.
+"""Acting on a task: submitting it, and cancelling, re-running and removing it.
+
+Submitting validates against the catalog, records the row, calls the API and
+records what happened: the one path every page and test goes through (a
+re-run goes through it too, linked to the original).
 
 A task Runway has created is billed, so its id is never lost to a full disk:
 nothing is sent while the database's disk is nearly full, and an id the
@@ -10,12 +13,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from lib import catalog, settings
+from lib import archive, catalog, lifecycle, settings
 from lib.backend import Backend
 from lib.client import BadRequest, CreateOutcomeUnknown, RunwayError
 from lib.media import MB
-from lib.store import Store
+from lib.store import SUBMITTED, Store
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +103,77 @@ def _not_created(store: Store, task_id: int, *, unknown: bool, message: str) -> 
 def _reason(exc: Exception) -> str:
     """What went wrong, without the server's file paths an OSError's text carries."""
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+# ---------------------------------------------------------------- actions on a created task
+
+class ActionRefused(Exception):
+    """An action that cannot be done, with the reason in words a user can act on."""
+
+
+def can_cancel(task: dict) -> bool:
+    return (task["status"] in lifecycle.UNFINISHED and task.get("submit_state") == SUBMITTED
+            and bool(task.get("task_uuid")) and not task.get("cancel_requested_at"))
+
+
+def can_rerun(task: dict) -> bool:
+    """Finished tasks may run again, except safety rejections (the same inputs would be refused again)."""
+    if not lifecycle.is_terminal(task["status"]) or not lifecycle.retry_allowed(task.get("failure_code")):
+        return False
+    try:
+        catalog.find_model(task["task_type"], task["model"])
+    except KeyError:
+        return False
+    return True
+
+
+def can_remove(task: dict) -> bool:
+    """Only finished tasks: an unfinished one would keep running, unseen; cancel it first."""
+    return lifecycle.is_terminal(task["status"])
+
+
+def cancel(store: Store, backend: Backend, task_id: int, teammate: str = "") -> None:
+    """Ask Runway to cancel the task. The poller then reads it again at once and records
+    CANCELLED, or whatever state it reached first."""
+    task = store.task(task_id)
+    if task is None or not can_cancel(task):
+        raise ActionRefused(f"Task #{task_id} cannot be cancelled: it has finished, was never created, "
+                            "or a cancel is already on its way.")
+    if task["backend"] != backend.name:
+        raise ActionRefused(f"Task #{task_id} belongs to {task['backend']}; the dashboard now uses "
+                            f"{backend.label}, so it cannot cancel it.")
+    try:
+        with backend.client() as client:
+            client.cancel_task(task["task_uuid"])
+    except RunwayError as exc:
+        raise ActionRefused(exc.user_message) from exc
+    store.mark_cancel_requested(task_id, "cancel requested" + (f" by {teammate}" if teammate else ""))
+
+
+def rerun(store: Store, backend: Backend, task_id: int, teammate: str = "") -> SubmitResult:
+    """Submit the task again with the same inputs, as a child of the original, in the same group."""
+    task = store.task(task_id)
+    if task is None or not can_rerun(task):
+        raise ActionRefused(f"Task #{task_id} cannot be re-run: it is unfinished, or its inputs were "
+                            "refused by Runway's safety checks.")
+    try:
+        request = store.restore_request(task["request"])
+    except OSError as exc:
+        raise ActionRefused(f"An uploaded input of task #{task_id} is no longer stored; "
+                            "submit it again from its page.") from exc
+    inputs = {k: v for k, v in request.items() if k != "model"}
+    return submit_task(store, backend, task_type=task["task_type"], model_id=task["model"], inputs=inputs,
+                       teammate=teammate, group_id=task.get("group_id"), parent_task_id=task_id)
+
+
+def remove(store: Store, task_id: int, static_dir: Path = archive.STATIC_DIR, teammate: str = "") -> int:
+    """Remove a finished task from the history: hidden from every page, still counted in the
+    record of spend (the CSV of all rows lists it, marked removed, with its credits). Its own
+    archived files (and their posters) are deleted; returns how many outputs' files went. A file
+    another task's output also uses stays; so does an uploaded input another task uses."""
+    task = store.task(task_id)
+    if task is None or task.get("removed_at"):
+        return 0
+    if not can_remove(task):
+        raise ActionRefused(f"Task #{task_id} is still running; cancel it before removing it.")
+    return sum(archive.delete_archived(path, static_dir) for path in store.remove_task(task_id, teammate))

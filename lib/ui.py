@@ -17,7 +17,7 @@ import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import archive, auth, downloads, history, lifecycle, settings
+from lib import archive, auth, downloads, history, lifecycle, queries, settings, tasks
 from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
@@ -145,7 +145,7 @@ def task_news(store: Store, teammate: str, news: dict) -> list[dict]:
     up to date (`seen`: each task's status then; `after`: the newest id when the session opened,
     so a task made later counts even if it was finished before the first look). The first look
     only takes note."""
-    latest = history.page(store, history.Filters(teammates=(teammate,)), size=NEWS_WINDOW)
+    latest = queries.page(store, queries.Filters(teammates=(teammate,)), size=NEWS_WINDOW)
     seen = news.setdefault("seen", {})
     if "after" not in news:
         news["after"] = max((t["id"] for t in latest), default=0)
@@ -205,7 +205,7 @@ def _task_news(ctx: Context, title: str) -> None:
         version = ctx.store.change_version()
         if news.get("version") != version:
             news["version"] = version
-            news["done"] = history.finished_since(ctx.store, ctx.teammate, st.session_state["news_since"])
+            news["done"] = queries.finished_since(ctx.store, ctx.teammate, st.session_state["news_since"])
             for task in task_news(ctx.store, ctx.teammate, news):
                 outcome = {lifecycle.SUCCEEDED: "is ready", lifecycle.FAILED: "failed"}.get(task["status"],
                                                                                           "was cancelled")
@@ -539,22 +539,22 @@ def task_actions(ctx: Context, task: dict, outputs: list[dict]) -> None:
     page, so the page always shows their effect; the outcome is a toast."""
     task_id = task["id"]
     confirming = st.session_state.get("confirm_remove") == task_id
-    cancelling = st.session_state.get("confirm_cancel") == task_id and history.can_cancel(task)
+    cancelling = st.session_state.get("confirm_cancel") == task_id and tasks.can_cancel(task)
     with st.container(horizontal=True, vertical_alignment="center", gap="small"):
-        if history.can_cancel(task) and not cancelling:
+        if tasks.can_cancel(task) and not cancelling:
             st.button("Cancel…", key=f"cancel_{task_id}", icon="🛑", on_click=_confirm_remove,
                       args=(task_id, "cancel"))
-        if history.can_rerun(task):
+        if tasks.can_rerun(task):
             st.button("Re-run", key=f"rerun_{task_id}", icon="🔁", on_click=_rerun, args=(ctx, task_id),
                       help="Same inputs, same model; the new task links back to this one.")
         output_tools(task, outputs, "actions")
         picks = st.session_state.setdefault("compare_picks", [])
         st.checkbox("Compare", key=f"pick_{task_id}", value=task_id in picks, on_change=_toggle_pick,
                     args=(task_id,))
-        if history.can_remove(task) and not confirming:
+        if tasks.can_remove(task) and not confirming:
             st.button("Remove…", key=f"remove_{task_id}", type="tertiary", on_click=_confirm_remove,
                       args=(task_id,))
-    if confirming and history.can_remove(task):
+    if confirming and tasks.can_remove(task):
         files = sum(1 for o in outputs if o.get("path"))
         st.warning(f"Remove #{task_id} from the history, with its {files} archived file(s) and its reviews? "
                    "What it cost stays in the record of spend (the CSV of all rows); other tasks and their "
@@ -584,8 +584,8 @@ def _confirm_remove(task_id: int | None, action: str = "remove") -> None:
 def _cancel(ctx: Context, task_id: int) -> None:
     st.session_state.pop("confirm_cancel", None)
     try:
-        history.cancel(ctx.store, ctx.backend, task_id, ctx.teammate)
-    except history.ActionRefused as exc:
+        tasks.cancel(ctx.store, ctx.backend, task_id, ctx.teammate)
+    except tasks.ActionRefused as exc:
         st.toast(plain(str(exc)), icon="⚠️")
         return
     st.toast(f"Cancel of #{task_id} sent; its status updates in a moment.", icon="🛑")
@@ -593,8 +593,8 @@ def _cancel(ctx: Context, task_id: int) -> None:
 
 def _rerun(ctx: Context, task_id: int) -> None:
     try:
-        result = history.rerun(ctx.store, ctx.backend, task_id, ctx.teammate)
-    except history.ActionRefused as exc:
+        result = tasks.rerun(ctx.store, ctx.backend, task_id, ctx.teammate)
+    except tasks.ActionRefused as exc:
         st.toast(plain(str(exc)), icon="⚠️")
         return
     if result.ok:
@@ -607,8 +607,8 @@ def _rerun(ctx: Context, task_id: int) -> None:
 def _remove(ctx: Context, task_id: int) -> None:
     st.session_state.pop("confirm_remove", None)
     try:
-        deleted = history.remove(ctx.store, task_id, teammate=ctx.teammate)
-    except history.ActionRefused as exc:
+        deleted = tasks.remove(ctx.store, task_id, teammate=ctx.teammate)
+    except tasks.ActionRefused as exc:
         st.toast(plain(str(exc)), icon="⚠️")
         return
     picks = st.session_state.get("compare_picks", [])

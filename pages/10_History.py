@@ -1,6 +1,6 @@
 import streamlit as st
 
-from lib import catalog, downloads, export, gallery, history, lifecycle, ui
+from lib import catalog, downloads, export, gallery, lifecycle, queries, ui
 
 ctx = ui.setup_page("History", "📜")
 st.title("📜 History")
@@ -42,24 +42,24 @@ with st.expander(f"Filters ({on} on)" if on else "Filters", expanded=bool(on), i
     prompt = row[0].text_input("Prompt contains", key="q", help="Every word, in any order.", **bound)
     statuses = row[1].multiselect("Status", lifecycle.STATES, key="status", **bound)
     types = row[2].multiselect("Task type", list(task_types), format_func=task_types.get, key="type", **bound)
-    models = row[3].multiselect("Model", history.distinct_values(ctx.store, "model"), key="model", **bound)
+    models = row[3].multiselect("Model", queries.distinct_values(ctx.store, "model"), key="model", **bound)
     row = st.columns([2, 2, 1.5, 1.5, 2])
-    teammates = row[0].multiselect("Teammate", history.distinct_values(ctx.store, "teammate"), key="by",
+    teammates = row[0].multiselect("Teammate", queries.distinct_values(ctx.store, "teammate"), key="by",
                                    format_func=lambda name: name or "(no name)", **bound)
     # Kept in the address by hand: bound, its name would strip `?group=` from links to Compare.
     group = ui.in_address("group", "group", lambda: row[1].text_input(
         "Group", key="group", help="A comparison group's id.", on_change=_first_page), empty="")
     created_from = row[2].date_input("From (UTC)", value=None, key="from", **bound)
     created_to = row[3].date_input("To (UTC)", value=None, key="to", **bound)
-    sorts = {label: key for key, (label, _) in history.SORTS.items()}  # the address shows the label
+    sorts = {label: key for key, (label, _) in queries.SORTS.items()}  # the address shows the label
     sort = sorts[row[4].selectbox("Sort", list(sorts), key="sort", bind="query-params")]
     st.button("Clear filters", icon="✖️", on_click=_clear_filters, disabled=not on, type="tertiary")
-filters = history.Filters(statuses=tuple(statuses), task_types=tuple(types), models=tuple(models),
+filters = queries.Filters(statuses=tuple(statuses), task_types=tuple(types), models=tuple(models),
                           teammates=tuple(teammates), group_id=group, created_from=created_from,
                           created_to=created_to, prompt=prompt)
 
-total = history.count(ctx.store, filters)
-pages = max(1, -(-total // history.PAGE_SIZE))
+total = queries.count(ctx.store, filters)
+pages = max(1, -(-total // queries.PAGE_SIZE))
 summary, actions_row = st.columns([3, 2], vertical_alignment="bottom")
 with summary:
     shown = f"{total:,} task(s)" + (" match the filters" if filters.active else "")
@@ -77,14 +77,14 @@ with actions_row:
     buttons[0].link_button("Export CSV", downloads.csv_link(filters), icon="⬇️", width="stretch",
                            disabled=total == 0)
     if filters.active:
-        buttons[1].link_button("All rows", downloads.csv_link(history.Filters(), "runway-tasks-all.csv"),
+        buttons[1].link_button("All rows", downloads.csv_link(queries.Filters(), "runway-tasks-all.csv"),
                                icon="⬇️", width="stretch")
     # Counting the archived files is a join over the filtered outputs: done only when asked.
     buttons[-1].toggle("ZIP of outputs", key="zip_open", help="The archived outputs of the tasks shown, "
                        "with a manifest.csv.")
 
 if st.session_state.get("zip_open"):
-    files, size = history.archived_totals(ctx.store, filters)
+    files, size = queries.archived_totals(ctx.store, filters)
     if size > export.ZIP_MAX_BYTES:
         st.warning(f"The {files} archived file(s) of these tasks come to {size / 1e6:,.0f} MB, too much for one "
                    "download; narrow the filters first.")
@@ -100,7 +100,7 @@ if picked:
         with right:
             ui.link(ui.COMPARE_PAGE, f"Compare {len(picked)} →", {"tasks": ",".join(str(i) for i in picked)})
 
-tasks = history.page(ctx.store, filters, sort, number)
+tasks = queries.page(ctx.store, filters, sort, number)
 if not tasks:
     st.info("No task matches these filters.")
 outputs = ctx.store.outputs_for([t["id"] for t in tasks])

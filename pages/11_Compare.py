@@ -1,13 +1,13 @@
 import streamlit as st
 
-from lib import compare, downloads, export, history, lifecycle, ui
+from lib import compare, downloads, export, lifecycle, queries, ui
 from lib.store import OUT_ARCHIVED
 
 ctx = ui.setup_page("Compare", "⚖️")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change
 st.title("⚖️ Compare")
 
-groups = {g["group_id"]: g for g in history.recent_groups(ctx.store)}
+groups = {g["group_id"]: g for g in queries.recent_groups(ctx.store)}
 
 
 def _clear(key: str) -> None:
@@ -77,7 +77,7 @@ for start in range(0, len(cols), compare.PER_ROW):
 compare.winner_picker(ctx.store, cols, reviews, ctx.teammate, compare.selection_key(filters))
 
 
-files, size = history.archived_totals(ctx.store, filters)
+files, size = queries.archived_totals(ctx.store, filters)
 st.link_button(f"Download the {files} output file(s) as ZIP ({size / 1e6:.1f} MB)",
                downloads.zip_link(filters, f"runway-compare-{group or 'tasks'}.zip"), icon="🗜️",
                disabled=files == 0 or size > export.ZIP_MAX_BYTES)

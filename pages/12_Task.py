@@ -1,6 +1,6 @@
 import streamlit as st
 
-from lib import catalog, compare, history, lifecycle, task_view, timefmt, ui
+from lib import catalog, compare, history, lifecycle, queries, task_view, timefmt, ui
 from lib.store import OUT_ARCHIVED
 
 ctx = ui.setup_page("Task", "🔎")
@@ -105,7 +105,7 @@ with right:
             st.text(review["notes"])
 
     st.markdown("**Lineage**")
-    parents, children = history.lineage(ctx.store, task)
+    parents, children = queries.lineage(ctx.store, task)
 
     def _line(relative, before: str) -> None:
         if isinstance(relative, int):

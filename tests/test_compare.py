@@ -7,7 +7,7 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from lib import compare
-from lib.history import Filters
+from lib.queries import Filters
 from lib.store import Store
 from tests.history_rows import insert_output, insert_task
 

@@ -11,7 +11,7 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
-from lib import downloads, history
+from lib import downloads, queries
 from lib.store import Store
 from tests.running import base_env, start_app, stop
 
@@ -35,14 +35,14 @@ def reveals(link: str, *texts: str) -> list[str]:
 
 def test_a_link_is_a_token_that_names_none_of_its_filters(tmp_path, monkeypatch):
     monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
-    filters = history.Filters(prompt=SEARCH, statuses=("FAILED",), teammates=("Ana Lima",), group_id="g-secret42")
+    filters = queries.Filters(prompt=SEARCH, statuses=("FAILED",), teammates=("Ana Lima",), group_id="g-secret42")
     for link in (downloads.csv_link(filters), downloads.zip_link(filters), downloads.output_link(
             {"id": 41, "model": "gen4.5", "request": {}}, {"id": 41, "position": 0, "path": "static/x.mp4"})):
         assert TOKEN_LINK.fullmatch(link), link
         assert reveals(link, SEARCH, "FAILED", "Ana Lima", "g-secret42", '"output":41', '"kind":"zip"') == []
     # The same download shown again (a page redraw) is the same link, not another row.
     assert downloads.csv_link(filters) == downloads.csv_link(filters)
-    assert downloads.csv_link(filters) != downloads.csv_link(history.Filters(prompt=SEARCH))
+    assert downloads.csv_link(filters) != downloads.csv_link(queries.Filters(prompt=SEARCH))
 
 
 def test_a_link_works_on_every_process_over_the_database_and_after_a_restart(tmp_path, page):

@@ -11,7 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from lib import archive, downloads, history
+from lib import archive, downloads, queries
 from lib.store import Store, TaskUpdate
 
 
@@ -34,14 +34,14 @@ def test_csv_link_streams_the_filtered_rows(client, tmp_path):
     store = Store(tmp_path / "dashboard.db")
     _task(store, "=1+1, a \"quoted\"\nline", "FAILED")
     _task(store, "kept out", "SUCCEEDED")
-    answer = client.get(downloads.csv_link(history.Filters(statuses=("FAILED",))))
+    answer = client.get(downloads.csv_link(queries.Filters(statuses=("FAILED",))))
     assert answer.status_code == 200 and "attachment" in answer.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
     assert [r["prompt"] for r in rows] == ["'=1+1, a \"quoted\"\nline"]
 
 
 def test_a_tampered_unknown_or_expired_link_is_refused(client, tmp_path):
-    link = downloads.csv_link(history.Filters())
+    link = downloads.csv_link(queries.Filters())
     assert client.get(link).status_code == 200
     assert client.get(link[:-1] + ("A" if link[-1] != "A" else "B")).status_code == 403
     assert client.get(f"{downloads.PREFIX}/runway-tasks.csv?t=" + "x" * 32).status_code == 403
@@ -73,7 +73,7 @@ def test_output_link_serves_the_archived_file_under_the_name_its_zip_entry_has(c
             assert link.startswith(f"{downloads.PREFIX}/{saved_as[-1]}?t=")
         assert saved_as == [f"task-{task_id}-gen4.5-a-red-fox-on-a-cliff.mp4",
                             f"task-{task_id}-gen4.5-a-red-fox-on-a-cliff-2.mp4"]
-        bundle = zipfile.ZipFile(io.BytesIO(client.get(downloads.zip_link(history.Filters())).content))
+        bundle = zipfile.ZipFile(io.BytesIO(client.get(downloads.zip_link(queries.Filters())).content))
         assert sorted(n for n in bundle.namelist() if n.endswith(".mp4")) == sorted(saved_as)  # one naming for both
     finally:
         for name in files:
@@ -87,7 +87,7 @@ def test_exports_give_urls_at_the_address_the_download_was_asked_at(client, tmp_
     store.record_archived(output["id"], path="static/kite-output.mp4", mime="video/mp4", size=9, sha256="x")
 
     def row(host: str, scheme: str = "http") -> dict:
-        answer = client.get(f"{scheme}://testserver" + downloads.csv_link(history.Filters()), headers={"Host": host})
+        answer = client.get(f"{scheme}://testserver" + downloads.csv_link(queries.Filters()), headers={"Host": host})
         [cells] = list(csv.DictReader(io.StringIO(answer.content.decode("utf-8-sig"))))
         return {k: cells[k] for k in ("task_url", "archived_urls")}
 
@@ -101,7 +101,7 @@ def test_exports_give_urls_at_the_address_the_download_was_asked_at(client, tmp_
     # never gets into a cell: the URLs stay root-relative.
     for host in ('evil"=cmd|x', "a b", "user@host", "host/path", "=1+1"):
         assert row(host) == {"task_url": f"/Task?task={task_id}", "archived_urls": "/app/static/kite-output.mp4"}
-    manifest = zipfile.ZipFile(io.BytesIO(client.get(downloads.zip_link(history.Filters()),
+    manifest = zipfile.ZipFile(io.BytesIO(client.get(downloads.zip_link(queries.Filters()),
                                                      headers={"Host": "localhost:8501"}).content))
     [line] = list(csv.DictReader(io.StringIO(manifest.read("manifest.csv").decode("utf-8-sig"))))
     assert (line["task_url"], line["archived_url"]) == (
@@ -112,7 +112,7 @@ def test_csv_is_gzipped_for_clients_that_accept_it_and_plain_for_others(client, 
     store = Store(tmp_path / "dashboard.db")
     for i in range(300):
         _task(store, f"shot {i}: a lighthouse at dawn", "SUCCEEDED")
-    link = downloads.csv_link(history.Filters())
+    link = downloads.csv_link(queries.Filters())
     with client.stream("GET", link, headers={"Accept-Encoding": "identity"}) as plain:
         body = b"".join(plain.iter_raw())
         assert "content-encoding" not in plain.headers
@@ -126,7 +126,7 @@ def test_csv_is_gzipped_for_clients_that_accept_it_and_plain_for_others(client, 
 def test_a_zip_named_after_a_group_with_a_slash_still_downloads(client, tmp_path):
     store = Store(tmp_path / "dashboard.db")
     _task(store, "a kite", "FAILED")
-    link = downloads.zip_link(history.Filters(group_id="team/a"), "runway-compare-team/a.zip")
+    link = downloads.zip_link(queries.Filters(group_id="team/a"), "runway-compare-team/a.zip")
     assert link.startswith("/downloads/runway-compare-team%2Fa.zip?t=")
     answer = client.get(link)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"

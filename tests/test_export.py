@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from lib import export, history
-from lib.history import Filters
+from lib import export, queries
+from lib.queries import Filters
 from tests.history_rows import START, insert_output, insert_task, insert_tasks, task_row
 
 AWKWARD = [
@@ -50,7 +50,7 @@ def test_csv_round_trips_through_pandas(store):
     assert raw.startswith("\ufeff".encode()) and b"\r\n" in raw
     frame = _read(io.BytesIO(raw))
 
-    assert list(frame.columns) == list(export.COLUMNS)
+    assert list(frame.columns) == list(queries.CSV_COLUMNS)
     assert len(frame) == len(AWKWARD) + 1
     assert frame["id"].astype(int).tolist() == [*ids, child]
     shown = frame["prompt"].tolist()[:len(AWKWARD)]
@@ -147,8 +147,8 @@ def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
     store.set_rating(second, 5, "Ana")
     store.set_rating(second, 4, "=Leo")
 
-    assert history.archived_totals(store, Filters(group_id="g1")) == (2, 18)
-    with export.zip_file(history.iter_tasks(store, Filters(group_id="g1")), static_dir=static,
+    assert queries.archived_totals(store, Filters(group_id="g1")) == (2, 18)
+    with export.zip_file(queries.iter_tasks(store, Filters(group_id="g1")), static_dir=static,
                          base="http://localhost:8501") as out:
         bundle = zipfile.ZipFile(out)
         names = sorted(bundle.namelist())
@@ -212,7 +212,7 @@ def test_a_path_in_a_subfolder_of_static_is_no_archived_file_in_the_csv_nor_the_
 
     frame = _read(io.BytesIO(b"".join(export.csv_bytes(store, Filters(), base="http://h"))))
     assert frame["archived_urls"].tolist() == ["http://h/app/static/c.mp4"]
-    with export.zip_file(history.iter_tasks(store, Filters(group_id="g1")), static_dir=static, base="http://h") as out:
+    with export.zip_file(queries.iter_tasks(store, Filters(group_id="g1")), static_dir=static, base="http://h") as out:
         bundle = zipfile.ZipFile(out)
         manifest = list(csv.DictReader(io.StringIO(bundle.read("manifest.csv").decode("utf-8-sig"))))
         assert sorted(bundle.namelist()) == ["manifest.csv", "reviews.csv", f"task-{task}-gen4.5-a-fox-2.mp4"]

@@ -13,10 +13,10 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, history, lifecycle, media
+from lib import archive, history, lifecycle, media, queries, tasks
 from lib.backend import Backend
-from lib.history import Filters
 from lib.poller import Poller
+from lib.queries import Filters
 from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import TaskUpdate
 from lib.tasks import submit_task
@@ -64,7 +64,7 @@ def _prompt(row) -> str:
 
 def _all_pages(store, filters, sort, size=250) -> list[int]:
     ids, number = [], 1
-    while page := history.page(store, filters, sort, number, size):
+    while page := queries.page(store, filters, sort, number, size):
         ids += [t["id"] for t in page]
         number += 1
     return ids
@@ -86,7 +86,7 @@ def test_filters_select_exactly_the_matching_tasks(big, filters, keep):
     store, rows = big
     expected = _expect(rows, keep)
     assert expected, "the sample history must contain matches"
-    assert history.count(store, filters) == len(expected)
+    assert queries.count(store, filters) == len(expected)
     assert sorted(_all_pages(store, filters, "newest")) == expected
 
 
@@ -103,16 +103,16 @@ def test_pages_walk_every_task_once_in_each_sort_order(big):
     assert costs == sorted(costs, reverse=True)
     by_model = [rows[i - 1]["model"] for i in _all_pages(store, filters, "model")]
     assert by_model == sorted(by_model)
-    page_two = history.page(store, filters, "newest", 2, 20)
+    page_two = queries.page(store, filters, "newest", 2, 20)
     assert [t["id"] for t in page_two] == newest[20:40]
-    assert history.page(store, filters, "newest", 10_000, 20) == []
+    assert queries.page(store, filters, "newest", 10_000, 20) == []
 
 
 def test_best_rated_first_puts_unrated_last(big):
     store, _ = big
     store.set_rating(10, 5)
     store.set_rating(11, 2)
-    ids = [t["id"] for t in history.page(store, Filters(task_ids=(9, 10, 11, 12)), "rating")]
+    ids = [t["id"] for t in queries.page(store, Filters(task_ids=(9, 10, 11, 12)), "rating")]
     assert ids[:2] == [10, 11] and set(ids[2:]) == {9, 12}
 
 
@@ -120,7 +120,7 @@ def test_prompt_search_is_literal_text(store):
     prompts = ['100% "real" fox', "100 foxes", "a_b snake", "ab snake", "new\nline", "灯台の夜明け",
                "back\\slash", "=SUM(A1)"]
     ids = insert_tasks(store, [task_row(prompt=p) for p in prompts])
-    found = lambda text: [t["id"] for t in history.page(store, Filters(prompt=text), "oldest")]  # noqa: E731
+    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]  # noqa: E731
     assert found("100%") == [ids[0]]
     assert found('"real"') == [ids[0]]
     assert found("a_b") == [ids[2]]
@@ -149,11 +149,11 @@ def test_filter_queries_use_indexes(tmp_path):
             f"LIMIT 20", params))
         assert any(way in plan for way in ("USING INDEX", "USING COVERING INDEX", "VIRTUAL TABLE INDEX")), (
             filters, plan)
-        total = history.count(store, filters)
-        last = max(1, -(-total // history.PAGE_SIZE))
-        assert len(history.page(store, filters, "newest", last)) == total - (last - 1) * history.PAGE_SIZE
-    assert history.distinct_values(store, "model") == sorted(m for _, m in MODELS)
-    assert history.distinct_values(store, "teammate") == sorted(PEOPLE)
+        total = queries.count(store, filters)
+        last = max(1, -(-total // queries.PAGE_SIZE))
+        assert len(queries.page(store, filters, "newest", last)) == total - (last - 1) * queries.PAGE_SIZE
+    assert queries.distinct_values(store, "model") == sorted(m for _, m in MODELS)
+    assert queries.distinct_values(store, "teammate") == sorted(PEOPLE)
     store.close()
 
 
@@ -164,11 +164,11 @@ def test_iter_tasks_walks_the_filtered_set_in_batches_with_outputs_and_reviews(b
     insert_output(store, 8, path="static/eight.mp4")
     filters = Filters(group_id="g2")
     expected = _expect(rows, lambda r: r["group_id"] == "g2")
-    got = list(history.iter_tasks(store, filters, batch=1))
+    got = list(queries.iter_tasks(store, filters, batch=1))
     assert [t["id"] for t in got] == expected
-    everything = list(history.iter_tasks(store, Filters(statuses=("FAILED",)), batch=97))
+    everything = list(queries.iter_tasks(store, Filters(statuses=("FAILED",)), batch=97))
     assert [t["id"] for t in everything] == _expect(rows, lambda r: r["status"] == "FAILED")
-    [eight] = [t for t in history.iter_tasks(store, Filters(task_ids=(8,)))]
+    [eight] = [t for t in queries.iter_tasks(store, Filters(task_ids=(8,)))]
     assert eight["notes"] == "Bo: keep this one" and eight["winner"] == 1  # one vote, named
     assert [o["path"] for o in eight["outputs"]] == ["static/eight.mp4"]
 
@@ -178,12 +178,12 @@ def test_lineage_follows_parents_and_children(store):
     child = insert_task(store, prompt="child", parent_task_id=root)
     grandchild = insert_task(store, prompt="grandchild", parent_task_id=child)
     sibling = insert_task(store, prompt="sibling", parent_task_id=root)
-    parents, children = history.lineage(store, store.task(grandchild))
+    parents, children = queries.lineage(store, store.task(grandchild))
     assert [p["id"] for p in parents] == [child, root] and children == []
-    parents, children = history.lineage(store, store.task(root))
+    parents, children = queries.lineage(store, store.task(root))
     assert parents == [] and [c["id"] for c in children] == [child, sibling]
-    history.remove(store, root)
-    parents, _ = history.lineage(store, store.task(child))
+    tasks.remove(store, root)
+    parents, _ = queries.lineage(store, store.task(child))
     assert parents == [root]  # a removed parent is still named, by number
 
 
@@ -212,23 +212,23 @@ def test_remove_deletes_only_the_tasks_own_files(store, tmp_path):
     insert_output(store, third, path="static/other.mp4")
     store.set_rating(first, 3)
 
-    assert history.remove(store, first, static_dir=static) == 1
+    assert tasks.remove(store, first, static_dir=static) == 1
     # Hidden, not erased: the row keeps what it cost; its outputs and reviews go.
     assert store.task(first)["removed_at"] and store.outputs_for([first])[first] == []
     assert store.events_for(first)[-1]["note"] == "removed from the history"
-    assert history.page(store, Filters()) == store.tasks_by_id([third, second])
+    assert queries.page(store, Filters()) == store.tasks_by_id([third, second])
     assert store.reviews_for([first]) == {}
     assert sorted(p.name for p in static.iterdir()) == ["other.mp4", "shared.mp4"]
     assert store.task(second) and store.task(third)
 
-    assert history.remove(store, second, static_dir=static) == 1  # now nobody else uses shared.mp4
+    assert tasks.remove(store, second, static_dir=static) == 1  # now nobody else uses shared.mp4
     assert sorted(p.name for p in static.iterdir()) == ["other.mp4"]
 
 
 def test_unfinished_tasks_are_cancelled_not_removed(store, tmp_path):
     running = insert_task(store, status="PROCESSING")
-    with pytest.raises(history.ActionRefused):
-        history.remove(store, running, static_dir=tmp_path)
+    with pytest.raises(tasks.ActionRefused):
+        tasks.remove(store, running, static_dir=tmp_path)
     assert store.task(running)
 
 
@@ -277,17 +277,17 @@ def test_cancel_against_the_simulator(store, start_simulator, tmp_path):
     target = ids[0]
     _poll_until(poller, store, target, lambda t: t["status"] == lifecycle.PROCESSING)
 
-    history.cancel(store, backend, target, teammate="Ana")
+    tasks.cancel(store, backend, target, teammate="Ana")
     uuid = store.task(target)["task_uuid"]
     assert _sim_log(simulator, "DELETE") == [f"/v1/tasks/{uuid}"]
-    assert not history.can_cancel(store.task(target))  # no second cancel while the first is on its way
+    assert not tasks.can_cancel(store.task(target))  # no second cancel while the first is on its way
     task = _poll_until(poller, store, target, lambda t: lifecycle.is_terminal(t["status"]), timeout=5)
     assert (task["status"], task["api_status"]) == ("CANCELLED", "CANCELLED")
     assert task["cost_credits"] is not None  # Runway's word on what the cancelled run cost
     notes = [e["note"] for e in store.events_for(target)]
     assert "cancel requested by Ana" in notes
-    with pytest.raises(history.ActionRefused):
-        history.cancel(store, backend, target)
+    with pytest.raises(tasks.ActionRefused):
+        tasks.cancel(store, backend, target)
     assert len(_sim_log(simulator, "DELETE")) == 1
     poller.stop()
 
@@ -296,7 +296,7 @@ def test_a_404_after_our_own_cancel_means_cancelled(store, fake_backend, fake_ru
     result = submit_task(store, fake_backend, task_type="text_to_video", model_id="gen4.5",
                          inputs={"promptText": "x", "ratio": "1280:720", "duration": 5})
     uuid = store.task(result.task_id)["task_uuid"]
-    history.cancel(store, fake_backend, result.task_id)
+    tasks.cancel(store, fake_backend, result.task_id)
     fake_runway.tasks.pop(uuid)  # Runway deleted it: GET answers 404
     poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
     assert poller.poll_once() == 1
@@ -316,19 +316,19 @@ def test_rerun_against_the_simulator_links_to_the_original(store, start_simulato
     for task_id in (glitch, unsafe):
         _poll_until(poller, store, task_id, lambda t: t["status"] == lifecycle.FAILED)
 
-    assert history.can_rerun(store.task(glitch))
-    assert not history.can_rerun(store.task(unsafe))  # SAFETY.* is not offered again
-    with pytest.raises(history.ActionRefused):
-        history.rerun(store, backend, unsafe, teammate="Bo")
+    assert tasks.can_rerun(store.task(glitch))
+    assert not tasks.can_rerun(store.task(unsafe))  # SAFETY.* is not offered again
+    with pytest.raises(tasks.ActionRefused):
+        tasks.rerun(store, backend, unsafe, teammate="Bo")
 
-    result = history.rerun(store, backend, glitch, teammate="Bo")
+    result = tasks.rerun(store, backend, glitch, teammate="Bo")
     assert result.ok, result
     again = store.task(result.task_id)
     original = store.task(glitch)
     assert again["request"] == original["request"]
     assert (again["parent_task_id"], again["group_id"], again["teammate"]) == (glitch, "g1", "Bo")
     assert _sim_log(simulator, "POST").count("/v1/text_to_video") == 3
-    _, children = history.lineage(store, original)
+    _, children = queries.lineage(store, original)
     assert [c["id"] for c in children] == [result.task_id]
     poller.stop()
 
@@ -341,7 +341,7 @@ def test_rerun_sends_stored_uploads_byte_for_byte(store, fake_backend, fake_runw
     assert store.task(first.task_id)["request"]["promptImage"].startswith("stored:")
     store.db.conn.execute("UPDATE tasks SET status = 'FAILED', failure_code = 'INTERNAL.BAD_OUTPUT.CODE01' "
                           "WHERE id = ?", (first.task_id,))
-    assert history.rerun(store, fake_backend, first.task_id).ok
+    assert tasks.rerun(store, fake_backend, first.task_id).ok
     sent, resent = fake_runway.bodies()
     assert resent == sent and resent["promptImage"] == image
 
@@ -511,7 +511,7 @@ def test_task_page_shows_request_timeline_outputs_and_lineage(app_env):
     assert (any("Archiving the video" in c.value for c in at.caption)
             or any("Not archived yet" in w.value for w in at.warning))
 
-    history.remove(store, parent)
+    tasks.remove(store, parent)
     at = _page(TASK_PAGE, task=str(task))
     assert f"#{parent} (removed from the history)" in " ".join(m.value for m in at.markdown)
     at = _page(TASK_PAGE, task="999")
@@ -551,7 +551,7 @@ def test_prompt_search_follows_new_changed_and_removed_tasks_and_existing_ones(t
     db.conn.close()
 
     store = Store(path)
-    found = lambda text: [t["id"] for t in history.page(store, Filters(prompt=text), "oldest")]  # noqa: E731
+    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]  # noqa: E731
     assert found("LIGHTHOUSE") == [1]
     fox, kite = insert_tasks(store, [task_row(prompt="a red fox in the snow"), task_row(prompt="a kite at noon")])
     assert found("red fox") == [fox] and found("at") == [1, kite] and found("a ") == [1, fox, kite]
@@ -559,5 +559,5 @@ def test_prompt_search_follows_new_changed_and_removed_tasks_and_existing_ones(t
                           (json.dumps({"model": "gen4.5", "promptText": "a blue fox"}), fox))
     assert found("red fox") == [] and found("blue fox") == [fox]
     store.remove_task(fox)
-    assert found("fox") == [] and history.count(store, Filters(prompt="kite")) == 1
+    assert found("fox") == [] and queries.count(store, Filters(prompt="kite")) == 1
     store.close()

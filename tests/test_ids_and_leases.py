@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from sqlite_utils import Database
 
-from lib import history, media
+from lib import media, queries, tasks
 from lib.store import Store, migrations
 from tests.history_rows import insert_output, insert_tasks, task_row
 from tests.running import wait_until
@@ -101,11 +101,11 @@ def test_an_older_database_keeps_every_row_and_id_and_never_gives_an_id_again(tm
     for table in ("tasks", "outputs"):
         create = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
         assert '"id" INTEGER PRIMARY KEY AUTOINCREMENT' in create
-    assert [t["id"] for t in history.page(store, history.Filters(prompt="red fox"), "oldest")] == [ids[1]]
+    assert [t["id"] for t in queries.page(store, queries.Filters(prompt="red fox"), "oldest")] == [ids[1]]
 
     new = _record(store, "a new kite")
     assert new == ids[-1] + 6  # past the largest id anything still refers to, not merely the largest row
-    assert [t["id"] for t in history.page(store, history.Filters(prompt="kite"), "oldest")] == [ids[2], new]
+    assert [t["id"] for t in queries.page(store, queries.Filters(prompt="kite"), "oldest")] == [ids[2], new]
     before = store.change_version()
     new_output = _succeed(store, new, "https://cdn.test/new.png")
     assert new_output["id"] > output and store.change_version() > before
@@ -152,7 +152,7 @@ def test_a_removed_tasks_late_download_lands_nowhere_and_leaves_no_file(tmp_path
         rig.store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
         wait_until(lambda: [p for p in rig.static.glob(".*.part") if p.stat().st_size], 60, "a stalled download")
         [old_output] = rig.store.outputs_for([old])[old]
-        history.remove(rig.store, old, static_dir=rig.static)
+        tasks.remove(rig.store, old, static_dir=rig.static)
 
         task_type, model, inputs, _, _ = IMAGE
         [_, new] = rig.submit([(task_type, model, {**inputs, "promptText": "A paper boat"}, None, None)])
@@ -199,10 +199,10 @@ def test_removing_a_task_deletes_the_stashed_inputs_no_other_task_uses(store):
     stash = store.stash_dir
     assert len(list(stash.iterdir())) == 3
 
-    history.remove(store, first, static_dir=store.path.parent / "static")
+    tasks.remove(store, first, static_dir=store.path.parent / "static")
     assert store.restore_request(store.task(second)["request"])["promptImage"] == shared  # still there
     assert len(list(stash.iterdir())) == 2
-    history.remove(store, second, static_dir=store.path.parent / "static")
+    tasks.remove(store, second, static_dir=store.path.parent / "static")
     assert list(stash.iterdir()) == []
 
 

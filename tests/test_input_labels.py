@@ -9,7 +9,7 @@ import io
 from streamlit.testing.v1 import AppTest
 
 from lib import export, history, media
-from lib.history import Filters
+from lib.queries import Filters
 from lib.store import Store
 from tests.history_rows import insert_task
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from lib import export, history
+from lib import export, queries
 from lib.client import BadRequest, RunwayClient
 from lib.poller import Poller
 from tests.conftest import FakeBackend, FakeRunway
@@ -101,6 +101,6 @@ def test_failure_texts_that_echo_the_key_reach_no_row_and_no_csv(tmp_path, store
     from lib.store import Store
 
     again = Store(tmp_path / "dashboard.db")
-    csv = b"".join(export.csv_bytes(again, history.Filters())).decode("utf-8-sig")
+    csv = b"".join(export.csv_bytes(again, queries.Filters())).decode("utf-8-sig")
     again.close()
     assert "[redacted]" in csv and KEY not in csv

@@ -10,9 +10,9 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from lib import export, history, leaderboard
-from lib.history import Filters as HistoryFilters
+from lib import export, leaderboard, tasks
 from lib.leaderboard import MIN_COMPARISONS, Filters, board
+from lib.queries import Filters as HistoryFilters
 from lib.store import REVIEW_ROWS
 from tests.history_rows import START, insert_output, insert_tasks, iso, task_row
 
@@ -75,7 +75,7 @@ def test_a_removed_tasks_votes_stay_in_the_figures_but_leave_every_page(store, t
     store.set_rating(pairs[0][1], 2, "Maya")
     before = board(store)["text_to_video"]
     for task_id in pairs[0] + [pairs[1][0]]:
-        history.remove(store, task_id, static_dir=tmp_path, teammate="Leo")
+        tasks.remove(store, task_id, static_dir=tmp_path, teammate="Leo")
     after = board(store)["text_to_video"]
     assert after.equals(before)
     assert _row(after, "gen4.5")["comparisons"] == 13 and _row(after, "gen4.5")["rating_count"] == 1

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib import downloads, history
+from lib import downloads, queries
 from lib.store import Store
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.running import base_env, start_app, stop, wait_until
@@ -74,7 +74,7 @@ def app(tmp_path_factory):
 def csv_link(app, monkeypatch) -> str:
     """A download link to the whole history, as History hands it out."""
     monkeypatch.setenv("DASHBOARD_DB", str(app.db))
-    return downloads.csv_link(history.Filters())
+    return downloads.csv_link(queries.Filters())
 
 
 def handshake(port: int, host: str, origin: str | None) -> tuple[int, bytes]:

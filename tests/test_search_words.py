@@ -2,8 +2,8 @@
 prompts that hold both words, wherever they are, and no prompt that holds only one."""
 import pytest
 
-from lib import history
-from lib.history import Filters
+from lib import queries
+from lib.queries import Filters
 from lib.store import Store
 from tests.history_rows import insert_tasks, task_row
 
@@ -21,7 +21,7 @@ def ids(tmp_path):
 
 def found(store, text: str) -> list[int]:
     filters = Filters(prompt=text)
-    assert history.count(store, filters) == len(page := history.page(store, filters, "oldest"))
+    assert queries.count(store, filters) == len(page := queries.page(store, filters, "oldest"))
     return [t["id"] for t in page]
 
 

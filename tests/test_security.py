@@ -16,7 +16,7 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, auth, export, history
+from lib import archive, auth, export, queries
 from lib.poller import Poller
 from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store, TaskUpdate
@@ -128,7 +128,7 @@ def test_a_planted_key_appears_nowhere_and_hostile_text_stays_text(tmp_path, pag
         assert seen["dialogs"] == []
 
         # The CSV export: every row and column History's export writes.
-        csv = b"".join(export.csv_bytes(store, history.Filters())).decode("utf-8-sig")
+        csv = b"".join(export.csv_bytes(store, queries.Filters())).decode("utf-8-sig")
         assert "A quiet harbour" in csv and HOSTILE["prompt"] in csv
     finally:
         if app is not None:

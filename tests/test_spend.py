@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
-from lib import downloads, history, lifecycle, spend
+from lib import downloads, lifecycle, spend, tasks
 from lib.backend import Backend
 from lib.client import MalformedResponse, RunwayClient
 from lib.poller import Poller
@@ -46,7 +46,7 @@ def _plant(store: Store) -> dict[str, int]:
         "april": insert_task(store, teammate="Ana", cost_credits=999.0,
                              created=datetime(2026, 4, 2, tzinfo=timezone.utc)),
     }
-    assert history.remove(store, ids["leo_removed"], teammate="Leo") == 0
+    assert tasks.remove(store, ids["leo_removed"], teammate="Leo") == 0
     return ids
 
 

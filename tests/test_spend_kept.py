@@ -9,8 +9,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, export, history, lifecycle, ui
-from lib.history import Filters
+from lib import archive, export, lifecycle, queries, tasks, ui
+from lib.queries import Filters
 from lib.store import Store
 from tests.history_rows import insert_output, insert_task
 
@@ -30,11 +30,11 @@ def test_a_removed_task_is_hidden_but_its_credits_stay_in_the_csv_of_all_rows(st
     insert_output(store, gone, path="static/kite.mp4")
     store.set_rating(gone, 5, "Maya")
 
-    assert history.remove(store, gone, static_dir=static, teammate="Leo") == 1
+    assert tasks.remove(store, gone, static_dir=static, teammate="Leo") == 1
     assert list(static.iterdir()) == []  # the video and its poster went
     # Out of view: History, its count, Compare's groups and the Home page's recent tasks.
-    assert [t["id"] for t in history.page(store, Filters())] == [cancelled, kept]
-    assert history.count(store, Filters()) == 2 and history.recent_groups(store) == []
+    assert [t["id"] for t in queries.page(store, Filters())] == [cancelled, kept]
+    assert queries.count(store, Filters()) == 2 and queries.recent_groups(store) == []
     assert [t["id"] for t in store.recent_tasks()] == [cancelled, kept] and store.count_tasks() == 2
     # In the record: the CSV of all rows lists it, marked removed, and the credits add up.
     rows = _csv(store, Filters())
@@ -45,7 +45,7 @@ def test_a_removed_task_is_hidden_but_its_credits_stay_in_the_csv_of_all_rows(st
     assert store.events_for(gone)[-1]["note"] == "removed from the history by Leo"
     # A filtered export writes what History shows, which a removed task is not part of.
     assert [int(r["id"]) for r in _csv(store, Filters(statuses=("SUCCEEDED",)))] == [kept]
-    assert history.remove(store, gone, static_dir=static) == 0  # removing twice changes nothing
+    assert tasks.remove(store, gone, static_dir=static) == 0  # removing twice changes nothing
 
 
 def test_credits_say_what_was_charged():
@@ -70,7 +70,7 @@ def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(app_env):
 def test_a_removed_tasks_own_link_says_it_was_removed_and_shows_nothing_else(app_env):
     store = Store(app_env / "dashboard.db")
     gone = insert_task(store, prompt="a kite", cost_credits=40.0)
-    history.remove(store, gone, static_dir=app_env / "static", teammate="Leo")
+    tasks.remove(store, gone, static_dir=app_env / "static", teammate="Leo")
     store.close()
     at = AppTest.from_file("../pages/12_Task.py", default_timeout=30)
     at.query_params["task"] = str(gone)

@@ -60,7 +60,7 @@ def test_a_teammate_hears_of_their_own_tasks_on_any_open_page(dashboard, page):
 
 
 def test_news_is_a_teammates_own_tasks_that_ended_since_the_last_look(store, fake_backend):
-    from lib import history, lifecycle, ui
+    from lib import lifecycle, queries, ui
     from lib.store import TaskUpdate, utcnow
     from lib.tasks import submit_task
 
@@ -86,4 +86,4 @@ def test_news_is_a_teammates_own_tasks_that_ended_since_the_last_look(store, fak
     assert sorted(t["id"] for t in ui.task_news(store, "Maya", news)) == [running, later]
     assert ui.task_news(store, "Maya", news) == []  # each said once
     # The title's count: Maya's tasks that ended since the first look, whoever looks again.
-    assert history.finished_since(store, "Maya", since) == 2 and history.finished_since(store, "Leo", since) == 1
+    assert queries.finished_since(store, "Maya", since) == 2 and queries.finished_since(store, "Leo", since) == 1

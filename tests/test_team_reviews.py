@@ -37,11 +37,11 @@ def test_one_teammates_review_never_replaces_anothers(store):
 
 
 def test_a_stale_page_cannot_review_a_task_a_teammate_removed(store, tmp_path):
-    from lib import history
+    from lib import tasks
 
     task = insert_task(store, prompt="a kite")
     store.set_rating(task, 4, "Maya")
-    history.remove(store, task, static_dir=tmp_path, teammate="Leo")
+    tasks.remove(store, task, static_dir=tmp_path, teammate="Leo")
     # Maya's Compare tab, drawn before Leo's removal, still sends her clicks.
     store.set_rating(task, 5, "Maya")
     store.set_notes(task, "still here?", "Maya")

@@ -1,0 +1,281 @@
+"""The history's queries: what History lists, counts and totals (`Filters`, sort
+orders, pages), what a teammate's news, Compare's groups and a task's lineage
+read, and the rows of the CSV export as SQLite builds them.
+
+Filters, sort orders and pages are SQL over indexed columns, so a page stays
+fast with 100,000 tasks; the exports walk the same filters in batches instead
+of loading the history. Everything here returns rows or dicts: what a task's
+inputs are in words is history.py's, how an export file is written export.py's.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from datetime import date, timedelta
+
+from lib import archive, catalog
+from lib.store import Store, in_view, team_review
+
+PAGE_SIZE = 25
+
+# Sort orders: key (kept in the page address) -> (label, ORDER BY).
+SORTS = {
+    "newest": ("Newest first", "t.created_at DESC, t.id DESC"),
+    "oldest": ("Oldest first", "t.created_at, t.id"),
+    "cost": ("Highest cost", "COALESCE(t.cost_credits, t.estimated_credits) DESC NULLS LAST, t.id DESC"),
+    "rating": ("Best rated", "(SELECT AVG(r.rating) FROM reviews r WHERE r.task_id = t.id) DESC NULLS LAST, t.id DESC"),
+    "model": ("Model A–Z", "t.model, t.created_at DESC, t.id DESC"),
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What History shows. Empty fields do not filter."""
+
+    statuses: tuple[str, ...] = ()
+    task_types: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    teammates: tuple[str, ...] = ()
+    group_id: str = ""
+    created_from: date | None = None
+    created_to: date | None = None  # inclusive, UTC
+    prompt: str = ""
+    task_ids: tuple[int, ...] = ()
+    removed: bool = False  # include tasks removed from the history (the full record of spend)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def where(self, walk: bool = False) -> tuple[str, list]:
+        """The WHERE clause over `tasks t`, and its parameters. `walk`: the query walks an index
+        in its sort order and stops after a page, so the prompt index is a set to probe rather
+        than the rows to start from (a common word matches a quarter of the history, which would
+        all be read and sorted for 25 rows)."""
+        clauses: list[str] = [] if self.removed else [in_view("t")]
+        params: list = []
+        for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
+                               ("t.model", self.models), ("t.teammate", self.teammates), ("t.id", self.task_ids)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += list(values)
+        if self.group_id.strip():
+            clauses.append("t.group_id = ?")
+            params.append(self.group_id.strip())
+        if self.created_from:
+            clauses.append("t.created_at >= ?")
+            params.append(self.created_from.isoformat())
+        if self.created_to:
+            clauses.append("t.created_at < ?")
+            params.append((self.created_to + timedelta(days=1)).isoformat())
+        # Every word typed must be in the prompt, in any order ("lighthouse drone" finds "a drone
+        # over a lighthouse"). For each word a first pass finds candidates cheaply; LIKE on the
+        # prompt itself then decides, so the match is the same either way (literal text, case
+        # ignored for ASCII letters). Words of three characters or more: the trigram index
+        # (store.m004), which folds more cases than LIKE, never fewer. Shorter: a LIKE on the raw
+        # JSON, which holds the prompt as json.dumps wrote it.
+        words = list(dict.fromkeys(self.prompt.split()))
+        long_words = [w for w in words if len(w) >= 3]
+        if long_words:
+            clauses.append(f"{'+' if walk else ''}t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
+            params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))  # each as typed
+        for word in words:
+            if len(word) < 3:
+                clauses.append("t.request_json LIKE ? ESCAPE '\\'")
+                params.append(f"%{_like_escape(json.dumps(word, ensure_ascii=False)[1:-1])}%")
+            clauses.append("json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like_escape(word)}%")
+        return " AND ".join(clauses) or "1", params
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- reading
+
+def count(store: Store, filters: Filters) -> int:
+    where, params = filters.where()
+    return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
+
+
+def finished_since(store: Store, teammate: str, since: str) -> int:
+    """How many of the teammate's tasks in view ended (ready, failed or cancelled) at `since` (the
+    store's ISO time) or later."""
+    return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE t.teammate = ? AND t.finished_at >= ? "
+                                 f"AND {in_view('t')}", (teammate, since)).fetchone()[0]
+
+
+def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
+         size: int = PAGE_SIZE) -> list[dict]:
+    """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page."""
+    where, params = filters.where(walk=True)
+    order = SORTS.get(sort, SORTS["newest"])[1]
+    ids = [r[0] for r in store.db.conn.execute(
+        f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, size, (max(number, 1) - 1) * size))]
+    return store.tasks_by_id(ids)
+
+
+def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dict]:
+    """Every task the filters select, oldest first, each with `outputs` and the team's review
+    (`store.team_review`: `votes`, `average`, `count`, `winner`, `notes`); read `batch` at a time
+    so memory stays flat."""
+    where, params = filters.where()
+    last = 0
+    while True:
+        ids = [r[0] for r in store.db.conn.execute(
+            f"SELECT t.id FROM tasks t WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?", (*params, last, batch))]
+        if not ids:
+            return
+        outputs = store.outputs_for(ids)
+        reviews = store.reviews_for(ids)
+        for task in store.tasks_by_id(ids):
+            yield {**task, "outputs": outputs[task["id"]], **(reviews.get(task["id"]) or team_review([]))}
+        last = ids[-1]
+
+
+def archived_totals(store: Store, filters: Filters) -> tuple[int, int]:
+    """(files, bytes) of the archived outputs of the tasks the filters select."""
+    where, params = filters.where()
+    files, size = store.db.conn.execute(
+        f"SELECT COUNT(*), COALESCE(SUM(o.size), 0) FROM outputs o JOIN tasks t ON t.id = o.task_id "
+        f"WHERE o.path IS NOT NULL AND {where}", params).fetchone()
+    return files, size
+
+
+def distinct_values(store: Store, column: str) -> list[str]:
+    """The distinct values of an indexed column (model, teammate, task_type), by hopping
+    through its index: one lookup per value rather than a scan of every task."""
+    if column not in ("model", "teammate", "task_type"):
+        raise ValueError(column)
+    rows = store.db.conn.execute(
+        f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM tasks UNION ALL "
+        f"SELECT (SELECT MIN({column}) FROM tasks WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
+        f"SELECT x FROM v WHERE x IS NOT NULL")
+    return [r[0] for r in rows]
+
+
+def recent_groups(store: Store, limit: int = 50) -> list[dict]:
+    """Comparison groups in view, newest first: `group_id`, how many `tasks`, which `models`, its
+    `prompt` (the first task's), who submitted it (`teammates`) and when (`last_at`)."""
+    rows = store.db.conn.execute(
+        "SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, group_concat(DISTINCT model) AS models, "
+        "group_concat(DISTINCT NULLIF(teammate, '')) AS teammates, "
+        "(SELECT json_extract(f.request_json, '$.promptText') FROM tasks f WHERE f.group_id = t.group_id "
+        "ORDER BY f.id LIMIT 1) AS prompt "
+        f"FROM tasks t WHERE group_id IS NOT NULL AND group_id != '' AND {in_view('t')} GROUP BY group_id "
+        "ORDER BY last_at DESC LIMIT ?", (limit,)).fetchall()
+    return [dict(r) for r in rows]
+
+
+def lineage(store: Store, task: dict, depth: int = 20) -> tuple[list[dict | int], list[dict]]:
+    """(parents, nearest first, and children) of a task. A parent that was removed
+    from the history stays in the list as its bare id."""
+    parents: list[dict | int] = []
+    seen = {task["id"]}
+    parent_id = task.get("parent_task_id")
+    while parent_id and parent_id not in seen and len(parents) < depth:
+        seen.add(parent_id)
+        parent = store.task(parent_id)
+        if parent is None or parent.get("removed_at"):
+            parents.append(parent_id)
+            break
+        parents.append(parent)
+        parent_id = parent.get("parent_task_id")
+    return parents, store.children_of(task["id"])
+
+
+# ---------------------------------------------------------------- the CSV export
+
+CSV_COLUMNS = (
+    "id", "task_url", "task_uuid", "task_type", "model", "status", "api_status", "teammate", "group_id", "backend",
+    "created_at", "started_at", "finished_at", "run_seconds", "ratio", "duration", "seed", "prompt",
+    "input_sources", "output_urls", "archived_urls", "failure", "failure_code", "estimated_credits",
+    "cost_credits", "rating_average", "rating_count", "winner_votes", "notes", "parent_task_id", "removed_at",
+)
+FORMULA_STARTS = "=+-@\t\r"  # a cell starting so is run as a formula by spreadsheets
+TASK_PAGE_URL = "/Task?task="  # pages/12_Task.py, as Streamlit serves it
+
+
+def _safe_sql(column: str) -> str:
+    """`export.safe_cell` in SQL, for a plain column: a value whose text starts like a formula gets a
+    leading quote; any other comes back as it is, numbers as numbers (the CSV writer then spells
+    them as `str` does)."""
+    starts = ", ".join(f"char({ord(c)})" for c in FORMULA_STARTS)
+    return f"CASE WHEN substr({column}, 1, 1) IN ({starts}) THEN '''' || {column} ELSE {column} END"
+
+
+def _outputs_sql(column: str) -> str:
+    """One column of a task's outputs, in position order, space-separated; empty values left out."""
+    return (f"(SELECT group_concat({column}, ' ') FROM (SELECT o.{column} FROM outputs o "
+            f"WHERE o.task_id = t.id AND o.{column} != '' ORDER BY o.position))")
+
+
+def _archived_urls_sql() -> str:
+    """A task's archived files as dashboard URLs (a `?` for the base first), in position order,
+    space-separated: `archive.static_url` in SQL, with its rule: only static/<name>, as archived files are
+    never in a subfolder (a path with one has no URL here, nor in the ZIP's manifest)."""
+    return ("(SELECT group_concat(? || '" + archive.STATIC_URL + "/' || substr(path, 8), ' ') FROM (SELECT o.path "
+            "FROM outputs o WHERE o.task_id = t.id AND substr(o.path, 1, 7) = 'static/' "
+            "AND instr(substr(o.path, 8), '/') = 0 ORDER BY o.position))")
+
+
+# The CSV is built by SQLite, one statement per batch; export.csv_rows finishes three kinds of cell.
+# Cells the dashboard writes itself from a fixed vocabulary (ids, task types, models, statuses,
+# backends, timestamps, estimates, dashboard URLs) cannot start like a formula; every cell a
+# person or the API wrote is neutralised: plain columns in SQL, computed cells (from the
+# request's JSON and the outputs) in Python, as SQL would compute them twice.
+_TRUSTED = {"id", "task_type", "model", "status", "backend", "created_at", "started_at", "finished_at",
+            "estimated_credits", "parent_task_id", "removed_at"}
+_COMPUTED = {
+    # In integer milliseconds, so that Python rounds it to tenths exactly as `history.run_seconds` does.
+    "run_seconds": "CAST(round((julianday(NULLIF(t.finished_at, '')) - julianday(COALESCE(NULLIF(t.submitted_at, "
+                   "''), t.created_at))) * 86400000) AS INTEGER)",
+    "ratio": "json_extract(t.request_json, '$.ratio')",
+    "duration": "json_extract(t.request_json, '$.duration')",
+    "seed": "json_extract(t.request_json, '$.seed')",
+    "prompt": "json_extract(t.request_json, '$.promptText')",
+    # The request's JSON, only when it may hold a media input (a top-level key always shows in
+    # the text as "name":, so this test never misses one); Python then lists the inputs exactly.
+    "input_sources": "CASE WHEN " + " OR ".join(f"instr(t.request_json, '\"{name}\":')"
+                                                for name in catalog.MEDIA_NAMES) + " THEN t.request_json END",
+    "output_urls": _outputs_sql("url"),
+    # Dashboard URLs: the base (a `?` each, bound first) is checked by the caller and starts
+    # with http or is empty, so neither starts like a formula.
+    "task_url": f"? || '{TASK_PAGE_URL}' || t.id",
+    "archived_urls": _archived_urls_sql(),
+}
+_BASE_PARAMS = 2  # the `?` of task_url and of archived_urls, before the filters' own
+# The team's review, its four cells from one look-up, made only for a task someone reviewed (four
+# look-ups for every task took 0.5 s more over 100,000 tasks):
+# [average, how many rated, winner votes, each note on a line after its author's name, as
+# store.team_review writes them], or NULL for a task nobody reviewed.
+_REVIEW_CELLS = ("rating_average", "rating_count", "winner_votes", "notes")
+_REVIEWS_SQL = (
+    "CASE WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.task_id = t.id) THEN (SELECT json_array("
+    "round(AVG(rating), 2), COUNT(rating), SUM(winner != 0), "
+    "group_concat(CASE WHEN notes != '' THEN who || ': ' || notes END, char(10))) "
+    "FROM (SELECT CASE r.reviewer WHEN '' THEN '(no name)' ELSE r.reviewer END AS who, r.rating, r.winner, r.notes "
+    "FROM reviews r WHERE r.task_id = t.id ORDER BY r.reviewer)) END")
+_EXPORT_SQL = (
+    "SELECT " + ", ".join("NULL" if c in _REVIEW_CELLS else _COMPUTED.get(c)
+                          or (f"t.{c}" if c in _TRUSTED else _safe_sql(f"t.{c}")) for c in CSV_COLUMNS)
+    + f", {_REVIEWS_SQL} FROM tasks t WHERE {{where}} AND t.id > ? ORDER BY t.id LIMIT ?")
+
+
+def csv_cells(store: Store, filters: Filters, batch: int = 1000, base: str = "") -> Iterator[tuple]:
+    """The CSV's rows as SQLite builds them, oldest task first: the cells of CSV_COLUMNS (the four
+    review cells NULL), then the team's review as a JSON array, or NULL for a task nobody reviewed.
+    Read `batch` tasks at a time, so memory stays flat however long the history. With no filter,
+    every task on record: removed ones too, so the credits add up to what was spent. `base`
+    (`scheme://host` of the dashboard, checked) starts the task and archive URLs."""
+    where, params = (filters if filters.active else replace(filters, removed=True)).where()
+    sql = _EXPORT_SQL.replace("{where}", where)
+    cursor = store.db.conn.cursor()
+    cursor.row_factory = None  # plain tuples, straight to the CSV writer
+    last = 0
+    while rows := cursor.execute(sql, (*[base] * _BASE_PARAMS, *params, last, batch)).fetchall():
+        yield from rows
+        last = rows[-1][0]
