@@ -1,29 +1,15 @@
 """The task store: one SQLite file that holds every task the team submitted, its request, its
-lifecycle, its outputs and their archived copies. The names the rest of the dashboard uses."""
-from lib.store.db import (
-    OUT_ARCHIVED,
-    OUT_AT_RISK,
-    OUT_PENDING,
-    OUTCOME_UNKNOWN_CODE,
-    REJECTED,
-    REJECTED_CODE,
-    REVIEW_ROWS,
-    STASH_PREFIX,
-    SUBMIT_PENDING,
-    SUBMITTED,
-    UNKNOWN,
-    Store,
-    TaskUpdate,
-    in_view,
-    input_digest,
-    migrations,
-    stashed,
-    team_review,
-    utcnow,
-)
+lifecycle, its outputs and their archived copies. Its schema and migrations (`schema`), the input
+stash beside it (`stash`), the SQL pieces queries share (`sql`) and `Store`, its reads and writes
+(`db`); here, the names the rest of the dashboard imports from `lib.store`."""
+from lib.store.db import OUTCOME_UNKNOWN_CODE, REJECTED_CODE, Store, TaskUpdate, team_review, utcnow
+from lib.store.schema import (OUT_ARCHIVED, OUT_AT_RISK, OUT_PENDING, REJECTED, REVIEW_ROWS, SUBMIT_PENDING,
+                              SUBMITTED, UNKNOWN, migrations)
+from lib.store.sql import in_view, placeholders
+from lib.store.stash import STASH_PREFIX, input_digest, stashed
 
 __all__ = [
     "OUT_ARCHIVED", "OUT_AT_RISK", "OUT_PENDING", "OUTCOME_UNKNOWN_CODE", "REJECTED", "REJECTED_CODE", "REVIEW_ROWS",
     "STASH_PREFIX", "SUBMIT_PENDING", "SUBMITTED", "UNKNOWN", "Store", "TaskUpdate", "in_view", "input_digest",
-    "migrations", "stashed", "team_review", "utcnow",
+    "migrations", "placeholders", "stashed", "team_review", "utcnow",
 ]
