@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from lib import archive, catalog, lifecycle, media
 from lib.backend import Backend
 from lib.client import RunwayError
-from lib.store import SUBMITTED, Store, in_view, input_digest, team_review
+from lib.store import SUBMITTED, Store, in_view, input_digest, placeholders, team_review
 from lib.tasks import SubmitResult, submit_task
 
 PAGE_SIZE = 25
@@ -65,7 +65,7 @@ class Filters:
         for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
                                ("t.model", self.models), ("t.teammate", self.teammates), ("t.id", self.task_ids)):
             if values:
-                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                clauses.append(f"{column} IN ({placeholders(values)})")
                 params += list(values)
         if self.group_id.strip():
             clauses.append("t.group_id = ?")
