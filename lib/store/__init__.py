@@ -16,13 +16,22 @@ if "pandas" not in sys.modules and "sqlite_utils" not in sys.modules:
         del sys.modules["pandas"]
 
 from lib.store.db import OUTCOME_UNKNOWN_CODE, REJECTED_CODE, Store, TaskUpdate, team_review, utcnow
-from lib.store.schema import (OUT_ARCHIVED, OUT_AT_RISK, OUT_PENDING, REJECTED, REVIEW_ROWS, SUBMIT_PENDING,
-                              SUBMITTED, UNKNOWN, migrations)
+from lib.store.schema import (
+    OUT_ARCHIVED,
+    OUT_AT_RISK,
+    OUT_PENDING,
+    REJECTED,
+    REVIEW_ROWS,
+    SUBMIT_PENDING,
+    SUBMITTED,
+    UNKNOWN,
+    migrations,
+)
 from lib.store.sql import in_view, placeholders
 from lib.store.stash import STASH_PREFIX, input_digest, stashed
 
 __all__ = [
-    "OUT_ARCHIVED", "OUT_AT_RISK", "OUT_PENDING", "OUTCOME_UNKNOWN_CODE", "REJECTED", "REJECTED_CODE", "REVIEW_ROWS",
-    "STASH_PREFIX", "SUBMIT_PENDING", "SUBMITTED", "UNKNOWN", "Store", "TaskUpdate", "in_view", "input_digest",
-    "migrations", "placeholders", "stashed", "team_review", "utcnow",
+    "OUTCOME_UNKNOWN_CODE", "OUT_ARCHIVED", "OUT_AT_RISK", "OUT_PENDING", "REJECTED", "REJECTED_CODE",
+    "REVIEW_ROWS", "STASH_PREFIX", "SUBMITTED", "SUBMIT_PENDING", "UNKNOWN", "Store", "TaskUpdate", "in_view",
+    "input_digest", "migrations", "placeholders", "stashed", "team_review", "utcnow",
 ]

@@ -26,8 +26,17 @@ from sqlite_utils import Database
 
 from lib import lifecycle, media, settings
 from lib.store import stash
-from lib.store.schema import (OUT_ARCHIVED, OUT_AT_RISK, OUT_PENDING, REJECTED, REVIEW_ROWS, SUBMIT_PENDING,
-                              SUBMITTED, UNKNOWN, migrations)
+from lib.store.schema import (
+    OUT_ARCHIVED,
+    OUT_AT_RISK,
+    OUT_PENDING,
+    REJECTED,
+    REVIEW_ROWS,
+    SUBMIT_PENDING,
+    SUBMITTED,
+    UNKNOWN,
+    migrations,
+)
 from lib.store.sql import in_view, placeholders
 
 log = logging.getLogger(__name__)
