@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from common import ROOT, Dashboard, chromium, machine, make_history, open_history, print_table, temp_dir, verdict
 
 
@@ -36,8 +35,8 @@ def _peak_mb() -> float:
 
 def worker(db: str) -> None:
     """Runs in the child process: one export to /dev/null, then its figures as JSON on stdout."""
-    from lib import export, queries
-    from lib.store import Store
+    from lib import export
+    from lib.store import Store, queries
 
     store = Store(db)
     before = _peak_mb()

@@ -21,8 +21,18 @@ import sqlite3
 import sys
 import time
 
-from common import (ROOT, machine, make_history, median, percentile, print_table, quiet_streamlit_logs, rerun_times,
-                    temp_dir, verdict)
+from common import (
+    ROOT,
+    machine,
+    make_history,
+    median,
+    percentile,
+    print_table,
+    quiet_streamlit_logs,
+    rerun_times,
+    temp_dir,
+    verdict,
+)
 
 HISTORY_PAGE = str(ROOT / "pages" / "10_History.py")
 TITLE = re.compile(r"(\*\*)?\[?#\d+ · ")  # a task heading: `[#12 · Text to video · gen4.5](...)`
@@ -48,8 +58,8 @@ def _set(at, key: str, value) -> bool:
         except KeyError:
             continue
         if kind == "selectbox":
-            # AppTest matches a selectbox's value by its label; the sort's label comes from lib.queries.
-            from lib import queries
+            # AppTest matches a selectbox's value by its label; the sort's label comes from lib.store.queries.
+            from lib.store import queries
             widget.select_index(widget.options.index(queries.SORTS[value][0]))
         else:
             widget.set_value(value)

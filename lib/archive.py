@@ -81,7 +81,7 @@ def archived_name(path: str | None) -> str | None:
 
     The archive writes its files straight into static/, never into a subfolder, so a path with a
     folder below static/ is not an archived file: every reader of a stored path (the pages, the
-    downloads, the CSV's archived_urls in `export._archived_urls_sql`) holds to this one rule, and
+    downloads, the CSV's archived_urls in `queries._archived_urls_sql`) holds to this one rule, and
     no stored path can lead outside the folder."""
     if not path or not path.startswith("static/"):
         return None

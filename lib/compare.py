@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lib import archive, catalog, history, lifecycle, queries
-from lib.queries import Filters
-from lib.store import Store
-from lib.ui import script_text, age, credits_text, parse_id, plain
+from lib import archive, catalog, history, lifecycle
+from lib.store import Store, queries
+from lib.store.queries import Filters
+from lib.ui import age, credits_text, parse_id, plain, script_text
 
 MAX_TASKS = 20
 PER_ROW = 4  # more columns than this make each player too small to judge

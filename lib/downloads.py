@@ -36,8 +36,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lib import archive, export, queries, settings, spend
-from lib.store import Store
+from lib import archive, export, settings, spend
+from lib.store import Store, queries
 
 PREFIX = "/downloads"
 LINK_TTL = 3600  # seconds a link stays valid

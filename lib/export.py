@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from lib import archive, catalog, history, media
-from lib.queries import CSV_COLUMNS, FORMULA_STARTS, TASK_PAGE_URL, Filters, csv_cells
 from lib.store import Store
+from lib.store.queries import CSV_COLUMNS, FORMULA_STARTS, TASK_PAGE_URL, Filters, csv_cells
 
 MANIFEST_COLUMNS = (
     "file", "task_id", "task_url", "output_position", "task_type", "model", "status", "teammate", "group_id", "prompt",

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from lib import archive, catalog, history, media, queries, spend, ui
+from lib import archive, catalog, history, media, spend, ui
 from lib.catalog import Field, Issue, Model
-from lib.store import STASH_PREFIX
+from lib.store import STASH_PREFIX, queries
 from lib.tasks import submit_task
 from lib.ui import Context, plain
 

@@ -23,8 +23,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from lib import catalog, lifecycle, queries
-from lib.store import REVIEW_ROWS, Store
+from lib import catalog, lifecycle
+from lib.store import REVIEW_ROWS, Store, placeholders, queries
 
 MIN_COMPARISONS = 10  # judgements a model needs before it is ranked
 PRIOR_GAMES = 1.0  # each model's pseudo win and loss against a typical model: keeps the undefeated finite
@@ -119,8 +119,8 @@ def _costs(store: Store, filters: Filters) -> pd.DataFrame:
         f"SELECT t.task_type, t.model, "
         "SUM(CASE WHEN t.request_seconds IS NOT NULL THEN t.cost_credits END) AS second_credits, "
         "SUM(t.request_seconds) AS seconds, "
-        f"SUM(CASE WHEN t.task_type IN ({','.join('?' * len(images))}) THEN t.cost_credits END) AS image_credits, "
-        f"SUM(CASE WHEN t.task_type IN ({','.join('?' * len(images))}) THEN "
+        f"SUM(CASE WHEN t.task_type IN ({placeholders(images)}) THEN t.cost_credits END) AS image_credits, "
+        f"SUM(CASE WHEN t.task_type IN ({placeholders(images)}) THEN "
         f"MAX(1, (SELECT COUNT(*) FROM outputs o WHERE o.task_id = t.id)) END) AS images "
         # Every column read is in this index (the planner, with no statistics, took one that is not).
         f"FROM tasks t INDEXED BY tasks_by_model WHERE {where} AND t.status = ? AND t.cost_credits IS NOT NULL "

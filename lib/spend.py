@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from lib import lifecycle
 from lib.client import RunwayClient
 from lib.export import safe_cell
-from lib.store import SUBMIT_PENDING, SUBMITTED, Store
+from lib.store import SUBMIT_PENDING, SUBMITTED, Store, placeholders
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -148,7 +148,7 @@ def month_spend(store: Store, teammate: str, now: datetime | None = None, backen
     on = " AND backend = ?" if backend else ""
     running = store.db.conn.execute(
         f"SELECT COALESCE(SUM(estimated_credits), 0) FROM tasks WHERE status IN "
-        f"({', '.join('?' * len(lifecycle.UNFINISHED))}) AND submit_state IN (?, ?) AND teammate = ?{on}",
+        f"({placeholders(lifecycle.UNFINISHED)}) AND submit_state IN (?, ?) AND teammate = ?{on}",
         (*lifecycle.UNFINISHED, SUBMITTED, SUBMIT_PENDING, teammate, *([backend] if backend else []))).fetchone()[0]
     return float(charged) + float(running)
 

@@ -17,12 +17,12 @@ import streamlit as st
 import streamlit.components.v1 as components
 from streamlit.errors import StreamlitPageNotFoundError
 
-from lib import archive, auth, downloads, history, lifecycle, queries, settings, tasks
+from lib import archive, auth, downloads, history, lifecycle, settings, tasks
 from lib.backend import Backend, current_backend
 from lib.catalog import TASK_TYPES
 from lib.client import RunwayError
 from lib.poller import Poller, ensure_poller
-from lib.store import OUT_AT_RISK, Store, utcnow
+from lib.store import OUT_AT_RISK, Store, queries, utcnow
 
 log = logging.getLogger(__name__)
 

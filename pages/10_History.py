@@ -1,6 +1,7 @@
 import streamlit as st
 
-from lib import catalog, downloads, export, gallery, lifecycle, queries, ui
+from lib import catalog, downloads, export, gallery, lifecycle, ui
+from lib.store import queries
 
 ctx = ui.setup_page("History", "📜")
 st.title("📜 History")

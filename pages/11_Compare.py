@@ -1,7 +1,7 @@
 import streamlit as st
 
-from lib import compare, downloads, export, lifecycle, queries, ui
-from lib.store import OUT_ARCHIVED
+from lib import compare, downloads, export, lifecycle, ui
+from lib.store import OUT_ARCHIVED, queries
 
 ctx = ui.setup_page("Compare", "⚖️")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change

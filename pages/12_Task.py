@@ -1,7 +1,7 @@
 import streamlit as st
 
-from lib import catalog, compare, history, lifecycle, queries, task_view, timefmt, ui
-from lib.store import OUT_ARCHIVED
+from lib import catalog, compare, history, lifecycle, task_view, timefmt, ui
+from lib.store import OUT_ARCHIVED, queries
 
 ctx = ui.setup_page("Task", "🔎")
 version = ctx.store.change_version()  # before any read, for ui.redraw_on_change

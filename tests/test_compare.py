@@ -7,8 +7,8 @@ import re
 from streamlit.testing.v1 import AppTest
 
 from lib import compare
-from lib.queries import Filters
 from lib.store import Store
+from lib.store.queries import Filters
 from tests.history_rows import insert_output, insert_task
 
 COMPARE_PAGE = "../pages/11_Compare.py"

@@ -11,8 +11,8 @@ from urllib.parse import quote, quote_plus
 
 import httpx
 
-from lib import downloads, queries
-from lib.store import Store
+from lib import downloads
+from lib.store import Store, queries
 from tests.running import base_env, start_app, stop
 
 SEARCH = "lighthouse7f3q"

@@ -11,8 +11,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from lib import archive, downloads, queries
-from lib.store import Store, TaskUpdate
+from lib import archive, downloads
+from lib.store import Store, TaskUpdate, queries
 
 
 @pytest.fixture

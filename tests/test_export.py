@@ -11,8 +11,9 @@ from datetime import timedelta
 
 import pandas as pd
 
-from lib import export, queries
-from lib.queries import Filters
+from lib import export
+from lib.store import queries
+from lib.store.queries import Filters
 from tests.history_rows import START, insert_output, insert_task, insert_tasks, task_row
 
 AWKWARD = [

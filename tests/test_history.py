@@ -13,12 +13,12 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, history, lifecycle, media, queries, tasks
+from lib import archive, history, lifecycle, media, tasks
 from lib.backend import Backend
 from lib.poller import Poller
-from lib.queries import Filters
 from lib.simulator import SimulatorConfig, SimulatorServer
-from lib.store import TaskUpdate
+from lib.store import TaskUpdate, queries
+from lib.store.queries import Filters
 from lib.tasks import submit_task
 from tests.history_rows import START, insert_output, insert_task, insert_tasks, task_row
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 from sqlite_utils import Database
 
-from lib import media, queries, tasks
-from lib.store import Store, migrations
+from lib import media, tasks
+from lib.store import Store, migrations, queries
 from tests.history_rows import insert_output, insert_tasks, task_row
 from tests.running import wait_until
 from tests.test_faults import TASKS, Rig

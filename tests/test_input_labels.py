@@ -9,8 +9,8 @@ import io
 from streamlit.testing.v1 import AppTest
 
 from lib import export, history, media
-from lib.queries import Filters
 from lib.store import Store
+from lib.store.queries import Filters
 from tests.history_rows import insert_task
 
 VIDEO = b"\x00\x00\x00\x18ftypisom-an-earlier-output"

@@ -10,9 +10,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from lib import export, queries
+from lib import export
 from lib.client import BadRequest, RunwayClient
 from lib.poller import Poller
+from lib.store import queries
 from tests.conftest import FakeBackend, FakeRunway
 
 KEY = "key_" + "0123456789abcdef" * 8

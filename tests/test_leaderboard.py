@@ -12,8 +12,8 @@ import pytest
 
 from lib import export, leaderboard, tasks
 from lib.leaderboard import MIN_COMPARISONS, Filters, board
-from lib.queries import Filters as HistoryFilters
 from lib.store import REVIEW_ROWS
+from lib.store.queries import Filters as HistoryFilters
 from tests.history_rows import START, insert_output, insert_tasks, iso, task_row
 
 

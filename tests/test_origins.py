@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from lib import downloads, queries
-from lib.store import Store
+from lib import downloads
+from lib.store import Store, queries
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS
 from tests.running import base_env, start_app, stop, wait_until
 

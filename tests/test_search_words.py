@@ -2,9 +2,8 @@
 prompts that hold both words, wherever they are, and no prompt that holds only one."""
 import pytest
 
-from lib import queries
-from lib.queries import Filters
-from lib.store import Store
+from lib.store import Store, queries
+from lib.store.queries import Filters
 from tests.history_rows import insert_tasks, task_row
 
 PROMPTS = ["A lighthouse at dawn, seen from a drone", "drone shot circling the old LIGHTHOUSE",

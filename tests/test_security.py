@@ -16,14 +16,20 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, auth, export, queries
+from lib import archive, auth, export
 from lib.poller import Poller
 from lib.simulator import SimulatorConfig, SimulatorServer
-from lib.store import Store, TaskUpdate
+from lib.store import Store, TaskUpdate, queries
 from lib.ui import HISTORY_PAGE, PAGE_FILES
 from tests import media_samples
 from tests.running import (
-    ROOT, SimulatorAdmin, base_env, listening_addresses, start_app, stop, wait_until,
+    ROOT,
+    SimulatorAdmin,
+    base_env,
+    listening_addresses,
+    start_app,
+    stop,
+    wait_until,
 )
 
 KEY = "key_" + secrets.token_hex(64)  # the shape of a real Runway key: key_ + 128 hex

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from lib import archive, export, lifecycle, queries, tasks, ui
-from lib.queries import Filters
-from lib.store import Store
+from lib import archive, export, lifecycle, tasks, ui
+from lib.store import Store, queries
+from lib.store.queries import Filters
 from tests.history_rows import insert_output, insert_task
 
 

@@ -1,4 +1,6 @@
 """The task store: rows written before the call, forward-only statuses, outputs, and two writers at once."""
+import subprocess
+import sys
 import threading
 
 from lib import lifecycle, media
@@ -161,3 +163,13 @@ def test_text_that_only_starts_like_a_stashed_input_is_kept_as_text(store):
     stored = store.task(task_id)["request"]
     assert store.restore_request(stored) == body  # nothing read from the stash, nothing raised
     assert store.remove_task(task_id) == []
+
+
+def test_opening_the_store_loads_neither_pandas_nor_pyarrow(pytestconfig, tmp_path):
+    """sqlite-utils would import pandas, and pandas 3 pyarrow: about 70 MB in every process that
+    opens the store, the Streamlit server included."""
+    script = ("import sys, lib.store; lib.store.Store(sys.argv[1]).close(); "
+              "print(sorted({'pandas', 'pyarrow'} & set(sys.modules)))")
+    opened = subprocess.run([sys.executable, "-c", script, str(tmp_path / "fresh.db")], cwd=pytestconfig.rootpath,
+                            capture_output=True, text=True, check=True)
+    assert opened.stdout.strip() == "[]"

@@ -60,8 +60,8 @@ def test_a_teammate_hears_of_their_own_tasks_on_any_open_page(dashboard, page):
 
 
 def test_news_is_a_teammates_own_tasks_that_ended_since_the_last_look(store, fake_backend):
-    from lib import lifecycle, queries, ui
-    from lib.store import TaskUpdate, utcnow
+    from lib import lifecycle, ui
+    from lib.store import TaskUpdate, queries, utcnow
     from lib.tasks import submit_task
 
     def submit(teammate: str) -> int:

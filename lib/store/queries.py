@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 
 from lib import archive, catalog
-from lib.store import Store, in_view, team_review
+from lib.store.db import Store, team_review
+from lib.store.sql import in_view, placeholders
 
 PAGE_SIZE = 25
 
@@ -58,7 +59,7 @@ class Filters:
         for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
                                ("t.model", self.models), ("t.teammate", self.teammates), ("t.id", self.task_ids)):
             if values:
-                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                clauses.append(f"{column} IN ({placeholders(values)})")
                 params += list(values)
         if self.group_id.strip():
             clauses.append("t.group_id = ?")
@@ -73,7 +74,7 @@ class Filters:
         # over a lighthouse"). For each word a first pass finds candidates cheaply; LIKE on the
         # prompt itself then decides, so the match is the same either way (literal text, case
         # ignored for ASCII letters). Words of three characters or more: the trigram index
-        # (store.m004), which folds more cases than LIKE, never fewer. Shorter: a LIKE on the raw
+        # (schema.m004_prompt_search), which folds more cases than LIKE, never fewer. Shorter: a LIKE on the raw
         # JSON, which holds the prompt as json.dumps wrote it.
         words = list(dict.fromkeys(self.prompt.split()))
         long_words = [w for w in words if len(w) >= 3]

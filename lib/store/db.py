@@ -1,20 +1,18 @@
-"""The task store: one SQLite file that holds every task the team submitted,
-its request, its lifecycle, its outputs and their archived copies.
+"""The store's reads and writes: `Store`, one connection to the SQLite file, holds every query
+and write the dashboard makes of tasks, outputs, events, reviews, budgets, wrong passwords and
+download links.
 
-One `Store` per thread or script run (design.md §5): a connection shared
-across Streamlit sessions raises ProgrammingError under concurrent use.
-Read-then-write sequences run in `BEGIN IMMEDIATE` so that several app
-processes can share the file without lost updates.
+One `Store` per thread or script run: a connection shared across Streamlit sessions raises
+ProgrammingError under concurrent use. Read-then-write sequences run in `BEGIN IMMEDIATE` so
+that several app processes can share the file without lost updates.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import logging
 import os
-import re
 import secrets
 import sqlite3
 import time
@@ -25,432 +23,33 @@ from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
 
 from lib import lifecycle, media, settings
+from lib.store import stash
+from lib.store.schema import (
+    OUT_ARCHIVED,
+    OUT_AT_RISK,
+    OUT_PENDING,
+    REJECTED,
+    REVIEW_ROWS,
+    SUBMIT_PENDING,
+    SUBMITTED,
+    UNKNOWN,
+    migrations,
+)
+from lib.store.sql import in_view, placeholders
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_S = 10
-INLINE_LIMIT = 2048  # data URIs longer than this are kept as files, not inline
-STASH_PREFIX = "stored:"  # marks a data URI replaced by a file in the input stash
-# Exactly what stash_request writes (`stored:<mime>:<sha256><extension>`): a prompt or a URL that
-# merely starts with "stored:" is text, never a file to read.
-_STASHED = re.compile(r"stored:([\w.+-]+/[\w.+-]+):([0-9a-f]{64}(?:\.[a-z0-9]+)?)")
-
-
-def stashed(value: Any) -> tuple[str, str] | None:
-    """(MIME type, file name in the input stash) of a stored request's stashed input, else None."""
-    match = _STASHED.fullmatch(value) if isinstance(value, str) else None
-    return (match[1], match[2]) if match else None
-
 # Why a task was not created: the client's error class names the cause.
-SUBMIT_PENDING, SUBMITTED, REJECTED, UNKNOWN = "submitting", "submitted", "rejected", "unknown"
 OUTCOME_UNKNOWN_CODE = "DASHBOARD.OUTCOME_UNKNOWN"
 REJECTED_CODE = "DASHBOARD.REJECTED"
-
-# Outputs: archive state.
-OUT_PENDING, OUT_ARCHIVED, OUT_AT_RISK = "pending", "archived", "at_risk"
 
 
 def utcnow() -> str:
     """Now as ISO 8601 UTC with milliseconds; sorts as text."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-migrations = Migrations("dashboard")
-
-
-@migrations()
-def m001_tasks(db: Database) -> None:
-    db["tasks"].create({
-        "id": int,
-        "task_uuid": str,  # Runway's id, once created
-        "backend": str,  # "simulator" or the API base URL
-        "task_type": str,
-        "model": str,
-        "endpoint": str,
-        "request_json": str,
-        "submit_state": str,
-        "status": str,  # lifecycle: PENDING ... CANCELLED
-        "api_status": str,  # raw status as Runway said it
-        "progress": float,
-        "failure": str,
-        "failure_code": str,
-        "estimated_credits": float,
-        "cost_credits": float,
-        "teammate": str,
-        "group_id": str,
-        "parent_task_id": int,
-        "created_at": str,
-        "submitted_at": str,
-        "started_at": str,
-        "finished_at": str,
-        "updated_at": str,
-        "next_poll_at": float,  # epoch seconds; the poll schedule
-        "poll_errors": int,
-        "last_error": str,
-    }, pk="id", not_null={"backend", "task_type", "model", "status", "created_at"},
-        defaults={"poll_errors": 0, "submit_state": SUBMIT_PENDING, "status": lifecycle.PENDING})
-    db["tasks"].create_index(["next_poll_at"])
-    db["tasks"].create_index(["status"])
-    db["tasks"].create_index(["created_at"])
-    db["tasks"].create_index(["task_uuid"])
-    db["outputs"].create({
-        "id": int,
-        "task_id": int,
-        "position": int,
-        "url": str,
-        "state": str,
-        "path": str,  # relative to the project root, e.g. static/abc.mp4
-        "mime": str,
-        "size": int,
-        "sha256": str,
-        "attempts": int,
-        "last_error": str,
-        "next_attempt_at": float,
-        "archived_at": str,
-    }, pk="id", foreign_keys=[("task_id", "tasks", "id")], defaults={"attempts": 0, "state": OUT_PENDING})
-    db["outputs"].create_index(["task_id", "position"], unique=True)
-    db["outputs"].create_index(["state", "next_attempt_at"])
-    db["events"].create({
-        "id": int,
-        "task_id": int,
-        "at": str,
-        "status": str,
-        "api_status": str,
-        "note": str,
-    }, pk="id", foreign_keys=[("task_id", "tasks", "id")])
-    db["events"].create_index(["task_id"])
-
-
-@migrations()
-def m002_reviews(db: Database) -> None:
-    # History filters by these and sorts by time within them; with these
-    # indexes a page of 100,000 tasks is read without a table scan.
-    for column in ("task_type", "model", "teammate", "group_id"):
-        db["tasks"].create_index([column, "created_at"])
-    db["tasks"].create_index(["status", "created_at"])
-    db["tasks"].create_index(["parent_task_id"])
-    db["tasks"].add_column("cancel_requested_at", str)  # a 404 after our own DELETE means cancelled
-    db["outputs"].create_index(["path"])  # is an archived file still used by another output?
-    db["reviews"].create({
-        "task_id": int,
-        "rating": int,  # 1-5
-        "notes": str,
-        "winner": int,  # 1 for the task marked best in its comparison
-        "reviewer": str,
-        "updated_at": str,
-    }, pk="task_id", foreign_keys=[("task_id", "tasks", "id")], defaults={"winner": 0})
-
-
-# Columns no page shows: the poll and archive schedules (moved on every read and lease)
-# and the clock of the last write. A change to any other column moves the change counter.
-UNSHOWN_COLUMNS = {"tasks": {"next_poll_at", "updated_at"}, "outputs": {"next_attempt_at", "lease"},
-                   "reviews": set()}
-REVIEW_ROWS = "review_rows"  # since m014 the table of reviews; `reviews` is the view of those on tasks in view
-
-
-def count_changes(db: Database) -> None:
-    """(Re)create the triggers that add one to `changes.version` in the same transaction as any
-    insert, delete or shown change of a task, output or review, so a page can tell in one row
-    read whether it is out of date. A migration that adds a column calls this again."""
-    for kind, unshown in UNSHOWN_COLUMNS.items():
-        # Triggers go on the table, not on its view; they keep their names.
-        table = REVIEW_ROWS if kind == "reviews" and db[REVIEW_ROWS].exists() else kind
-        changed = " OR ".join(f"NEW.{c.name} IS NOT OLD.{c.name}" for c in db[table].columns
-                              if c.name not in unshown)
-        for event, when in (("INSERT", ""), ("DELETE", ""), ("UPDATE", f"WHEN {changed}")):
-            name = f"{kind}_{event.lower()}_counted"
-            db.execute(f"DROP TRIGGER IF EXISTS {name}")
-            db.execute(f"CREATE TRIGGER {name} AFTER {event} ON {table} {when} "
-                       "BEGIN UPDATE changes SET version = version + 1; END")
-
-
-@migrations()
-def m003_change_counter(db: Database) -> None:
-    db.execute("CREATE TABLE changes (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)")
-    db.execute("INSERT INTO changes VALUES (1, 0)")
-    count_changes(db)
-
-
-@migrations()
-def m004_prompt_search(db: Database) -> None:
-    # History's "Prompt contains": a trigram index of every task's prompt (rowid = task id) finds
-    # the tasks holding any text of three characters or more without reading every request, which
-    # took a scan of the table (~60 ms at 100,000 tasks, growing with the history).
-    prompt = "json_extract(NEW.request_json, '$.promptText')"
-    db.execute("CREATE VIRTUAL TABLE prompts USING fts5(prompt, tokenize = 'trigram')")
-    db.execute("INSERT INTO prompts (rowid, prompt) SELECT id, json_extract(request_json, '$.promptText') FROM tasks")
-    db.execute(f"CREATE TRIGGER tasks_prompt_insert AFTER INSERT ON tasks "
-               f"BEGIN INSERT INTO prompts (rowid, prompt) VALUES (NEW.id, {prompt}); END")
-    db.execute("CREATE TRIGGER tasks_prompt_delete AFTER DELETE ON tasks "
-               "BEGIN DELETE FROM prompts WHERE rowid = OLD.id; END")
-    db.execute(f"CREATE TRIGGER tasks_prompt_update AFTER UPDATE OF request_json ON tasks "
-               f"BEGIN DELETE FROM prompts WHERE rowid = OLD.id; "
-               f"INSERT INTO prompts (rowid, prompt) VALUES (NEW.id, {prompt}); END")
-
-
-@migrations()
-def m005_login_failures(db: Database) -> None:
-    # Wrong passwords, for every session of every app process on this database: the
-    # password gate's back-off and lockout count them here, not per browser tab.
-    db.execute("CREATE TABLE login_failures (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL)")
-    db.execute("CREATE INDEX login_failures_at ON login_failures (at)")
-
-
-@migrations()
-def m006_download_links(db: Database) -> None:
-    # What a download link hands out (filters, prompt search text, an output id) stays here;
-    # the link itself carries only a random token, so it reads as nothing and works on every
-    # app process over this database, across restarts, until it expires.
-    db.execute("CREATE TABLE download_links (token TEXT PRIMARY KEY, payload TEXT NOT NULL, "
-               "expires_at REAL NOT NULL)")
-    db.execute("CREATE INDEX download_links_expires_at ON download_links (expires_at)")
-
-
-def _rebuild_with_autoincrement(db: Database, table: str, used: str) -> None:
-    """Rebuild `table` with `id INTEGER PRIMARY KEY AUTOINCREMENT`, rows, ids, indexes and
-    triggers as they were, its sequence past the largest id `used` (a SQL query) finds."""
-    conn = db.conn
-    create = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
-    if "AUTOINCREMENT" in create.upper():
-        return  # rebuilt already, by a run that stopped before recording the migration
-    kept = [r[0] for r in conn.execute(
-        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL",
-        (table,))]
-    rebuilt = f"{table}_rebuilt"
-    new_create, found = re.subn(r'^CREATE TABLE\s+("\w+"|\[\w+\]|\w+)\s*\(\s*("id"|\[id\]|id)\s+INTEGER PRIMARY KEY',
-                                f'CREATE TABLE "{rebuilt}" (\n   "id" INTEGER PRIMARY KEY AUTOINCREMENT', create)
-    if found != 1:
-        raise RuntimeError(f"unexpected schema of {table}: {create[:80]}")
-    columns = ", ".join(f'"{c.name}"' for c in db[table].columns)
-    conn.execute(new_create)
-    conn.execute(f'INSERT INTO "{rebuilt}" ({columns}) SELECT {columns} FROM "{table}"')
-    conn.execute(f'DROP TABLE "{table}"')
-    conn.execute(f'ALTER TABLE "{rebuilt}" RENAME TO "{table}"')
-    for sql in kept:
-        conn.execute(sql)
-    conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-    conn.execute(f"INSERT INTO sqlite_sequence (name, seq) VALUES (?, COALESCE(({used}), 0))", (table,))
-
-
-@migrations(transactional=False)  # foreign keys can only be switched off outside a transaction
-def m007_ids_never_reused(db: Database) -> None:
-    # Without AUTOINCREMENT, SQLite gives a removed newest task's id (and its outputs' ids) to the
-    # next one, so a late download, an old bookmark or a link for the removed task landed on the
-    # new one. The sequence starts past every id still referred to: the largest that survive.
-    conn = db.conn
-    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
-    conn.execute("PRAGMA foreign_keys = OFF")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            _rebuild_with_autoincrement(db, "tasks", "SELECT MAX(m) FROM (SELECT MAX(id) AS m FROM tasks UNION ALL "
-                                        "SELECT MAX(parent_task_id) FROM tasks UNION ALL SELECT MAX(task_id) "
-                                        "FROM outputs UNION ALL SELECT MAX(task_id) FROM events UNION ALL "
-                                        "SELECT MAX(task_id) FROM reviews UNION ALL SELECT MAX(rowid) FROM prompts)")
-            _rebuild_with_autoincrement(db, "outputs", "SELECT MAX(id) FROM outputs")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    finally:
-        conn.execute(f"PRAGMA foreign_keys = {int(foreign_keys)}")
-
-
-@migrations()
-def m008_archive_leases(db: Database) -> None:
-    # A download is recorded only on the claim it was made for: the same output row, URL and lease.
-    db["outputs"].add_column("lease", str)
-    count_changes(db)
-
-
-@migrations()
-def m009_owner_only_inputs(db: Database) -> None:
-    # Uploads stashed by an older dashboard were readable by every local user.
-    stash = Path(db.conn.execute("PRAGMA database_list").fetchone()[2]).parent / "inputs"
-    if stash.is_dir():
-        stash.chmod(0o700)
-        for stashed in stash.iterdir():
-            stashed.chmod(0o600)
-
-
-@migrations()
-def m010_reviews_per_teammate(db: Database) -> None:
-    # One review row per task was the last writer's: one teammate's star replaced another's four
-    # and took over their note and winner pick. Now each teammate has their own row per task; a
-    # review made before keeps its values under the name it was saved with ("" if none).
-    db.execute("ALTER TABLE reviews RENAME TO reviews_shared")
-    db["reviews"].create({
-        "task_id": int,
-        "reviewer": str,  # the teammate's name, "" for whoever gave none
-        "rating": int,  # 1-5
-        "notes": str,
-        "winner": int,  # 1: this teammate's pick of the best in its comparison
-        "updated_at": str,
-    }, pk=("task_id", "reviewer"), not_null={"reviewer"}, foreign_keys=[("task_id", "tasks", "id")],
-        defaults={"winner": 0, "reviewer": ""})
-    db.execute("INSERT INTO reviews (task_id, reviewer, rating, notes, winner, updated_at) SELECT task_id, "
-               "COALESCE(reviewer, ''), rating, notes, COALESCE(winner, 0), updated_at FROM reviews_shared")
-    db.execute("DROP TABLE reviews_shared")  # its change-counting triggers go with it
-    db["reviews"].create_index(["reviewer"])
-    count_changes(db)
-
-
-@migrations()
-def m011_removed_tasks_kept(db: Database) -> None:
-    # Removing a task deleted its row and with it what it cost, so the CSV no longer added up to
-    # what the account spent. A removed task is now hidden: its row (request, status, credits,
-    # events) stays, marked with when it was removed; its outputs, files and reviews go.
-    db["tasks"].add_column("removed_at", str)
-    # Few tasks are removed: pages keep the rest by id (`in_view`), which any index of tasks
-    # answers, so a page still walks its index without reading every row it skips.
-    db.execute("CREATE INDEX tasks_removed ON tasks (removed_at) WHERE removed_at IS NOT NULL")
-    count_changes(db)
-
-
-def in_view(alias: str = "") -> str:
-    """SQL: the task (`alias.id`) is not removed from the history. Measured at 100,000 tasks, a
-    last page of History took 51 ms with `removed_at IS NULL` (a row read per task skipped) and
-    6 ms like this; counting every task 24 ms and 4 ms."""
-    return f"{alias + '.' if alias else ''}id NOT IN (SELECT id FROM tasks WHERE removed_at IS NOT NULL)"
-
-
-@migrations()
-def m012_outputs_by_content(db: Database) -> None:
-    # Which earlier output a media input is: an input carried in the request (stashed or inline) is
-    # known by its SHA-256, as an archived output is, so a task's page can say "output of #N".
-    db["outputs"].create_index(["sha256"])
-
-
-# What each day cost, kept by triggers in the same transaction as the task's change: the Spend
-# page reads a row per day, model, task type, teammate and backend instead of grouping every task.
-# Measured at 100,000 tasks, the GROUP BY over a covering index of tasks took 330-670 ms for two
-# years (a temporary B-tree over 100,000 rows); this table answers in a few ms.
-SPEND_KEY = ("day", "model", "task_type", "teammate", "backend")
-_SPENT_AS = {  # what one task adds to its day's row, in terms of the task row `T`
-    "day": "substr(T.finished_at, 1, 10)", "model": "T.model", "task_type": "T.task_type",
-    "teammate": "COALESCE(T.teammate, '')", "backend": "T.backend", "tasks": "1",
-    "credits": "COALESCE(T.cost_credits, 0)", "no_cost_reported": "T.cost_credits IS NULL",
-    "removed": "T.removed_at IS NOT NULL",
-    "removed_credits": "CASE WHEN T.removed_at IS NOT NULL THEN COALESCE(T.cost_credits, 0) ELSE 0 END",
-}
-_SPEND_SUMS = [c for c in _SPENT_AS if c not in SPEND_KEY]
-# A task counts once it has ended, unless Runway refused the request: that task never existed
-# there and was charged nothing. (One whose outcome is unknown may have been created, so it counts.)
-_SPEND_COUNTED = f"T.finished_at IS NOT NULL AND T.submit_state IS NOT '{REJECTED}'"
-
-
-def _spend_add(row: str) -> str:
-    values = ", ".join(v.replace("T.", f"{row}.") for v in _SPENT_AS.values())
-    sums = ", ".join(f"{c} = {c} + excluded.{c}" for c in _SPEND_SUMS)
-    counted = _SPEND_COUNTED.replace("T.", f"{row}.")
-    return (f"INSERT INTO spend_days ({', '.join(_SPENT_AS)}) SELECT {values} WHERE {counted} "
-            f"ON CONFLICT ({', '.join(SPEND_KEY)}) DO UPDATE SET {sums}; {_spend_moved(counted)}")
-
-
-def _spend_remove(row: str) -> str:
-    sums = ", ".join(f"{c} = {c} - ({_SPENT_AS[c].replace('T.', f'{row}.')})" for c in _SPEND_SUMS)
-    key = " AND ".join(f"{c} = {_SPENT_AS[c].replace('T.', f'{row}.')}" for c in SPEND_KEY)
-    counted = _SPEND_COUNTED.replace("T.", f"{row}.")
-    return f"UPDATE spend_days SET {sums} WHERE {key} AND {counted}; {_spend_moved(counted)}"
-
-
-def _spend_moved(counted: str) -> str:
-    """Moves `changes.spend`, which Spend redraws on: only when what a task counts for changes,
-    not on every poll's progress or a rating, which move `changes.version`."""
-    return f"UPDATE changes SET spend = spend + 1 WHERE id = 1 AND {counted};"
-
-
-@migrations()
-def m013_spend(db: Database) -> None:
-    db.execute("CREATE TABLE spend_days (day TEXT NOT NULL, model TEXT NOT NULL, task_type TEXT NOT NULL, "
-               "teammate TEXT NOT NULL, backend TEXT NOT NULL, tasks INTEGER NOT NULL, credits REAL NOT NULL, "
-               "no_cost_reported INTEGER NOT NULL, removed INTEGER NOT NULL, removed_credits REAL NOT NULL, "
-               f"PRIMARY KEY ({', '.join(SPEND_KEY)})) WITHOUT ROWID")
-    db.execute("ALTER TABLE changes ADD COLUMN spend INTEGER NOT NULL DEFAULT 0")
-    sums = ", ".join(f"SUM({v})" for c, v in _SPENT_AS.items() if c not in SPEND_KEY)
-    key = ", ".join(_SPENT_AS[c] for c in SPEND_KEY)
-    db.execute(f"INSERT INTO spend_days SELECT {key}, {sums} FROM tasks T WHERE {_SPEND_COUNTED} "
-               f"GROUP BY {key}")
-    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in (
-        "finished_at", "submit_state", "cost_credits", "removed_at", "model", "task_type", "teammate", "backend"))
-    db.execute(f"CREATE TRIGGER tasks_spend_insert AFTER INSERT ON tasks BEGIN {_spend_add('NEW')} END")
-    db.execute(f"CREATE TRIGGER tasks_spend_update AFTER UPDATE ON tasks WHEN {changed} "
-               f"BEGIN {_spend_remove('OLD')} {_spend_add('NEW')} END")
-    db.execute(f"CREATE TRIGGER tasks_spend_delete AFTER DELETE ON tasks BEGIN {_spend_remove('OLD')} END")
-    # Each teammate's monthly budget, in credits, set on the Spend page.
-    db.execute("CREATE TABLE budgets (teammate TEXT PRIMARY KEY, monthly_credits REAL NOT NULL "
-               "CHECK (monthly_credits >= 0), updated_at TEXT NOT NULL)")
-
-
-@migrations()
-def m014_reviews_kept(db: Database) -> None:
-    # Removing a task deleted its reviews, so the team's votes on it left the Models leaderboard.
-    # They now stay in `review_rows`; `reviews` is a view of the ones on tasks in view, so every
-    # page and export that reads reviews still leaves a removed task's out. `compared`: the task
-    # ids a winner vote was made among (Compare opens a group or any list of tasks), for pairs.
-    db.execute(f"ALTER TABLE reviews RENAME TO {REVIEW_ROWS}")
-    db[REVIEW_ROWS].add_column("compared", str)
-    # The leaderboard groups every task by model: with the columns it reads in one index, its
-    # counts walk the index in order instead of sorting the table (at 100,000 tasks 34 ms, not 230).
-    db.execute("CREATE INDEX tasks_by_model ON tasks (task_type, model, status, failure_code, created_at, teammate, "
-               "cost_credits, submitted_at, started_at, finished_at)")
-    db.execute(f"CREATE VIEW reviews AS SELECT * FROM {REVIEW_ROWS} "
-               "WHERE task_id NOT IN (SELECT id FROM tasks WHERE removed_at IS NOT NULL)")
-    count_changes(db)
-
-
-@migrations()
-def m015_leaderboard_columns(db: Database) -> None:
-    # What the leaderboard groups by, computed from a task's own columns: each expression was read
-    # from every row on every render (100,000 tasks: 0.3 s for the times, 0.25 s for the prices).
-    duration = "json_extract(request_json, '$.duration')"
-    submitted = "julianday(COALESCE(submitted_at, created_at))"
-    columns = {
-        "request_ratio": ("TEXT", "json_extract(request_json, '$.ratio')"),
-        # Seconds asked for, when the request says a positive number: what an output second costs.
-        "request_seconds": ("REAL", f"CASE WHEN typeof({duration}) IN ('integer', 'real') AND {duration} > 0 "
-                                    f"THEN {duration} END"),
-        "seconds_to_end": ("REAL", f"ROUND((julianday(finished_at) - {submitted}) * 86400, 1)"),
-        "seconds_queued": ("REAL", f"ROUND((julianday(started_at) - {submitted}) * 86400, 1)"),
-    }
-    # VIRTUAL columns cost no space in the table, and PRAGMA table_info (the change triggers, a
-    # rebuild) does not list them; in an index their values are stored, so the leaderboard reads
-    # them from there instead of parsing JSON and dates per task (at 100,000 tasks 15 ms, not 300).
-    for name, (kind, expression) in columns.items():
-        db.execute(f"ALTER TABLE tasks ADD COLUMN {name} {kind} AS ({expression}) VIRTUAL")
-    db.execute("DROP INDEX tasks_by_model")
-    db.execute("CREATE INDEX tasks_by_model ON tasks (task_type, model, status, failure_code, created_at, teammate, "
-               "request_ratio, cost_credits, request_seconds, seconds_to_end, seconds_queued)")
-    # The times' histograms group by model and seconds: in these indexes' order, with no sort.
-    db.execute("CREATE INDEX tasks_by_time_to_end ON tasks (task_type, model, seconds_to_end, status, created_at, "
-               "teammate, request_ratio)")
-    db.execute("CREATE INDEX tasks_by_time_queued ON tasks (task_type, model, seconds_queued, created_at, teammate, "
-               "request_ratio)")
-
-
-def input_digest(uri: str) -> str | None:
-    """The SHA-256 of a media input the request carries itself: the name of its stashed file, or
-    the hash of an inline data URI. None for a URL, which names its source already."""
-    if found := stashed(uri):
-        return Path(found[1]).stem
-    if uri.startswith("data:"):
-        try:
-            return hashlib.sha256(media.decode_data_uri(uri)[1]).hexdigest()
-        except ValueError:
-            return None
-    return None
-
-
-def _carried_uris(request: Any) -> Iterator[str]:
-    """Every stashed or inline media URI anywhere in a stored request."""
-    if stashed(request) or (isinstance(request, str) and request.startswith("data:")):
-        yield request
-    elif isinstance(request, dict | list):
-        for value in request.values() if isinstance(request, dict) else request:
-            yield from _carried_uris(value)
 
 
 def vote_text(vote: dict) -> str:
@@ -539,38 +138,11 @@ class Store:
 
     def stash_request(self, body: dict) -> dict:
         """The request with large data URIs replaced by files in the input stash."""
-        def stash(value: Any) -> Any:
-            if isinstance(value, str) and value.startswith("data:") and len(value) > INLINE_LIMIT:
-                mime, data = media.decode_data_uri(value)
-                digest = hashlib.sha256(data).hexdigest()
-                name = digest + media.extension_for(mime)
-                target = self.stash_dir / name
-                if not target.exists():
-                    self.stash_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                    tmp = target.with_suffix(".part")
-                    with open(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
-                        out.write(data)
-                    tmp.replace(target)
-                return f"{STASH_PREFIX}{mime}:{name}"
-            if isinstance(value, dict):
-                return {k: stash(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [stash(v) for v in value]
-            return value
-        return stash(body)
+        return stash.stash_request(self.stash_dir, body)
 
     def restore_request(self, stored: dict) -> dict:
         """The request as it was sent, data URIs and all (for re-running a task)."""
-        def restore(value: Any) -> Any:
-            if found := stashed(value):
-                mime, name = found
-                return media.encode_data_uri(mime, (self.stash_dir / name).read_bytes())
-            if isinstance(value, dict):
-                return {k: restore(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [restore(v) for v in value]
-            return value
-        return restore(stored)
+        return stash.restore_request(self.stash_dir, stored)
 
     def free_bytes(self) -> int:
         """Space left to an unprivileged writer on the disk that holds the database."""
@@ -704,17 +276,16 @@ class Store:
         if not backends:
             return []
         now = time.time() if now is None else now
-        marks = ",".join("?" * len(backends))
         with self.immediate() as conn:
             rows = conn.execute(
                 f"SELECT id, task_uuid, backend, status FROM tasks WHERE next_poll_at <= ? "
-                f"AND submit_state = ? AND backend IN ({marks}) ORDER BY next_poll_at LIMIT ?",
+                f"AND submit_state = ? AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT ?",
                 (now, SUBMITTED, *backends, limit)).fetchall()
             if rows:
                 # A finished task is only due when asked to renew its output links: once is enough.
                 conn.execute(
                     f"UPDATE tasks SET next_poll_at = CASE WHEN status IN (?, ?) THEN ? END "
-                    f"WHERE id IN ({','.join('?' * len(rows))})",
+                    f"WHERE id IN ({placeholders(rows)})",
                     (*lifecycle.UNFINISHED, now + hold, *[r["id"] for r in rows]))
         return rows
 
@@ -780,7 +351,7 @@ class Store:
             return None
         row = self.db.conn.execute(
             f"SELECT next_poll_at FROM tasks WHERE next_poll_at IS NOT NULL AND submit_state = ? "
-            f"AND backend IN ({','.join('?' * len(backends))}) ORDER BY next_poll_at LIMIT 1",
+            f"AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT 1",
             (SUBMITTED, *backends)).fetchone()
         return row[0] if row else None
 
@@ -853,13 +424,14 @@ class Store:
         """The tasks, each with `inputs_from`: for a media input it carries (an upload, or an earlier
         output sent on), keyed by `input_digest`, the earlier task whose output it is: the parent
         if its output matches, else the latest earlier one. One look-up for all the tasks."""
-        wanted = {t["id"]: {d for d in map(input_digest, _carried_uris(t.get("request"))) if d} for t in tasks}
+        wanted = {t["id"]: {d for d in map(stash.input_digest, stash.carried_uris(t.get("request"))) if d}
+                  for t in tasks}
         digests = sorted(set().union(*wanted.values()))
         made: dict[str, set[int]] = {}
         for i in range(0, len(digests), 500):
             chunk = digests[i:i + 500]
             for sha, task_id in self.db.conn.execute(
-                    f"SELECT sha256, task_id FROM outputs WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk):
+                    f"SELECT sha256, task_id FROM outputs WHERE sha256 IN ({placeholders(chunk)})", chunk):
                 made.setdefault(sha, set()).add(task_id)
         for task in tasks:
             task["inputs_from"] = {}
@@ -883,7 +455,7 @@ class Store:
         if not task_ids:
             return found
         rows = self.db.conn.execute(
-            f"SELECT * FROM outputs WHERE task_id IN ({','.join('?' * len(task_ids))}) ORDER BY task_id, position",
+            f"SELECT * FROM outputs WHERE task_id IN ({placeholders(task_ids)}) ORDER BY task_id, position",
             task_ids).fetchall()
         for r in rows:
             found[r["task_id"]].append(dict(r))
@@ -916,7 +488,7 @@ class Store:
         rows = self.db.conn.execute(
             f"SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
             f"FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.state = ? "
-            f"AND o.mime IN ({','.join('?' * len(mimes))}) ORDER BY o.id DESC LIMIT ?",
+            f"AND o.mime IN ({placeholders(mimes)}) ORDER BY o.id DESC LIMIT ?",
             (OUT_ARCHIVED, *mimes, limit)).fetchall()
         return [dict(r) for r in rows]
 
@@ -960,7 +532,7 @@ class Store:
                         + (f" by {teammate}" if teammate else ""))
             unused = [p for p in paths
                       if conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (p,)).fetchone() is None]
-        self._remove_unused_inputs(_stashed_names(json.loads(row[0] or "{}")))
+        self._remove_unused_inputs(stash.stashed_names(json.loads(row[0] or "{}")))
         return unused
 
     def _remove_unused_inputs(self, names: set[str]) -> None:
@@ -981,7 +553,7 @@ class Store:
         """The tasks with these ids, in the order given (missing ids are left out)."""
         if not task_ids:
             return []
-        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE id IN ({','.join('?' * len(task_ids))})",
+        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE id IN ({placeholders(task_ids)})",
                                     task_ids).fetchall()
         found = {r["id"]: _task_dict(r) for r in rows}
         self.with_input_sources(list(found.values()))
@@ -1000,7 +572,7 @@ class Store:
         if not task_ids:
             return {}
         rows = self.db.conn.execute(
-            f"SELECT * FROM reviews WHERE task_id IN ({','.join('?' * len(task_ids))}) "
+            f"SELECT * FROM reviews WHERE task_id IN ({placeholders(task_ids)}) "
             "AND (rating IS NOT NULL OR COALESCE(notes, '') != '' OR winner != 0) ORDER BY task_id, reviewer",
             task_ids)
         votes: dict[int, list[dict]] = {}
@@ -1026,7 +598,7 @@ class Store:
         with self.immediate() as conn:
             # A removed task's vote stays as it was (see `_review`).
             removed = {r[0] for r in conn.execute(
-                f"SELECT id FROM tasks WHERE removed_at IS NOT NULL AND id IN ({','.join('?' * len(task_ids))})",
+                f"SELECT id FROM tasks WHERE removed_at IS NOT NULL AND id IN ({placeholders(task_ids)})",
                 task_ids)} if task_ids else set()
             for task_id in (i for i in task_ids if i not in removed):
                 if task_id == winner:
@@ -1121,17 +693,6 @@ def _owner_only(db_path: Path) -> None:
         with contextlib.suppress(FileNotFoundError, PermissionError):  # another owner's file stays theirs
             if path.stat().st_mode & 0o077:
                 path.chmod(0o600)
-
-
-def _stashed_names(request: Any) -> set[str]:
-    """The input stash's files a stored request refers to."""
-    if found := stashed(request):
-        return {found[1]}
-    if isinstance(request, dict):
-        request = list(request.values())
-    if isinstance(request, list):
-        return set().union(*map(_stashed_names, request))
-    return set()
 
 
 def _task_dict(row: sqlite3.Row) -> dict:
