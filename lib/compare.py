@@ -248,7 +248,8 @@ def bar_html(row: str) -> str:
     """Play all / Pause all / Start / muted for the row `row`, whose players (in its columns'
     frames, see cell_html) follow each other's play, pause and seek."""
     return _document('<div class="bar"><button id="play">▶ Play all</button>'
-                     '<button id="pause">⏸ Pause all</button><button id="restart">⏮ Start</button><label><input type="checkbox" id="mute" checked> muted'
+                     '<button id="pause">⏸ Pause all</button><button id="restart">⏮ Start</button>'
+                     '<label><input type="checkbox" id="mute" checked> muted'
                      f"</label></div><script>{_SYNC % script_text(row)}</script>")
 
 
