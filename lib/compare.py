@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from lib import archive, catalog, history, lifecycle
+from lib import archive, catalog, history, lifecycle, media
 from lib.store import Store, queries
 from lib.store.queries import Filters
 from lib.ui import age, credits_text, parse_id, plain, script_text
@@ -84,8 +84,8 @@ def differences(tasks: list[dict]) -> dict[int, tuple[str, ...]]:
     shown apart."""
     said, takes = {}, {}
     for t in tasks:
-        media = catalog.media_fields(t["task_type"], t["model"])
-        said[t["id"]] = {k: v for k, v in history.input_phrases(t).items() if k not in media}
+        media_fields = catalog.media_fields(t["task_type"], t["model"])
+        said[t["id"]] = {k: v for k, v in history.input_phrases(t).items() if k not in media_fields}
         try:
             takes[t["id"]] = {f.name for f in catalog.find_model(t["task_type"], t["model"]).fields}
         except KeyError:  # a model the catalog no longer lists: say what it lacks
@@ -128,19 +128,19 @@ def _cell(col: Column) -> str:
     # Only the number and the model, both the dashboard's own words: what sets a column apart may
     # hold text a person or the API wrote, which stays out of the frame and is shown under it.
     label = html.escape(f"#{col.task['id']} · {col.task['model']}")
-    archived = [(archive.static_url(o.get("path")), o.get("mime") or "") for o in col.outputs]
-    archived = [(url, mime) for url, mime in archived if url]
+    archived = [(archive.static_url(o.get("path")), media.player_kind(o.get("mime"))) for o in col.outputs]
+    archived = [(url, player) for url, player in archived if url]
     if not archived:
         status = col.task["status"]
         why = ("failed" if status == lifecycle.FAILED else "cancelled" if status == lifecycle.CANCELLED
                else "archiving…" if status == lifecycle.SUCCEEDED else "not finished yet")
         return f'<figure><figcaption>{label}</figcaption><div class="box empty">{why}</div></figure>'
     players = []
-    for url, mime in archived:
+    for url, player in archived:
         src = html.escape(url, quote=True)
-        if mime.startswith("image/"):
+        if player == "image":
             players.append(f'<div class="box"><img src="{src}" alt="{label}"></div>')
-        elif mime.startswith("audio/"):
+        elif player == "audio":
             players.append(f'<div class="box audio"><audio src="{src}" controls preload="auto"></audio></div>')
         else:
             players.append(f'<div class="box"><video src="{src}" controls playsinline preload="auto" '
@@ -234,7 +234,7 @@ BAR_HEIGHT = 40  # pixels: one line of buttons, scrolled sideways on a phone rat
 
 
 def has_players(cols: list[Column]) -> bool:
-    return any(archive.static_url(o.get("path")) and not (o.get("mime") or "").startswith("image/")
+    return any(archive.static_url(o.get("path")) and media.player_kind(o.get("mime")) != "image"
                for c in cols for o in c.outputs)
 
 
@@ -248,7 +248,8 @@ def bar_html(row: str) -> str:
     """Play all / Pause all / Start / muted for the row `row`, whose players (in its columns'
     frames, see cell_html) follow each other's play, pause and seek."""
     return _document('<div class="bar"><button id="play">▶ Play all</button>'
-                     '<button id="pause">⏸ Pause all</button><button id="restart">⏮ Start</button><label><input type="checkbox" id="mute" checked> muted'
+                     '<button id="pause">⏸ Pause all</button><button id="restart">⏮ Start</button>'
+                     '<label><input type="checkbox" id="mute" checked> muted'
                      f"</label></div><script>{_SYNC % script_text(row)}</script>")
 
 

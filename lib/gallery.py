@@ -12,7 +12,7 @@ import html
 
 import streamlit as st
 
-from lib import archive, lifecycle, ui
+from lib import archive, lifecycle, media, ui
 
 COLUMNS = 5  # cells in a row at 1440 px: large enough to judge a shot, small enough to scan 25
 
@@ -48,10 +48,10 @@ def _cell_media(task: dict, outputs: list[dict], kind: str) -> None:
             ui.show_progress(task)
         return
     first = archived[0]  # one output a cell; the list view and the task's page show them all
-    mime = first.get("mime") or ""
-    if mime.startswith("image/"):
+    player = media.player_kind(first.get("mime"))
+    if player == "image":
         st.html(image_html(first, label))
-    elif mime.startswith("audio/"):
+    elif player == "audio":
         st.audio(archive.static_url(first.get("path")))
     else:
         st.html(player_html(first, label, box=True))
@@ -75,4 +75,4 @@ def show(tasks: list[dict], outputs: dict[int, list[dict]], kinds: dict[int, str
                 line = ui.plain(prompt[:80].rstrip() + ("…" if len(prompt) > 80 else ""))
                 st.caption(line + (f"  \n{'★' * stars}" if stars else ""))
                 st.checkbox("Pick for Compare", key=f"pick_{task['id']}", value=task["id"] in picks,
-                            on_change=ui._toggle_pick, args=(task["id"],))
+                            on_change=ui.toggle_pick, args=(task["id"],))

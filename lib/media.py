@@ -79,6 +79,17 @@ def kind_of(mime: str | None) -> str | None:
     return None
 
 
+def player_kind(mime: str | None) -> str:
+    """The player an archived output is shown in: "image", "audio", or else "video" (the archive
+    keeps media files only, so what is neither an image nor a sound is a video)."""
+    mime = mime or ""
+    if mime.startswith("image/"):
+        return "image"
+    if mime.startswith("audio/"):
+        return "audio"
+    return "video"
+
+
 def normalise_mime(mime: str | None) -> str:
     return (mime or "").split(";")[0].strip().lower()
 

@@ -1,0 +1,72 @@
+"""Every page's set-up: page config, password, secrets, the backend, the store and the poller (one
+backend and one poller per server, cached), then the sidebar and the task news."""
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+
+import streamlit as st
+
+from lib import auth, settings
+from lib.backend import Backend, current_backend
+from lib.poller import Poller, ensure_poller
+from lib.store import Store
+from lib.ui.nav import sidebar
+from lib.ui.redraw import tab_title, watch_task_news
+
+log = logging.getLogger(__name__)
+
+
+# The server's own path stays in its log: the page names the setting instead.
+DATABASE_UNREADABLE = ("The task database cannot be read. Check the file that the DASHBOARD_DB setting names "
+                       "(data/dashboard.db when it is not set) or restore it from a backup, then reload the page.")
+
+
+@dataclass
+class Context:
+    backend: Backend
+    store: Store
+    poller: Poller
+    teammate: str
+
+
+@st.cache_resource(show_spinner=False)
+def _backend() -> Backend:
+    return current_backend()
+
+
+@st.cache_resource(show_spinner=False)
+def _poller(_backend: Backend, db_path: str) -> Poller:
+    return ensure_poller(_backend, db_path)
+
+
+def _load_secrets() -> None:
+    if problem := settings.load_secrets():
+        st.sidebar.warning(problem)
+
+
+def setup_page(title: str, icon: str = "🎬") -> Context:
+    """Every page's first call: page config, backend, store, poller and the sidebar."""
+    st.set_page_config(page_title=tab_title(title), page_icon=icon, layout="wide")
+    auth.require_password()
+    _load_secrets()
+    backend = _backend()
+    db_path = str(settings.db_path())
+    try:
+        poller = _poller(backend, db_path)
+        store = st.session_state.get("_store")
+        if store is None or str(store.path) != db_path:
+            store = st.session_state["_store"] = Store(db_path)
+        store.change_version()  # one row: a file damaged since it was opened shows here, not mid-page
+    except sqlite3.DatabaseError as exc:
+        # Forget the connection, so that a restored file is opened again on the next rerun.
+        st.session_state.pop("_store", None)
+        log.error("The task database %s cannot be read: %s", db_path, exc)
+        st.error(DATABASE_UNREADABLE, icon="🛑")
+        st.stop()
+    teammate = sidebar(backend, title)
+    ctx = Context(backend=backend, store=store, poller=poller, teammate=teammate)
+    with st.sidebar:
+        watch_task_news(ctx.store, ctx.teammate, title)
+    return ctx
