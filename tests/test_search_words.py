@@ -5,7 +5,7 @@ import pytest
 from lib import history
 from lib.history import Filters
 from lib.store import Store
-from tests.history_rows import insert_tasks, task_row
+from tests.support.history import insert_tasks, task_row
 
 PROMPTS = ["A lighthouse at dawn, seen from a drone", "drone shot circling the old LIGHTHOUSE",
            "Lighthouse keeper's drone flies at night", "a lighthouse in fog", "a drone over the sea",

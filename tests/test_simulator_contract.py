@@ -22,7 +22,7 @@ from PIL import Image
 
 from lib import contract, media
 from lib.simulator import SimulatorConfig, SimulatorServer
-from tests import media_samples
+from tests.support import media_samples
 
 API_VERSION = "2024-11-06"
 ROOT = Path(__file__).resolve().parent.parent
