@@ -15,7 +15,6 @@ Target (issue 6): under 300 ms at 100,000 tasks, nearly flat from 1,000.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sqlite3
 import sys
@@ -23,7 +22,7 @@ import time
 
 from common import machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
-from tests.support.apptest import open_page, quiet_streamlit_logs, use_database  # noqa: E402 - common sets sys.path
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402 - common sets sys.path
 from tests.support.history import make_history  # noqa: E402
 
 HISTORY_PAGE = "pages/10_History.py"
@@ -112,8 +111,7 @@ def main() -> None:
     quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("history") as tmp:
-        os.environ.pop("RUNWAYML_API_SECRET", None)
-        os.environ["SIMULATOR_STATE_DIR"] = str(tmp / "simulator")
+        use_simulator(tmp / "simulator")
         by_size = {}
         for n in sizes:
             start = time.perf_counter()

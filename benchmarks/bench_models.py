@@ -25,7 +25,7 @@ import time
 from common import Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
 from lib.store import Store  # noqa: E402 - common puts the checkout on the path
-from tests.support.apptest import open_page, quiet_streamlit_logs, use_database  # noqa: E402
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402
 from tests.support.history import TEAMMATES, insert_reviews, make_history  # noqa: E402
 
 MODELS_PAGE = "pages/22_Models.py"
@@ -124,8 +124,7 @@ def main() -> None:
     quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("models") as tmp:
-        os.environ.pop("RUNWAYML_API_SECRET", None)
-        os.environ["SIMULATOR_STATE_DIR"] = str(tmp / "simulator")
+        use_simulator(tmp / "simulator")
         start = time.perf_counter()
         db = make_history(tmp / "history.db", args.tasks)
         pairs = add_reviews(db, args.reviews)

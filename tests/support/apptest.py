@@ -17,6 +17,12 @@ def open_page(path: str, *, timeout: float = 60, **query: str) -> AppTest:
     return at.run()
 
 
+def use_simulator(state_dir) -> None:
+    """Pages run in this process use the built-in simulator, its state under `state_dir`, never the live API."""
+    os.environ.pop("RUNWAYML_API_SECRET", None)
+    os.environ["SIMULATOR_STATE_DIR"] = str(state_dir)
+
+
 def use_database(db_path) -> None:
     """Pages run in this process read `db_path` from now on, with nothing cached from an earlier one."""
     import streamlit as st
