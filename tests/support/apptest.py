@@ -33,7 +33,8 @@ def use_database(db_path) -> None:
 
 
 def quiet_streamlit_logs() -> None:
-    """Streamlit's loggers at ERROR, so AppTest runs outside a server print no warnings per run."""
+    """Streamlit's loggers at ERROR, so AppTest runs outside a server print no warnings per run
+    (importing AppTest, above, has made the loggers of the modules it runs pages with)."""
     import logging
 
     import streamlit.logger

@@ -6,8 +6,7 @@ from collections import Counter
 import httpx
 
 from lib import catalog
-
-API_VERSION = "2024-11-06"
+from lib.client import API_VERSION
 
 
 class SimulatorAdmin:
