@@ -1,6 +1,6 @@
 """What the tests and the benchmarks share, written once: `ROOT`, the checkout they run in.
 
-apptest        a dashboard page opened under Streamlit's AppTest
+apptest        dashboard pages run in this process under Streamlit's AppTest
 chromium       the headless Debian Chromium the browser tests and benchmarks drive
 fake_runway    a Runway fake at the network boundary (httpx.MockTransport) for unit tests
 history        task, output and review rows written straight into SQLite, small or 100,000 at a time

@@ -1,5 +1,6 @@
-"""A dashboard page opened under Streamlit's AppTest, as a browser would open its address:
-the page's file (by its path in the checkout), its query parameters, and its first run."""
+"""Dashboard pages run in this process under Streamlit's AppTest: a page opened as a browser
+opens its address (the page's file by its path in the checkout, its query parameters, its first
+run), and the process set up for such runs (its simulator, its database, quiet logs)."""
 from __future__ import annotations
 
 import os
