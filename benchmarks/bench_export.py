@@ -25,7 +25,9 @@ import time
 from pathlib import Path
 
 import httpx
-from common import ROOT, Dashboard, chromium, machine, make_history, open_history, print_table, temp_dir, verdict
+from common import ROOT, Dashboard, chromium, machine, open_history, print_table, temp_dir, verdict
+
+from tests.support.history import make_history  # noqa: E402 - common puts the checkout on the path
 
 
 def _peak_mb() -> float:

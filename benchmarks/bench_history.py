@@ -2,7 +2,7 @@
 (one page of tasks, with filters and a sort) over a history of 1,000, 10,000
 and 100,000 tasks.
 
-The histories are written straight into SQLite (see `common.make_history`):
+The histories are written straight into SQLite (see `tests/support/history.make_history`):
 two years of tasks from six teammates over eight models, 85 % succeeded with
 an archived output, the rest failed or cancelled, ten still running. Each
 figure is the wall time of `AppTest.run()` (the whole script: set-up, every
@@ -15,26 +15,17 @@ Target (issue 6): under 300 ms at 100,000 tasks, nearly flat from 1,000.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sqlite3
 import sys
 import time
 
-from common import (
-    ROOT,
-    machine,
-    make_history,
-    median,
-    percentile,
-    print_table,
-    quiet_streamlit_logs,
-    rerun_times,
-    temp_dir,
-    verdict,
-)
+from common import machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
-HISTORY_PAGE = str(ROOT / "pages" / "10_History.py")
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402 - common sets sys.path
+from tests.support.history import make_history  # noqa: E402
+
+HISTORY_PAGE = "pages/10_History.py"
 TITLE = re.compile(r"(\*\*)?\[?#\d+ · ")  # a task heading: `[#12 · Text to video · gen4.5](...)`
 
 # name -> widget values set by key before the timed runs (None: the page as it opens).
@@ -76,31 +67,22 @@ def _cards(at) -> int:
 def _last_page(at, db_path, status: str):
     """The same view opened at its last page, as a shared link to it would open
     (`?status=...&page=N`: History keeps its filters and page in the address)."""
-    from streamlit.testing.v1 import AppTest
     per_page = _cards(at)
     if not per_page:
         return None
     conn = sqlite3.connect(db_path)
     matching = conn.execute("SELECT COUNT(*) FROM tasks WHERE status = ?", (status,)).fetchone()[0]
     conn.close()
-    last = AppTest.from_file(HISTORY_PAGE, default_timeout=120)
-    last.query_params.update(status=status, sort="newest", page=str(-(-matching // per_page)))
-    last.run()
+    last = open_page(HISTORY_PAGE, timeout=120, status=status, sort="newest", page=str(-(-matching // per_page)))
     expected = matching - (-(-matching // per_page) - 1) * per_page
     return last if _cards(last) == expected else None
 
 
 def time_scenarios(db_path, runs: int) -> dict[str, tuple[float, float, int] | str]:
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    os.environ["DASHBOARD_DB"] = str(db_path)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    use_database(db_path)
     results: dict[str, tuple[float, float, int] | str] = {}
     for name, values in SCENARIOS.items():
-        at = AppTest.from_file(HISTORY_PAGE, default_timeout=120)
-        at.run()
+        at = open_page(HISTORY_PAGE, timeout=120)
         missing = [k for k, v in values.items() if k != "page" and not _set(at, k, v)]
         if missing:
             results[name] = f"n/a (no widget {', '.join(missing)})"
@@ -129,8 +111,7 @@ def main() -> None:
     quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("history") as tmp:
-        os.environ.pop("RUNWAYML_API_SECRET", None)
-        os.environ["SIMULATOR_STATE_DIR"] = str(tmp / "simulator")
+        use_simulator(tmp / "simulator")
         by_size = {}
         for n in sizes:
             start = time.perf_counter()

@@ -24,7 +24,9 @@ from pathlib import Path
 
 import imageio_ffmpeg
 
-from common import Dashboard, archive_videos, chromium, machine, open_history, print_table, temp_dir, verdict
+from common import Dashboard, chromium, machine, open_history, print_table, temp_dir, verdict
+
+from tests.support.history import archived_videos  # noqa: E402 - common puts the checkout on the path
 
 
 VIDEOS = 50
@@ -65,9 +67,8 @@ def measure(tmp: Path, reruns: int) -> list[list]:
     source = make_video(tmp / "source.mp4")
     size_mb = source.stat().st_size / 2 ** 20
     db_path = tmp / "dashboard.db"
-    files = archive_videos(db_path, source, VIDEOS, "Memory benchmark video")
     rows = []
-    try:
+    with archived_videos(db_path, source, VIDEOS, "Memory benchmark video"):
         with Dashboard(tmp) as app, chromium() as browser:
             time.sleep(2)
             rss, _ = app.rss_mb()
@@ -88,9 +89,6 @@ def measure(tmp: Path, reruns: int) -> list[list]:
                     seen += _videos_loaded(session)
                 rss, peak = app.rss_mb()
                 rows.append([f"rerun {i + 1} in both sessions", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
-    finally:
-        for f in files:
-            f.unlink(missing_ok=True)
     return rows, size_mb
 
 

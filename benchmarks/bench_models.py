@@ -2,7 +2,7 @@
 task type, its tables and charts) over 100,000 tasks and 20,000 reviews, and the memory a real
 `streamlit run` grows by while a Chromium session keeps the page open and changes its filters.
 
-The history is `common.make_history`; the reviews are written straight into SQLite: pairs of
+The history is `tests/support/history.make_history`; the reviews are written straight into SQLite: pairs of
 tasks of one task type and two models (image to video: gen4_turbo and veo3.1; text to image:
 gen4_image and gen4_image_turbo) compared by one of six teammates, who rates both and votes
 for one (the vote records the pair), two review rows per comparison. Each time is the wall time
@@ -22,13 +22,13 @@ import sqlite3
 import sys
 import time
 
-from common import (ROOT, TEAMMATES, Dashboard, chromium, machine, make_history, median, percentile, print_table,
-                    quiet_streamlit_logs, rerun_times, temp_dir, verdict)
+from common import Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
 from lib.store import Store  # noqa: E402 - common puts the checkout on the path
-from tests.history_rows import insert_reviews  # noqa: E402
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402
+from tests.support.history import TEAMMATES, insert_reviews, make_history  # noqa: E402
 
-MODELS_PAGE = str(ROOT / "pages" / "22_Models.py")
+MODELS_PAGE = "pages/22_Models.py"
 COMPARED = ("image_to_video", "text_to_image")
 SCENARIOS = {  # name -> the page address's filters
     "as opened (every task type)": {},
@@ -69,16 +69,11 @@ def add_reviews(db_path, n_reviews: int, seed: int = 13) -> int:
 
 def time_scenarios(db_path, runs: int) -> dict[str, tuple[float, float, int] | str]:
     import streamlit as st
-    from streamlit.testing.v1 import AppTest
 
-    os.environ["DASHBOARD_DB"] = str(db_path)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    use_database(db_path)
     results: dict[str, tuple[float, float, int] | str] = {}
     for name, query in SCENARIOS.items():
-        at = AppTest.from_file(MODELS_PAGE, default_timeout=120)
-        at.query_params.update(query)
-        at.run()
+        at = open_page(MODELS_PAGE, timeout=120, **query)
         at.run()
         if at.exception:
             results[name] = f"error: {at.exception[0].message[:60]}"
@@ -129,8 +124,7 @@ def main() -> None:
     quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("models") as tmp:
-        os.environ.pop("RUNWAYML_API_SECRET", None)
-        os.environ["SIMULATOR_STATE_DIR"] = str(tmp / "simulator")
+        use_simulator(tmp / "simulator")
         start = time.perf_counter()
         db = make_history(tmp / "history.db", args.tasks)
         pairs = add_reviews(db, args.reviews)

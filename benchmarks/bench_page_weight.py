@@ -27,10 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import imageio_ffmpeg
 
-from common import Dashboard, archive_videos, chromium, free_port, machine, print_table, temp_dir, verdict
+from common import Dashboard, chromium, machine, print_table, temp_dir, verdict
+
+from tests.support.history import archived_videos  # noqa: E402 - common puts the checkout on the path
+from tests.support.launch import start_app, stop  # noqa: E402
 
 
 VIDEOS = 25
@@ -75,33 +77,13 @@ class BeforePage:
             os.link(video, self.dir / "static" / video.name) if _same_device(video, self.dir) else (
                 shutil.copyfile(video, self.dir / "static" / video.name))
         (self.dir / "before.py").write_text(BEFORE_PAGE.format(urls=[f"/app/static/{v.name}" for v in videos]))
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> BeforePage:
-        self._log = open(self.dir / "streamlit.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "before.py",
-                                      "--server.port", str(self.port)], cwd=self.dir,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{self.url}/_stcore/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        self.__exit__()
-        raise RuntimeError("the before page did not start")
+        self.proc, self.url = start_app(None, self.dir / "streamlit.log", script="before.py", cwd=self.dir)
+        return self
 
     def __exit__(self, *exc) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
+        stop(self.proc)
 
 
 def _same_device(a: Path, b: Path) -> bool:
@@ -184,9 +166,8 @@ def _rows(label: str, loads: tuple[Weight, Weight]) -> list[list]:
 def measure(tmp: Path, settle: float) -> tuple[list[list], float]:
     source = make_video(tmp / "source.mp4")
     size_mb = source.stat().st_size / 10 ** 6
-    files = archive_videos(tmp / "dashboard.db", source, VIDEOS, "Page weight video", posters=True)
     rows = []
-    try:
+    with archived_videos(tmp / "dashboard.db", source, VIDEOS, "Page weight video", posters=True) as files:
         videos = [f for f in files if f.suffix == ".mp4"]
         with chromium() as browser:
             with BeforePage(tmp, videos) as before:
@@ -194,9 +175,6 @@ def measure(tmp: Path, settle: float) -> tuple[list[list], float]:
             with Dashboard(tmp) as app:
                 for label, query in (("after: History, list", ""), ("after: History, gallery", "?view=Gallery")):
                     rows += _rows(label, page_weight(browser, f"{app.url}/History{query}", settle))
-    finally:
-        for f in files:
-            f.unlink(missing_ok=True)
     return rows, size_mb
 
 

@@ -35,8 +35,10 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import (Dashboard, chromium, machine, make_history, median, open_history, print_table,
-                    submit_text_to_video, temp_dir, verdict, wait_for_history)
+from common import (Dashboard, chromium, machine, median, open_history, print_table, submit_text_to_video, temp_dir,
+                    verdict, wait_for_history)
+
+from tests.support.history import make_history  # noqa: E402 - common puts the checkout on the path
 
 from lib.backend import Backend
 from lib.poller import Poller

@@ -24,10 +24,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ROOT, Dashboard, chromium, machine, make_history, median, percentile, print_table, \
-    quiet_streamlit_logs, rerun_times, temp_dir, verdict
+from common import ROOT, Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
 from lib.store import REVIEW_ROWS  # noqa: E402 - common puts the repository on the path
+from tests.support.apptest import quiet_streamlit_logs  # noqa: E402
+from tests.support.history import make_history  # noqa: E402
 
 SPEND_PAGE = str(ROOT / "pages" / "21_Spend.py")
 HISTORY_END = datetime(2026, 6, 1, tzinfo=timezone.utc)  # where make_history's two years end

@@ -22,8 +22,8 @@ from lib import archive
 from lib.backend import SIMULATOR
 from lib.poller import Poller
 from lib.tasks import submit_task
-from tests import media_samples
-from tests.conftest import FakeBackend
+from tests.support import media_samples
+from tests.support.fake_runway import FakeBackend
 
 PNG = media_samples.png()
 LIVE = "https://api.dev.runwayml.com"

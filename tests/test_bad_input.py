@@ -20,21 +20,15 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store, migrations
 from lib.tasks import submit_task
 from lib.ui import HISTORY_PAGE, PAGE_FILES
-from tests import media_samples
-from tests.conftest import simulator_requests
+from tests.support import media_samples
+from tests.support.apptest import open_page
+from tests.support.simulator import simulator_requests
 
 
 @pytest.fixture
 def env(app_env, monkeypatch):
     monkeypatch.delenv("DASHBOARD_PASSWORD", raising=False)
     return app_env
-
-
-def open_page(path: str, **query) -> AppTest:
-    at = AppTest.from_file("../" + path, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
 
 
 def generate(at: AppTest) -> AppTest:

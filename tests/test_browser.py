@@ -51,7 +51,7 @@ def _wait_for_playing_video(page, timeout=45_000):
 
 
 def test_uploaded_image_becomes_a_video_that_plays_on_history(dashboard, page, tmp_path):
-    from tests import media_samples
+    from tests.support import media_samples
 
     image = tmp_path / "portrait.png"
     image.write_bytes(media_samples.png(90, 160, (30, 120, 200)))

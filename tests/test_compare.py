@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import re
 
-from streamlit.testing.v1 import AppTest
-
 from lib import compare
 from lib.store import Store
 from lib.store.queries import Filters
-from tests.history_rows import insert_output, insert_task
+from tests.support.apptest import open_page
+from tests.support.history import insert_output, insert_task
 
-COMPARE_PAGE = "../pages/11_Compare.py"
+COMPARE_PAGE = "pages/11_Compare.py"
 MODELS = ("gen4.5", "veo3.1", "veo3.1_fast")
 
 
 def _page(**query):
-    at = AppTest.from_file(COMPARE_PAGE, default_timeout=30)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+    return open_page(COMPARE_PAGE, **query)
 
 
 def _group(store: Store, group_id: str = "g-lighthouse") -> list[int]:

@@ -13,7 +13,8 @@ import httpx
 
 from lib import downloads
 from lib.store import Store, queries
-from tests.running import base_env, start_app, stop
+from tests.support.launch import start_app, stop
+from tests.support.simulator_env import base_env
 
 SEARCH = "lighthouse7f3q"
 PROMPT = f"A {SEARCH} at dawn"

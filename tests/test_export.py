@@ -14,7 +14,7 @@ import pandas as pd
 from lib import export
 from lib.store import queries
 from lib.store.queries import Filters
-from tests.history_rows import START, insert_output, insert_task, insert_tasks, task_row
+from tests.support.history import START, insert_output, insert_task, insert_tasks, task_row
 
 AWKWARD = [
     'commas, "quotes", and more, commas',

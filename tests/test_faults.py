@@ -26,7 +26,9 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store
 from lib.tasks import submit_task
 from lib.ui import HISTORY_PAGE, PAGE_FILES
-from tests.running import SimulatorAdmin, wait_until
+from tests.support.apptest import open_page
+from tests.support.simulator import SimulatorAdmin
+from tests.support.waiting import wait_until
 
 MAX_RETRIES = 3  # RunwayClient's default: one request plus three retries at most
 TIMEOUT = 2.0  # the client's timeout in these tests; "slow" answers take longer
@@ -148,10 +150,7 @@ def rig(page_env):
 
 def page_text(path: str = HISTORY_PAGE, **query) -> str:
     """Everything a page shows as text (markdown, captions, alerts), with markdown escapes removed."""
-    at = AppTest.from_file("../" + path, default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    at.run()
+    at = open_page(path, **query)
     assert not at.exception, at.exception
     return shown(at)
 
@@ -396,7 +395,7 @@ CREATE_FAULTS = {
 @pytest.mark.parametrize("name", list(CREATE_FAULTS))
 def test_a_create_fault_is_told_on_the_form_and_never_sent_blind_twice(form_env, name):
     fault, message, posts, created, state = CREATE_FAULTS[name]
-    at = AppTest.from_file("../" + PAGE_FILES["text_to_video"], default_timeout=60).run()
+    at = open_page(PAGE_FILES["text_to_video"])
     simulator = page_simulator()
     simulator.faults({"path_prefix": "/v1/text_to_video", "method": "POST", **fault})
     at.text_area(key="text_to_video_promptText").input("A lighthouse at dawn")

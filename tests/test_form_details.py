@@ -10,8 +10,8 @@ from streamlit.testing.v1 import AppTest
 from lib import catalog, forms, media
 from lib.store import Store
 from lib.ui import PAGE_FILES
-from tests import media_samples
-from tests.conftest import simulator_requests
+from tests.support import apptest, media_samples
+from tests.support.simulator import simulator_requests
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def env(app_env):
 
 
 def open_page(task_type):
-    return AppTest.from_file("../" + PAGE_FILES[task_type], default_timeout=60).run()
+    return apptest.open_page(PAGE_FILES[task_type])
 
 
 def generate(at):
@@ -238,9 +238,7 @@ def test_earlier_outputs_picked_as_inputs_are_previewed_and_their_shape_checked(
 
     output = _archived_image(env, "A square lighthouse", "1024:1024")
     try:
-        at = AppTest.from_file("../" + PAGE_FILES["image_to_video"], default_timeout=60)
-        at.query_params["from_output"] = str(output["id"])
-        at.run()
+        at = apptest.open_page(PAGE_FILES["image_to_video"], from_output=str(output["id"]))
         assert at.radio(key="image_to_video_promptImage_source").value == "Earlier output"
         # The archived copy, by its /app/static/ address: the server sends nothing it holds in memory.
         assert [i.proto.imgs[0].url for i in images(at)] == [archive.static_url(output["path"])]

@@ -4,15 +4,14 @@ and one submission can fan out into a comparison group."""
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import catalog, media, settings
 from lib.backend import current_backend
 from lib.poller import Poller
 from lib.store import Store
 from lib.ui import PAGE_FILES
-from tests import media_samples
-from tests.conftest import simulator_requests
+from tests.support import apptest, media_samples
+from tests.support.simulator import simulator_requests
 
 # Per task type: what a user fills in, and the request body the simulator must receive.
 CASES = {
@@ -56,10 +55,7 @@ def creates():
 
 
 def open_page(task_type, **query):
-    at = AppTest.from_file("../" + PAGE_FILES[task_type], default_timeout=60)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return apptest.open_page(PAGE_FILES[task_type], **query)
 
 
 def fill(at, task_type, values):

@@ -53,7 +53,7 @@ def test_an_archived_video_gets_an_owner_only_poster(tmp_path):
 
 @pytest.mark.parametrize("fault", ["undecodable", "no ffmpeg"])
 def test_a_poster_failure_never_fails_the_archive(tmp_path, monkeypatch, fault):
-    from tests import media_samples
+    from tests.support import media_samples
 
     body = media_samples.mp4()
     if fault == "undecodable":
@@ -129,24 +129,20 @@ def test_filters_fold_clear_and_the_pager_repeats_below(app_env):
     """AppTest: filters are folded until one is on (then the fold says how many); "Clear filters"
     empties them all; a second pager below the tasks turns the page too; the gallery shows a cell
     with a "Pick for Compare" box per task."""
-    from streamlit.testing.v1 import AppTest
-
     from lib.ui import HISTORY_PAGE
-    from tests.history_rows import insert_tasks, task_row
+    from tests.support.apptest import open_page
+    from tests.support.history import insert_tasks, task_row
 
     store = Store(app_env / "dashboard.db")
     insert_tasks(store, [task_row(prompt=f"shot {i} of a {'kite' if i % 2 else 'fox'}") for i in range(30)])
     store.close()
-    at = AppTest.from_file(f"../{HISTORY_PAGE}", default_timeout=30).run()
+    at = open_page(HISTORY_PAGE)
     assert not at.exception
     [fold] = at.expander
     assert fold.label == "Filters" and not fold.proto.expanded
     assert [p.proto.num_pages for p in at.get("pagination")] == [2, 2]  # above and below the tasks
 
-    at = AppTest.from_file(f"../{HISTORY_PAGE}", default_timeout=30)
-    at.query_params["q"] = "kite of"
-    at.query_params["status"] = "SUCCEEDED"
-    at.run()
+    at = open_page(HISTORY_PAGE, q="kite of", status="SUCCEEDED")
     assert at.expander[0].label == "Filters (2 on)" and at.expander[0].proto.expanded
     assert any("15 task(s) match the filters" in c.value for c in at.caption)
     next(b for b in at.button if b.label == "Clear filters").click().run()

@@ -11,7 +11,6 @@ from datetime import date, timedelta
 
 import httpx
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import archive, history, lifecycle, media, tasks
 from lib.backend import Backend
@@ -20,7 +19,8 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import TaskUpdate, queries
 from lib.store.queries import Filters
 from lib.tasks import submit_task
-from tests.history_rows import START, insert_output, insert_task, insert_tasks, task_row
+from tests.support.apptest import open_page
+from tests.support.history import START, insert_output, insert_task, insert_tasks, task_row
 
 MODELS = [("text_to_video", "gen4.5"), ("text_to_video", "veo3.1"), ("image_to_video", "gen4_turbo"),
           ("text_to_image", "gen4_image"), ("sound_effect", "eleven_text_to_sound_v2")]
@@ -348,14 +348,11 @@ def test_rerun_sends_stored_uploads_byte_for_byte(store, fake_backend, fake_runw
 
 # ---------------------------------------------------------------- the pages
 
-HISTORY_PAGE, TASK_PAGE = "../pages/10_History.py", "../pages/12_Task.py"
+HISTORY_PAGE, TASK_PAGE = "pages/10_History.py", "pages/12_Task.py"
 
 
 def _page(path, **query):
-    at = AppTest.from_file(path, default_timeout=30)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+    return open_page(path, **query)
 
 
 def _shown_ids(at) -> list[int]:
@@ -448,7 +445,7 @@ def test_history_removes_a_task_only_after_confirmation(app_env):
 def test_history_cancel_and_rerun_buttons_drive_the_simulator(app_env, monkeypatch):
     monkeypatch.setenv("SIMULATOR_RUN_SECONDS", "30")  # long enough to cancel while it runs
     from lib.backend import current_backend
-    from tests.conftest import simulator_requests
+    from tests.support.simulator import simulator_requests
 
     store = _app_store(app_env)
     backend = current_backend()

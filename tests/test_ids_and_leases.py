@@ -18,8 +18,8 @@ from sqlite_utils import Database
 
 from lib import media, tasks
 from lib.store import Store, migrations, queries
-from tests.history_rows import insert_output, insert_tasks, task_row
-from tests.running import wait_until
+from tests.support.history import insert_output, insert_tasks, task_row
+from tests.support.waiting import wait_until
 from tests.test_faults import TASKS, Rig
 
 IMAGE = TASKS[1]  # a text-to-image task: one small PNG output

@@ -6,12 +6,11 @@ import csv
 import hashlib
 import io
 
-from streamlit.testing.v1 import AppTest
-
 from lib import export, history, media
 from lib.store import Store
 from lib.store.queries import Filters
-from tests.history_rows import insert_task
+from tests.support.apptest import open_page
+from tests.support.history import insert_task
 
 VIDEO = b"\x00\x00\x00\x18ftypisom-an-earlier-output"
 SHA = hashlib.sha256(VIDEO).hexdigest()
@@ -60,13 +59,11 @@ def test_an_output_sent_on_is_named_in_the_csv(store):
 def test_history_and_the_task_page_say_output_of(app_env):
     store = Store(app_env / "dashboard.db")
     first, upscaled, _ = _lineage(store)
-    at = AppTest.from_file("../pages/10_History.py", default_timeout=30).run()
+    at = open_page("pages/10_History.py")
     assert not at.exception
     captions = " ".join(c.value for c in at.caption).replace("\\", "")
     assert f"input video: output of #{first}" in captions and "video to score" not in captions
-    task_page = AppTest.from_file("../pages/12_Task.py", default_timeout=30)
-    task_page.query_params["task"] = str(upscaled)
-    task_page.run()
+    task_page = open_page("pages/12_Task.py", task=str(upscaled))
     assert not task_page.exception
     assert f"output of #{first}" in " ".join(m.value for m in task_page.markdown).replace("\\", "")
     store.close()

@@ -14,7 +14,7 @@ from lib import export
 from lib.client import BadRequest, RunwayClient
 from lib.poller import Poller
 from lib.store import queries
-from tests.conftest import FakeBackend, FakeRunway
+from tests.support.fake_runway import FakeBackend, FakeRunway
 
 KEY = "key_" + "0123456789abcdef" * 8
 TASK_ID = "17f20503-6c24-4c16-946b-35dbbce2af2f"

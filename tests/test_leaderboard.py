@@ -14,7 +14,7 @@ from lib import export, leaderboard, tasks
 from lib.leaderboard import MIN_COMPARISONS, Filters, board
 from lib.store import REVIEW_ROWS
 from lib.store.queries import Filters as HistoryFilters
-from tests.history_rows import START, insert_output, insert_tasks, iso, task_row
+from tests.support.history import START, insert_output, insert_tasks, iso, task_row
 
 
 def _duel(store, winner: str, loser: str, times: int, *, reviewer: str = "Maya", by: str = "Ana",

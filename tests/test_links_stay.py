@@ -9,8 +9,7 @@ from urllib.parse import parse_qsl, urlsplit
 from playwright.sync_api import expect
 
 from lib.store import Store, utcnow
-from tests.history_rows import insert_task
-
+from tests.support.history import insert_task
 
 
 def _seed(tmp_path) -> dict[str, int]:

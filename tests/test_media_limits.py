@@ -22,8 +22,9 @@ from PIL import Image
 
 from lib import media
 from lib.ui import PAGE_FILES
-from tests import media_samples
-from tests.test_bad_input import error_next_to, generate, nothing_sent, open_page
+from tests.support import media_samples
+from tests.support.apptest import open_page
+from tests.test_bad_input import error_next_to, generate, nothing_sent
 
 ROOT = Path(__file__).resolve().parent.parent
 GROWTH_LIMIT_MB = 30  # what a check may add to the process's peak memory

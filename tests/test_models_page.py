@@ -7,10 +7,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.store import Store
-from tests.history_rows import comparison_history, insert_task
+from tests.support.apptest import open_page
+from tests.support.history import comparison_history, insert_task
 from tests.test_browser import _screenshot
 
-PAGE = "../pages/22_Models.py"
+PAGE = "pages/22_Models.py"
 
 
 def _planted(db: Path, groups: int = 30) -> None:
@@ -24,10 +25,7 @@ def _planted(db: Path, groups: int = 30) -> None:
 
 
 def _run(**query) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=30)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+    return open_page(PAGE, **query)
 
 
 def _table(at: AppTest, n: int = 0):

@@ -1,12 +1,12 @@
 """The pages of the task types Runway added: each renders its models, refuses an empty form with
 nothing sent, and a text to speech submission goes through the page to the simulator."""
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import catalog
 from lib.store import Store
 from lib.ui import PAGE_FILES
-from tests.conftest import simulator_requests
+from tests.support import apptest
+from tests.support.simulator import simulator_requests
 
 NEW = ["image_upscale", "text_to_speech", "speech_to_speech", "voice_dubbing", "voice_isolation",
        "video_to_audio", "video_to_hdr", "avatar_video"]
@@ -18,7 +18,7 @@ def env(app_env):
 
 
 def open_page(task_type):
-    return AppTest.from_file("../" + PAGE_FILES[task_type], default_timeout=60).run()
+    return apptest.open_page(PAGE_FILES[task_type])
 
 
 @pytest.mark.parametrize("task_type", NEW)
@@ -54,7 +54,7 @@ def test_text_to_speech_submits_the_chosen_voice_through_the_page(env):
 
 
 def test_a_model_without_a_published_price_shows_runways_estimate_once_created(env):
-    at = AppTest.from_file("../" + PAGE_FILES["text_to_video"], default_timeout=60).run()
+    at = apptest.open_page(PAGE_FILES["text_to_video"])
     at.selectbox(key="text_to_video_model").select("wan3").run()
     at.text_area(key="text_to_video_promptText").input("A kite over the dunes")
     at.run()
@@ -65,6 +65,6 @@ def test_a_model_without_a_published_price_shows_runways_estimate_once_created(e
     [task] = Store(env / "dashboard.db").recent_tasks()
     # The estimate is the simulator's own answer to the create, not a price the dashboard guessed.
     assert task["model"] == "wan3" and task["estimated_credits"] and task["estimated_credits"] > 0
-    history = AppTest.from_file("../pages/10_History.py", default_timeout=60).run()
+    history = apptest.open_page("pages/10_History.py")
     shown = " ".join(c.value for c in history.caption)
     assert f"{task['estimated_credits']:g} credits (est.)" in shown

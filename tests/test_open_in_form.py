@@ -3,13 +3,12 @@ in, ready to edit and send; the new task's parent is the original. In a real Chr
 safety failure, and in AppTest for a media input."""
 import sqlite3
 
-from streamlit.testing.v1 import AppTest
-
 from lib import media
 from lib.store import Store
 from lib.tasks import submit_task
 from lib.ui import PAGE_FILES
-from tests import media_samples
+from tests.support import media_samples
+from tests.support.apptest import open_page
 from tests.test_browser import _screenshot
 
 
@@ -53,9 +52,7 @@ def test_a_media_input_is_sent_again_as_it_was(app_env):
                            inputs={"promptText": "The red card flips", "promptImage": image, "ratio": "1280:720",
                                    "duration": 5}, teammate="Ana")
     assert original.ok
-    at = AppTest.from_file(f"../{PAGE_FILES['image_to_video']}", default_timeout=30)
-    at.query_params["from_task"] = str(original.task_id)
-    at.run()
+    at = open_page(PAGE_FILES['image_to_video'], from_task=str(original.task_id))
     assert not at.exception
     assert at.text_area(key="image_to_video_promptText").value == "The red card flips"
     assert at.radio(key="image_to_video_promptImage_source").value == "As in the original"

@@ -21,8 +21,10 @@ import pytest
 
 from lib import downloads
 from lib.store import Store, queries
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.running import base_env, start_app, stop, wait_until
+from tests.support import chromium
+from tests.support.launch import start_app, stop
+from tests.support.simulator_env import base_env
+from tests.support.waiting import wait_until
 
 SECRET_PROMPT = "Top secret storyboard"
 FOREIGN_ORIGINS = ["http://localhost:3000", "http://evil.test", "http://127.0.0.1:9999", "null"]
@@ -173,15 +175,10 @@ class _AttackPage(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def browser_at(app):
     """Chromium with evil.test resolving to this machine, as a DNS-rebinding attacker arranges."""
-    if not Path(CHROMIUM).exists():
+    if not chromium.installed():
         pytest.fail("Debian's chromium is not installed; run `bash tests/run.sh`, which installs it.")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"])
+    with chromium.browser([*chromium.CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.test 127.0.0.1"]) as browser:
         yield browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
-        browser.close()
 
 
 def test_a_dns_rebinding_page_in_chromium_sees_nothing(app, browser_at, csv_link):

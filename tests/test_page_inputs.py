@@ -12,8 +12,8 @@ from streamlit.testing.v1 import AppTest
 from lib import compare
 from lib.store import Store
 from lib.ui import COMPARE_PAGE, HISTORY_PAGE, PAGE_FILES, TASK_PAGE
+from tests.support.apptest import open_page
 
-ROOT = "../"
 HUGE = "99999999999999999999999"  # past SQLite's 64-bit integers
 SHOWN = ("markdown", "caption", "error", "warning", "info", "success", "text", "code", "json", "title",
          "header", "subheader", "metric", "toast")
@@ -24,11 +24,8 @@ def env(app_env):
     return app_env
 
 
-def _open(path: str, at: AppTest | None = None, **query: str) -> AppTest:
-    at = at or AppTest.from_file(ROOT + path, default_timeout=30)
-    for key, value in query.items():
-        at.query_params[key] = value
-    return at.run()
+def _open(path: str, **query: str) -> AppTest:
+    return open_page(path, **query)
 
 
 def _shown(at: AppTest) -> str:

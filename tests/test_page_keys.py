@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import expect
 
 from lib.store import Store
-from tests.history_rows import insert_task
+from tests.support.history import insert_task
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"""\bkey=["']([^"'{}]+)["']""")

@@ -3,16 +3,14 @@ import time
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import archive, catalog
 from lib.backend import current_backend
 from lib.poller import Poller
 from lib.store import Store
 from lib.ui import HISTORY_PAGE, PAGE_FILES
-from tests.conftest import simulator_requests
-
-ROOT = "../"
+from tests.support.apptest import open_page
+from tests.support.simulator import simulator_requests
 
 
 @pytest.fixture
@@ -25,10 +23,7 @@ def _sim_requests():
 
 
 def _run(path, **query):
-    at = AppTest.from_file(ROOT + path, default_timeout=30)
-    for k, v in query.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(path, **query)
 
 
 def test_the_sidebar_links_every_page_once_within_the_session(env):

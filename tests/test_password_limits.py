@@ -14,11 +14,13 @@ import time
 
 import httpx
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import auth
 from lib.store import Store
-from tests.running import base_env, start_app, stop, wait_until
+from tests.support.apptest import open_page
+from tests.support.launch import start_app, stop
+from tests.support.simulator_env import base_env
+from tests.support.waiting import wait_until
 
 PASSWORD = "correct horse battery staple"
 GUESS = "hunter2-guess-5c1e"
@@ -103,7 +105,7 @@ def test_a_locked_gate_says_so_and_refuses_the_right_password(app_env, monkeypat
     store = Store(app_env / "dashboard.db")
     for _ in range(auth.LOCKOUT_AFTER):
         store.record_login_failure(time.time())
-    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    at = open_page("app.py")
     assert [w.value for w in at.warning] == [
         "Too many wrong passwords (10 within 15 minutes): the dashboard is locked for 15 more minute(s). "
         "Until then even the right password is refused."]

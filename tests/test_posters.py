@@ -18,9 +18,11 @@ import pytest
 from lib import archive
 from lib.poller import Poller
 from lib.store import Store
-from tests import media_samples
-from tests.history_rows import insert_output, insert_task
-from tests.running import base_env, start_app, stop, wait_until
+from tests.support import media_samples
+from tests.support.history import insert_output, insert_task
+from tests.support.launch import start_app, stop
+from tests.support.simulator_env import base_env
+from tests.support.waiting import wait_until
 
 
 def _plant(store: Store, static: Path, body: bytes, prompt: str = "an old clip") -> str:

@@ -17,7 +17,11 @@ from lib import lifecycle
 from lib.backend import Backend
 from lib.store import Store
 from lib.tasks import submit_task
-from tests.running import ROOT, SimulatorAdmin, base_env, start_app, start_simulator, stop, wait_until
+from tests.support import ROOT
+from tests.support.launch import start_app, start_simulator, stop
+from tests.support.simulator import SimulatorAdmin
+from tests.support.simulator_env import base_env
+from tests.support.waiting import wait_until
 
 STATIC = ROOT / "static"
 FIRST = [  # submitted first; the first download of their outputs stalls half way

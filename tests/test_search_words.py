@@ -4,7 +4,7 @@ import pytest
 
 from lib.store import Store, queries
 from lib.store.queries import Filters
-from tests.history_rows import insert_tasks, task_row
+from tests.support.history import insert_tasks, task_row
 
 PROMPTS = ["A lighthouse at dawn, seen from a drone", "drone shot circling the old LIGHTHOUSE",
            "Lighthouse keeper's drone flies at night", "a lighthouse in fog", "a drone over the sea",

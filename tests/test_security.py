@@ -21,16 +21,13 @@ from lib.poller import Poller
 from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store, TaskUpdate, queries
 from lib.ui import HISTORY_PAGE, PAGE_FILES
-from tests import media_samples
-from tests.running import (
-    ROOT,
-    SimulatorAdmin,
-    base_env,
-    listening_addresses,
-    start_app,
-    stop,
-    wait_until,
-)
+from tests.support import ROOT, media_samples
+from tests.support.apptest import open_page
+from tests.support.launch import start_app, stop
+from tests.support.net import listening_addresses
+from tests.support.simulator import SimulatorAdmin
+from tests.support.simulator_env import base_env
+from tests.support.waiting import wait_until
 
 KEY = "key_" + secrets.token_hex(64)  # the shape of a real Runway key: key_ + 128 hex
 PASSWORD = "correct horse battery staple " + secrets.token_hex(4)
@@ -257,7 +254,7 @@ def _everything_shown(at: AppTest) -> str:
 
 @pytest.mark.parametrize("path", ["app.py", HISTORY_PAGE, *PAGE_FILES.values()])
 def test_every_page_asks_for_the_password_before_anything_else(gated, path):
-    at = AppTest.from_file("../" + path, default_timeout=60).run()
+    at = open_page(path)
     assert not at.exception
     assert [t.label for t in at.text_input] == ["Password"]
     assert [b.label for b in at.button] == ["Enter"]
@@ -280,7 +277,7 @@ def test_every_page_asks_for_the_password_before_anything_else(gated, path):
 
 
 def test_the_password_is_asked_once_per_session(gated):
-    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    at = open_page("app.py")
     at.text_input[0].input(PASSWORD)
     at.button[0].click().run()
     at.switch_page(HISTORY_PAGE).run()
@@ -291,7 +288,7 @@ def test_the_password_is_asked_once_per_session(gated):
 
 def test_no_password_set_means_no_gate(app_env, monkeypatch):
     monkeypatch.delenv("DASHBOARD_PASSWORD", raising=False)
-    at = AppTest.from_file("../app.py", default_timeout=60).run()
+    at = open_page("app.py")
     assert "Password" not in [t.label for t in at.text_input]
     assert any("Simulator" in i.value for i in at.sidebar.info)
 

@@ -23,7 +23,7 @@ from PIL import Image
 from lib import contract, media
 from lib.contract import API_VERSION
 from lib.simulator import SimulatorConfig, SimulatorServer
-from tests import media_samples
+from tests.support import media_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 PAIRS = [(endpoint, model_id) for endpoint, model_id, _ in contract.models()]

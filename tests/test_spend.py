@@ -12,7 +12,6 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from streamlit.testing.v1 import AppTest
 
 from lib import downloads, lifecycle, spend, tasks
 from lib.backend import Backend
@@ -22,8 +21,9 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store
 from lib.tasks import submit_task
 from lib.ui import PAGE_FILES, SPEND_PAGE
-from tests.conftest import simulator_requests
-from tests.history_rows import START, insert_task, insert_tasks, task_row
+from tests.support.apptest import open_page
+from tests.support.history import START, insert_task, insert_tasks, task_row
+from tests.support.simulator import simulator_requests
 
 MARCH = (date(2026, 3, 1), date(2026, 3, 31))
 
@@ -178,9 +178,7 @@ def test_a_budget_says_when_a_submission_would_go_past_it_this_month(store):
 def test_the_form_warns_past_the_budget_and_sends_nothing_until_confirmed(app_env):
     store = Store()
     store.set_budget("Ana", 50)
-    at = AppTest.from_file("../" + PAGE_FILES["text_to_video"], default_timeout=60)
-    at.query_params["teammate"] = "Ana"
-    at.run()
+    at = open_page(PAGE_FILES["text_to_video"], teammate="Ana")
     at.text_area(key="text_to_video_promptText").input("A lighthouse at dawn").run()  # gen4.5, 5 s: 60 credits
     warnings = " ".join(w.value for w in at.warning)
     assert "Over your budget: 60 credits more would make 60 this month" in warnings, warnings
@@ -199,9 +197,7 @@ def test_the_spend_page_shows_the_figures_and_sets_a_budget(app_env):
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=1, microsecond=0)
     insert_tasks(store, [task_row(teammate="Ana", cost_credits=60.0, created=today),
                          task_row(teammate="<b>Leo</b>", model="veo3.1", cost_credits=40.0, created=today)])
-    at = AppTest.from_file("../" + SPEND_PAGE, default_timeout=60)
-    at.query_params["teammate"] = "Ana"
-    at.run()
+    at = open_page(SPEND_PAGE, teammate="Ana")
     assert not at.exception, at.exception
     assert {m.label: m.value for m in at.metric}["Credits spent"] == "100"
     assert len(at.get("vega_lite_chart")) == 5  # by day, model, task type, teammate; the balance
@@ -222,7 +218,7 @@ def test_the_spend_page_follows_a_task_that_finishes_while_it_is_open(app_env):
     store = Store()
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=1, microsecond=0)
     insert_tasks(store, [task_row(teammate="Ana", cost_credits=60.0, created=today)])
-    at = AppTest.from_file("../" + SPEND_PAGE, default_timeout=60).run()
+    at = open_page(SPEND_PAGE)
     assert {m.label: m.value for m in at.metric}["Credits spent"] == "60"
     # The figures are cached per change of the store: a new task is a change, and the next run shows it.
     insert_tasks(store, [task_row(teammate="Leo", model="veo3.1", cost_credits=40.0, created=today)])
@@ -278,7 +274,7 @@ def test_live_mode_reads_runways_usage_and_shows_spend_made_elsewhere(live_simul
     differences = spend.usage_differences(spend.dashboard_usage(store, backend.name, today, today), theirs)
     assert differences[["model", "dashboard", "runway"]].values.tolist() == [["veo3.1", 0.0, other.cost_credits]]
 
-    at = AppTest.from_file("../" + SPEND_PAGE, default_timeout=60).run()
+    at = open_page(SPEND_PAGE)
     assert not at.exception, at.exception
     assert any("1 day and model pair(s) differ" in w.value and f"(difference {other.cost_credits:+,.0f})" in w.value
                for w in at.warning), [w.value for w in at.warning]
@@ -308,7 +304,7 @@ def test_a_usage_answer_that_fails_or_makes_no_sense_is_a_message_not_a_crash(ap
     monkeypatch.setenv("RUNWAYML_API_SECRET", "key_secret")
     monkeypatch.setenv("RUNWAYML_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
     monkeypatch.setenv("DASHBOARD_API_TIMEOUT", "2")
-    at = AppTest.from_file("../" + SPEND_PAGE, default_timeout=90).run()
+    at = open_page(SPEND_PAGE, timeout=90)
     assert not at.exception, at.exception
     shown = [w.value.replace("\\", "") for w in at.warning]
     assert "Runway's usage could not be read: Could not reach 127.0.0.1; check the network connection and " \

@@ -7,12 +7,11 @@ import csv
 import io
 from pathlib import Path
 
-from streamlit.testing.v1 import AppTest
-
 from lib import archive, export, lifecycle, tasks, ui
 from lib.store import Store, queries
 from lib.store.queries import Filters
-from tests.history_rows import insert_output, insert_task
+from tests.support.apptest import open_page
+from tests.support.history import insert_output, insert_task
 
 
 def _csv(store: Store, filters: Filters) -> list[dict]:
@@ -60,7 +59,7 @@ def test_credits_say_what_was_charged():
 def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(app_env):
     store = Store(app_env / "dashboard.db")
     insert_task(store, prompt="stopped early", status=lifecycle.CANCELLED, cost_credits=None, estimated_credits=60.0)
-    at = AppTest.from_file("../pages/10_History.py", default_timeout=30).run()
+    at = open_page("pages/10_History.py")
     assert not at.exception
     shown = " ".join(c.value for c in at.caption)
     assert "0 credits charged" in shown and "60 credits" not in shown
@@ -72,9 +71,7 @@ def test_a_removed_tasks_own_link_says_it_was_removed_and_shows_nothing_else(app
     gone = insert_task(store, prompt="a kite", cost_credits=40.0)
     tasks.remove(store, gone, static_dir=app_env / "static", teammate="Leo")
     store.close()
-    at = AppTest.from_file("../pages/12_Task.py", default_timeout=30)
-    at.query_params["task"] = str(gone)
-    at.run()
+    at = open_page("pages/12_Task.py", task=str(gone))
     assert not at.exception
     assert [i.value for i in at.main.info] == [
         f"Task #{gone} was removed from the history on {history_day(app_env, gone)}. What it was charged "

@@ -10,10 +10,11 @@ from streamlit.testing.v1 import AppTest
 
 from lib import media, task_view, timefmt
 from lib.store import Store
-from tests.history_rows import insert_output, insert_task
-from tests.media_samples import mp4, noisy_png, png, wav
+from tests.support.apptest import open_page
+from tests.support.history import insert_output, insert_task
+from tests.support.media_samples import mp4, noisy_png, png, wav
 
-TASK_PAGE = "../pages/12_Task.py"
+TASK_PAGE = "pages/12_Task.py"
 WJ = "\u2060"  # the invisible word joiner ui.plain puts where an address (an @) would link
 
 
@@ -26,9 +27,7 @@ def _stash(store: Store, data: bytes, mime: str, extension: str) -> str:
 
 
 def _open(task_id: int) -> AppTest:
-    at = AppTest.from_file(TASK_PAGE, default_timeout=30)
-    at.query_params["task"] = str(task_id)
-    at.run()
+    at = open_page(TASK_PAGE, task=str(task_id))
     assert not at.exception, at.exception
     return at
 

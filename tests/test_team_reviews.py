@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from lib.store import Store, migrations
-from tests.history_rows import insert_output, insert_task
+from tests.support.history import insert_output, insert_task
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

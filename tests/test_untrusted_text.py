@@ -12,12 +12,13 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from lib import ui
 from lib.store import Store, TaskUpdate
 from lib.ui import PAGE_FILES
-from tests.running import base_env, start_app, stop
+from tests.support.apptest import open_page
+from tests.support.launch import start_app, stop
+from tests.support.simulator_env import base_env
 
 KEY = "key_" + secrets.token_hex(64)
 ELSEWHERE = "https://elsewhere.example"  # the seeded tasks' backend: no poller reads it
@@ -178,17 +179,17 @@ def hostile_live(app_env, monkeypatch, live_api):
 
 def test_a_credit_balance_that_is_not_a_number_is_no_balance(hostile_live, monkeypatch):
     monkeypatch.setattr(FakeRunway, "organization", {**ORGANIZATION, "creditBalance": "https://evil.test/c"})
-    home = AppTest.from_file("../app.py", default_timeout=30).run()
+    home = open_page("app.py")
     assert not home.exception
     assert {m.label: m.value for m in home.metric}["Credit balance"] == "—"
     assert any("no credit balance" in e.value for e in home.error)
-    form = AppTest.from_file("../" + PAGE_FILES["text_to_video"], default_timeout=30).run()
+    form = open_page(PAGE_FILES["text_to_video"])
     assert not form.exception
     assert any("Credit balance and limits are unavailable" in c.value for c in form.caption)
 
 
 def test_the_credits_caption_sends_api_values_as_plain_text(hostile_live):
-    form = AppTest.from_file("../" + PAGE_FILES["text_to_video"], default_timeout=30).run()
+    form = open_page(PAGE_FILES["text_to_video"])
     assert not form.exception
     [caption] = [c.value for c in form.caption if "at once" in c.value]
     assert _unescaped(caption).replace(WJ, "").endswith(CAPTION)
