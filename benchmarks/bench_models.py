@@ -24,7 +24,7 @@ import time
 
 from common import Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
-from lib.store import Store  # noqa: E402 - common puts the checkout on the path
+from lib.store import Store, placeholders  # noqa: E402 - common puts the checkout on the path
 from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402
 from tests.support.history import TEAMMATES, insert_reviews, make_history  # noqa: E402
 
@@ -43,7 +43,7 @@ def add_reviews(db_path, n_reviews: int, seed: int = 13) -> int:
     rng = random.Random(seed)
     conn = sqlite3.connect(db_path)
     rows = conn.execute(f"SELECT id, task_type, model FROM tasks WHERE status = 'SUCCEEDED' AND task_type IN "
-                        f"({','.join('?' * len(COMPARED))}) ORDER BY id", COMPARED).fetchall()
+                        f"({placeholders(COMPARED)}) ORDER BY id", COMPARED).fetchall()
     conn.close()
     pairs, used = [], set()
     for a, b in zip(rows, rows[1:]):  # neighbours of one task type and two models, each task in one pair

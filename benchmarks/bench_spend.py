@@ -16,7 +16,6 @@ Target (issue 13): a render under 500 ms, memory growth under 100 MB while the p
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import sqlite3
 import sys
@@ -24,13 +23,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from common import ROOT, Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
+from common import Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
 from lib.store import REVIEW_ROWS  # noqa: E402 - common puts the repository on the path
-from tests.support.apptest import quiet_streamlit_logs  # noqa: E402
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402
 from tests.support.history import make_history  # noqa: E402
 
-SPEND_PAGE = str(ROOT / "pages" / "21_Spend.py")
+SPEND_PAGE = "pages/21_Spend.py"
 HISTORY_END = datetime(2026, 6, 1, tzinfo=timezone.utc)  # where make_history's two years end
 # name -> (period, stack): the page's own widgets, set by key.
 SCENARIOS = {
@@ -64,18 +63,13 @@ def make_spend_history(db_path: Path, n_tasks: int, n_reviews: int) -> tuple[Pat
 
 
 def time_scenarios(db_path: Path, runs: int, days: int) -> tuple[dict, float]:
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    os.environ["DASHBOARD_DB"] = str(db_path)
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    use_database(db_path)
     cold = time.perf_counter()
-    at = AppTest.from_file(SPEND_PAGE, default_timeout=120).run()
+    at = open_page(SPEND_PAGE, timeout=120)
     cold = time.perf_counter() - cold
     results = {}
     for name, (period, stack) in SCENARIOS.items():
-        at = AppTest.from_file(SPEND_PAGE, default_timeout=120).run()
+        at = open_page(SPEND_PAGE, timeout=120)
         at.selectbox(key="spend_period").set_value(period).run()
         if period == "Custom":
             today = datetime.now(timezone.utc).date()
@@ -148,8 +142,7 @@ def main() -> None:
     quiet_streamlit_logs()
     print(f"Machine: {machine()}")
     with temp_dir("spend") as tmp:
-        os.environ.pop("RUNWAYML_API_SECRET", None)
-        os.environ["SIMULATOR_STATE_DIR"] = str(tmp / "simulator")
+        use_simulator(tmp / "simulator")
         start = time.perf_counter()
         db, days = make_spend_history(tmp / "history.db", args.tasks, args.reviews)
         print(f"generated {args.tasks:,} tasks and {args.reviews:,} reviews in {time.perf_counter() - start:.1f} s",
