@@ -27,7 +27,8 @@ from pathlib import Path
 import httpx
 from common import ROOT, Dashboard, chromium, machine, open_history, print_table, temp_dir, verdict
 
-from tests.support.history import make_history  # noqa: E402 - common puts the checkout on the path
+# common, imported first, puts the checkout on sys.path for these
+from tests.support.history import make_history
 
 
 def _peak_mb() -> float:
@@ -94,7 +95,8 @@ def main() -> None:
         lib = in_process(tmp / "dashboard.db")
         served = through_the_dashboard(tmp)
     rows = [
-        ["lib: export.csv_bytes, fresh process", f"{lib['bytes'] / 2 ** 20:.1f} MB", f"{lib['seconds']:.2f} s (CPU {lib['cpu_seconds']:.2f} s)",
+        ["lib: export.csv_bytes, fresh process", f"{lib['bytes'] / 2 ** 20:.1f} MB",
+         f"{lib['seconds']:.2f} s (CPU {lib['cpu_seconds']:.2f} s)",
          f"{lib['base_mb']:.0f} MB before, {lib['peak_mb']:.0f} MB peak",
          verdict(lib["seconds"] < 3 and lib["peak_mb"] < 200)],
         ["History's Export CSV link, real server",

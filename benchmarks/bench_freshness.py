@@ -22,8 +22,17 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from common import (Dashboard, chromium, machine, median, open_history, print_table, submit_text_to_video, temp_dir,
-                    verdict)
+from common import (
+    Dashboard,
+    chromium,
+    machine,
+    median,
+    open_history,
+    print_table,
+    submit_text_to_video,
+    temp_dir,
+    verdict,
+)
 
 from lib.store import Store
 

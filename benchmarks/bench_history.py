@@ -22,8 +22,9 @@ import time
 
 from common import machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
-from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402 - common sets sys.path
-from tests.support.history import make_history  # noqa: E402
+# common, imported first, puts the checkout on sys.path for these
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator
+from tests.support.history import make_history
 
 HISTORY_PAGE = "pages/10_History.py"
 TITLE = re.compile(r"(\*\*)?\[?#\d+ · ")  # a task heading: `[#12 · Text to video · gen4.5](...)`

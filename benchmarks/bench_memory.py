@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 import imageio_ffmpeg
-
 from common import Dashboard, chromium, machine, open_history, print_table, temp_dir, verdict
 
-from tests.support.history import archived_videos  # noqa: E402 - common puts the checkout on the path
-
+# common, imported first, puts the checkout on sys.path for these
+from tests.support.history import archived_videos
 
 VIDEOS = 50
 VIDEO_BYTES = 5 * 2 ** 20
@@ -68,27 +67,27 @@ def measure(tmp: Path, reruns: int) -> list[list]:
     size_mb = source.stat().st_size / 2 ** 20
     db_path = tmp / "dashboard.db"
     rows = []
-    with archived_videos(db_path, source, VIDEOS, "Memory benchmark video"):
-        with Dashboard(tmp) as app, chromium() as browser:
-            time.sleep(2)
-            rss, _ = app.rss_mb()
-            rows.append(["server started, no session", "-", f"{rss:.0f} MB", "-"])
-            a = open_history(browser, app.url)
-            per_page = seen = _videos_loaded(a)
+    with (archived_videos(db_path, source, VIDEOS, "Memory benchmark video"), Dashboard(tmp) as app,
+          chromium() as browser):
+        time.sleep(2)
+        rss, _ = app.rss_mb()
+        rows.append(["server started, no session", "-", f"{rss:.0f} MB", "-"])
+        a = open_history(browser, app.url)
+        per_page = seen = _videos_loaded(a)
+        rss, peak = app.rss_mb()
+        rows.append(["session A on page 1", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
+        b = open_history(browser, app.url)
+        _go_to_page(b, 2)
+        seen += _videos_loaded(b)
+        rss, peak = app.rss_mb()
+        rows.append(["session B on page 2", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
+        pages = max(1, -(-VIDEOS // per_page))
+        for i in range(reruns):
+            for session, offset in ((a, 1), (b, 0)):
+                _go_to_page(session, 1 + (i + offset) % pages)
+                seen += _videos_loaded(session)
             rss, peak = app.rss_mb()
-            rows.append(["session A on page 1", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
-            b = open_history(browser, app.url)
-            _go_to_page(b, 2)
-            seen += _videos_loaded(b)
-            rss, peak = app.rss_mb()
-            rows.append(["session B on page 2", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
-            pages = max(1, -(-VIDEOS // per_page))
-            for i in range(reruns):
-                for session, offset in ((a, 1), (b, 0)):
-                    _go_to_page(session, 1 + (i + offset) % pages)
-                    seen += _videos_loaded(session)
-                rss, peak = app.rss_mb()
-                rows.append([f"rerun {i + 1} in both sessions", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
+            rows.append([f"rerun {i + 1} in both sessions", seen, f"{rss:.0f} MB", f"{peak:.0f} MB"])
     return rows, size_mb
 
 

@@ -24,9 +24,10 @@ import time
 
 from common import Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
-from lib.store import Store, placeholders  # noqa: E402 - common puts the checkout on the path
-from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402
-from tests.support.history import TEAMMATES, insert_reviews, make_history  # noqa: E402
+# common, imported first, puts the checkout on sys.path for these
+from lib.store import Store, placeholders
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator
+from tests.support.history import TEAMMATES, insert_reviews, make_history
 
 MODELS_PAGE = "pages/22_Models.py"
 COMPARED = ("image_to_video", "text_to_image")
@@ -51,7 +52,7 @@ def add_reviews(db_path, n_reviews: int, seed: int = 13) -> int:
             pairs.append((a[0], b[0], a[2]))
             used.add(b[0])
     reviews = []
-    for first, second, model in pairs[:n_reviews // 2]:
+    for first, second, _ in pairs[:n_reviews // 2]:
         reviewer = rng.choice(TEAMMATES)
         # The first model of each type wins 60 % of the time and is rated higher.
         winner = first if rng.random() < 0.6 else second

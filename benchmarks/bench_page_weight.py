@@ -28,12 +28,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import imageio_ffmpeg
-
 from common import Dashboard, chromium, machine, print_table, temp_dir, verdict
 
-from tests.support.history import archived_videos  # noqa: E402 - common puts the checkout on the path
-from tests.support.launch import start_app, stop  # noqa: E402
-
+# common, imported first, puts the checkout on sys.path for these
+from tests.support.history import archived_videos
+from tests.support.launch import start_app, stop
 
 VIDEOS = 25
 MIN_BYTES = 10 * 10 ** 6
@@ -158,7 +157,7 @@ def page_weight(browser, url: str, settle: float) -> tuple[Weight, Weight]:
 
 
 def _rows(label: str, loads: tuple[Weight, Weight]) -> list[list]:
-    mb = lambda n: f"{n / 1e6:.2f} MB"  # noqa: E731
+    mb = lambda n: f"{n / 1e6:.2f} MB"
     return [[f"{label}, {when}", w.players, mb(w.total), mb(w.framework), mb(w.page), mb(w.video)]
             for when, w in zip(("first visit", "reload"), loads)]
 

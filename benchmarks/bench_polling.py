@@ -35,15 +35,24 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from common import (Dashboard, chromium, machine, median, open_history, print_table, submit_text_to_video, temp_dir,
-                    verdict, wait_for_history)
-
-from tests.support.history import make_history  # noqa: E402 - common puts the checkout on the path
+from common import (
+    Dashboard,
+    chromium,
+    machine,
+    median,
+    open_history,
+    print_table,
+    submit_text_to_video,
+    temp_dir,
+    verdict,
+    wait_for_history,
+)
 
 from lib.backend import Backend
 from lib.poller import Poller
 from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import Store
+from tests.support.history import make_history
 
 INTERVAL = 5.0  # the dashboard's default poll interval, which the app below runs with
 LONG_RUN = "3600"
@@ -196,7 +205,7 @@ def redraw_cost(tmp: Path, n_sessions: int, window: float) -> list[list]:
 
             def rate() -> None:
                 n = 0
-                while not stop.wait(change_every):
+                while not stop.wait(change_every):  # noqa: B023 - joined before the next round starts
                     n += 1
                     store.set_rating(1_000 - n % 25, 1 + n % 5, "bench")  # a task on History's first page
 
@@ -209,7 +218,8 @@ def redraw_cost(tmp: Path, n_sessions: int, window: float) -> list[list]:
             stop.set()
             if changer:
                 changer.join()
-            rows.append([n_sessions, label, f"{cpu / window * 100:.1f} %", f"{cpu / window / n_sessions * 1000:.1f} ms"])
+            rows.append([n_sessions, label, f"{cpu / window * 100:.1f} %",
+                         f"{cpu / window / n_sessions * 1000:.1f} ms"])
             print(rows[-1], flush=True)
         store.close()
         for page in pages:

@@ -16,8 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import median, machine, print_table, temp_dir, verdict
+from common import machine, median, print_table, temp_dir, verdict
 
+# common, imported first, puts the checkout on sys.path for these
 from lib import media, settings
 from lib.client import RunwayClient
 from lib.simulator import SimulatorConfig, SimulatorServer, render

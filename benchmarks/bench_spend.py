@@ -25,9 +25,10 @@ from pathlib import Path
 
 from common import Dashboard, chromium, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
-from lib.store import REVIEW_ROWS  # noqa: E402 - common puts the repository on the path
-from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator  # noqa: E402
-from tests.support.history import make_history  # noqa: E402
+# common, imported first, puts the checkout on sys.path for these
+from lib.store import REVIEW_ROWS
+from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator
+from tests.support.history import make_history
 
 SPEND_PAGE = "pages/21_Spend.py"
 HISTORY_END = datetime(2026, 6, 1, tzinfo=timezone.utc)  # where make_history's two years end

@@ -254,7 +254,7 @@ def make_poster(video: Path) -> Path | None:
                 os.replace(partial, final)
                 return final
         log.warning("no poster for %s: ffmpeg read no frame", video.name)
-    except Exception as exc:  # noqa: BLE001 - whatever went wrong (no ffmpeg, a full disk), the video stays
+    except Exception as exc:  # whatever went wrong (no ffmpeg, a full disk), the video stays
         log.warning("no poster for %s: %s", video.name, type(exc).__name__)
     finally:
         partial.unlink(missing_ok=True)

@@ -145,7 +145,8 @@ def require_password() -> None:
         submitted = st.form_submit_button("Enter", type="primary")
     store = Store()
     try:
-        answer = try_password(store, given, expected, st.context.ip_address or "this machine") if submitted else standing(store)
+        client = st.context.ip_address or "this machine"
+        answer = try_password(store, given, expected, client) if submitted else standing(store)
     finally:
         store.close()
     if answer.unlocked:

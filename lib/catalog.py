@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from lib import contract, media
@@ -189,7 +190,8 @@ _LABELS = {
     "seed": "Seed", "contentModeration": "Public figure threshold",
     "negativePrompt": "Negative prompt", "referenceImages": "Reference images", "referenceVideos": "Reference videos",
     "referenceAudio": "Reference audio", "referenceAudios": "Reference audio", "references": "References",
-    "character": "Character (image or video)", "reference": "Performance video (3–30 s)", "input": "Face (image or video)",
+    "character": "Character (image or video)", "reference": "Performance video (3–30 s)",
+    "input": "Face (image or video)",
     "voice": "Voice", "targetLang": "Target language", "targetFramerate": "Target frame rate",
     "outputFormat": "Output format", "proresProfile": "ProRes profile", "providerSettings": "Provider settings",
     "keyframes": "Keyframes", "targetAspectRatio": "Target aspect ratio", "media": "Speech (audio or video)",
@@ -491,7 +493,7 @@ def _media_issues(label: str, shape: dict, value: Any, where: str) -> list[Issue
 
 def range_text(f: Field) -> str:
     """A number field's range as the contract gives it ("2–10", "0.5–30"); "" where it gives none."""
-    shown = lambda v: f"{int(v):,}" if float(v).is_integer() else f"{v:g}"  # noqa: E731
+    shown = lambda v: f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
     if f.min is not None and f.max is not None:
         return f"{shown(f.min)}–{shown(f.max)}"
     if f.min is not None:

@@ -19,16 +19,16 @@ import math
 import random
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import unquote
 
 import httpx
 
 from lib import lifecycle, settings
 from lib.contract import API_VERSION
-
 
 RETRY_READ = frozenset({429, 500, 502, 503, 504})
 # 429 and 503 are refusals before any work starts; 500, 502 and 504 may come

@@ -86,7 +86,7 @@ def _widget(ctx: Context, model: Model, f: Field, key: str, preset: dict | None)
         default = cast(f.default) if f.required and f.default is not None else None
         if default is not None:  # a fan-out may have narrowed the range past the model's own default
             default = cast(_within(f, default))
-        bound = lambda v: None if v is None else cast(v)  # noqa: E731 - bounds the contract may not give
+        bound = lambda v: None if v is None else cast(v)  # bounds the contract may not give
         shown = catalog.range_text(f)
         held = st.session_state.get(key)
         if isinstance(held, (int, float)) and not isinstance(held, bool) and _within(f, held) != held:
@@ -190,7 +190,8 @@ def _media_widget(ctx: Context, f: Field, key: str, label: str, preset: dict | N
     earlier = ctx.store.archived_outputs([media_kind for media_kind in f.media])
     fits_preset = preset is not None and media.kind_of(preset["mime"]) in f.media
     original = _original(key)
-    sources = ([ORIGINAL] if original is not None else []) + [UPLOAD, URL] + ([EARLIER] if earlier or fits_preset else [])
+    sources = [ORIGINAL] if original is not None else []
+    sources += [UPLOAD, URL] + ([EARLIER] if earlier or fits_preset else [])
     source = st.radio(label, sources, index=sources.index(EARLIER) if fits_preset else 0, horizontal=True,
                       key=f"{key}_source", help=f.help or None)
     if source == ORIGINAL:
@@ -475,9 +476,9 @@ def adjustments(model: Model, values: dict) -> dict:
                 changed[name] = min(numbers, key=lambda c: (abs(c - value), -c))
             elif not f.required:
                 changed[name] = None
-        elif f.kind in ("int", "number") and isinstance(value, (int, float)) and value != f.alternative:
-            if _within(f, value) != value:
-                changed[name] = _within(f, value)
+        elif (f.kind in ("int", "number") and isinstance(value, (int, float)) and value != f.alternative
+              and _within(f, value) != value):
+            changed[name] = _within(f, value)
     return changed
 
 
@@ -659,9 +660,7 @@ def _fill(task_type: catalog.TaskType, model: Model, request: dict) -> list[str]
         value, key = request.get(f.name), _key(task_type.key, model, f)
         if value is None or f.kind == "const":
             continue
-        if f.kind == "text" and isinstance(value, str):
-            state[key] = value
-        elif f.kind == "choice" and value in f.choices:
+        if (f.kind == "text" and isinstance(value, str)) or (f.kind == "choice" and value in f.choices):
             state[key] = value
         elif f.kind in ("int", "number"):
             if f.alternative is not None:
@@ -849,7 +848,8 @@ def _submit(ctx: Context, task_type: catalog.TaskType, plans: list[Plan], raw: d
         what = f"{len(created)} tasks" if several else f"Task {ids}"
         st.success(f"{what} submitted to {', '.join(dict.fromkeys(p.model.id for p, _ in created))}"
                    f"{f' ({ids})' if several else ''}. "
-                   f"{'They appear' if several else 'It appears'} below and on History as {'they run' if several else 'it runs'}.",
+                   f"{'They appear' if several else 'It appears'} below and on History as "
+                   f"{'they run' if several else 'it runs'}.",
                    icon="✅")
         ui.link(ui.HISTORY_PAGE, "Open History")
         if group_id:
@@ -867,6 +867,6 @@ def _show_issues(issues: list[Issue], slots: dict, summary: bool = True) -> None
         by_field.setdefault(issue.field.split(".")[0], []).append(issue.message)
     for name, messages in by_field.items():
         text = "  \n".join(plain(m) for m in messages)
-        (slots[name] if name in slots else st).error(text, icon="⚠️")
+        slots.get(name, st).error(text, icon="⚠️")
     if issues and summary:
         st.error(f"Nothing was sent: fix the {len(issues)} problem{'s' if len(issues) > 1 else ''} above.")

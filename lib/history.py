@@ -43,7 +43,7 @@ def run_seconds(task: dict) -> float | None:
     start, end = task.get("submitted_at") or task.get("created_at"), task.get("finished_at")
     if not start or not end:
         return None
-    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))  # noqa: E731
+    parse = lambda s: datetime.fromisoformat(s.replace("Z", "+00:00"))
     return (parse(end) - parse(start)).total_seconds()
 
 

@@ -23,7 +23,6 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-
 from lib import archive, lifecycle, settings
 from lib.backend import Backend
 from lib.client import NotFound, RunwayError, default_timeout
@@ -272,7 +271,7 @@ class Poller:
 
     # ------------------------------------------------------------ the threads
 
-    def start(self) -> "Poller":
+    def start(self) -> Poller:
         if not self._threads:
             self.store.settle_interrupted_submissions()
             archive.remove_partial_files(self.static_dir)

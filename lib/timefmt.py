@@ -51,7 +51,7 @@ def viewer_zone() -> Zone:
     """The zone of the browser this page is drawn for (UTC until the browser has said)."""
     try:
         return zone_of(st.context.timezone, st.context.timezone_offset)
-    except Exception:  # noqa: BLE001 - no browser context at all (a page run outside a server)
+    except Exception:  # no browser context at all (a page run outside a server)
         return UTC
 
 

@@ -9,8 +9,18 @@ import pytest
 
 from lib import lifecycle
 from lib.client import (
-    AuthenticationError, BadRequest, ConnectionFailed, CreatedTask, CreateOutcomeUnknown, MalformedResponse,
-    NotFound, RateLimited, RunwayClient, RunwayError, ServerError, Timeout,
+    AuthenticationError,
+    BadRequest,
+    ConnectionFailed,
+    CreatedTask,
+    CreateOutcomeUnknown,
+    MalformedResponse,
+    NotFound,
+    RateLimited,
+    RunwayClient,
+    RunwayError,
+    ServerError,
+    Timeout,
 )
 
 KEY = "key_" + "0123456789abcdef" * 8

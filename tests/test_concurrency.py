@@ -93,11 +93,11 @@ def test_two_processes_and_many_sessions_share_one_database(tmp_path, page, monk
             # Everyone presses Generate at nearly the same moment, on both processes.
             for name, tab in submitters:
                 tab.get_by_role("textbox", name="Prompt").fill(f"{name}'s lighthouse, take {round_}")
-            for name, tab in submitters:
+            for _, tab in submitters:
                 tab.get_by_role("button", name="Generate").click()
             wait_until(lambda: sum(1 for t in store.recent_tasks(limit=100) if t["teammate"] in BROWSER_TEAMMATES)
-                       == len(BROWSER_TEAMMATES) * (round_ + 1), 60, "this round's submissions")
-            for name, tab in submitters:
+                       == len(BROWSER_TEAMMATES) * (round_ + 1), 60, "this round's submissions")  # noqa: B023
+            for _, tab in submitters:
                 tab.get_by_text("submitted to gen4.5").first.wait_for(timeout=30_000)
                 shown += _problems_shown(tab)
             for watcher in watchers:

@@ -129,7 +129,8 @@ def test_aleph2_takes_keyframes_ratio_and_target_aspect_ratio():
     assert "16:9" in fields["targetAspectRatio"]["shape"]["values"]
     body = {"model": "aleph2", "videoUri": "https://example.com/v.mp4", "targetAspectRatio": "9:16",
             "keyframes": [{"seconds": 1.5, "uri": "https://example.com/k.png"},
-                          {"at": 0.5, "uri": "https://example.com/k.png", "range": {"start_seconds": 0, "end_seconds": 2}}]}
+                          {"at": 0.5, "uri": "https://example.com/k.png",
+                           "range": {"start_seconds": 0, "end_seconds": 2}}]}
     assert contract.validate("/v1/video_to_video", body) == []
 
 
@@ -315,8 +316,8 @@ def test_the_sdk_sends_exactly_the_bodies_the_contract_builds(sdk_client, sample
     client, sent = sdk_client
     for endpoint, model_id in SDK_PAIRS:
         body = sample(endpoint, model_id)
-        member = next(m for m in _sdk_params(endpoint)
-                      if model_id in typing.get_args(_unwrap(typing.get_type_hints(m, include_extras=True)["model"])[0]))
+        member = next(m for m in _sdk_params(endpoint) if model_id in typing.get_args(
+            _unwrap(typing.get_type_hints(m, include_extras=True)["model"])[0]))
         kwargs = _to_sdk(member, body, f"{endpoint} {model_id}")
         getattr(client, endpoint.removeprefix("/v1/")).create(**kwargs)
         assert sent[-1] == (endpoint, body)

@@ -49,7 +49,7 @@ def images(at) -> list:
 
 def test_a_fan_out_offers_only_the_durations_every_picked_model_takes(env):
     at = open_page("text_to_video")
-    duration = lambda: at.number_input(key="text_to_video_gen4.5_duration")  # noqa: E731
+    duration = lambda: at.number_input(key="text_to_video_gen4.5_duration")
     assert (duration().proto.min, duration().proto.max) == (2, 10)
     at.multiselect(key="text_to_video_compare_models").select("gemini_omni_flash").run()
     # gemini_omni_flash takes 3–10 s: the field offers 3–10, and says so.

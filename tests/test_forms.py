@@ -282,7 +282,7 @@ def test_a_fan_out_says_which_model_requires_a_field_before_generate_and_once(en
     at = open_page("text_to_image")
     at.text_area(key="text_to_image_promptText").input("A paper crane")
     at.run()
-    label = lambda: at.radio(key="text_to_image_referenceImages_source").label  # noqa: E731
+    label = lambda: at.radio(key="text_to_image_referenceImages_source").label
     assert label() == "Reference images (optional)"
     at.multiselect(key="text_to_image_compare_models").select("gen4_image_turbo")
     at.text_input(key="text_to_image_compare_seeds").input("1 2")

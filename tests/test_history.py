@@ -120,7 +120,7 @@ def test_prompt_search_is_literal_text(store):
     prompts = ['100% "real" fox', "100 foxes", "a_b snake", "ab snake", "new\nline", "灯台の夜明け",
                "back\\slash", "=SUM(A1)"]
     ids = insert_tasks(store, [task_row(prompt=p) for p in prompts])
-    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]  # noqa: E731
+    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]
     assert found("100%") == [ids[0]]
     assert found('"real"') == [ids[0]]
     assert found("a_b") == [ids[2]]
@@ -192,7 +192,7 @@ def test_input_summary_and_reuse_targets():
             "request": {"model": "gen4_turbo", "promptImage": "stored:image/png:abc.png", "promptText": "x",
                         "ratio": "960:960", "duration": 5, "seed": 42}}
     assert history.input_summary(task) == ["960:960", "5 s", "seed 42", "first frame image: uploaded file"]
-    names = lambda mime: [t.key for t in history.reuse_targets(mime)]  # noqa: E731
+    names = lambda mime: [t.key for t in history.reuse_targets(mime)]
     assert "image_to_video" in names("image/png") and "video_to_video" not in names("image/png")
     assert {"video_to_video", "video_upscale", "frame_interpolation"} <= set(names("video/mp4"))
     assert names("audio/mpeg") == ["lip_sync", "speech_to_speech", "voice_dubbing", "voice_isolation"]
@@ -548,7 +548,7 @@ def test_prompt_search_follows_new_changed_and_removed_tasks_and_existing_ones(t
     db.conn.close()
 
     store = Store(path)
-    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]  # noqa: E731
+    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]
     assert found("LIGHTHOUSE") == [1]
     fox, kite = insert_tasks(store, [task_row(prompt="a red fox in the snow"), task_row(prompt="a kite at noon")])
     assert found("red fox") == [fox] and found("at") == [1, kite] and found("a ") == [1, fox, kite]

@@ -134,7 +134,8 @@ def test_a_download_is_recorded_only_on_the_claim_it_was_made_for(store):
     assert not store.record_archived(first["id"], **file, claim=first)
     assert store.record_archived(second["id"], **file, claim=second)
     [output] = store.outputs_for([task_id])[task_id]
-    assert (output["state"], output["url"], output["path"]) == ("archived", "https://cdn.test/fresh.png", "static/x.png")
+    assert (output["state"], output["url"], output["path"]) == (
+        "archived", "https://cdn.test/fresh.png", "static/x.png")
 
 
 def _files(static: Path) -> list[str]:

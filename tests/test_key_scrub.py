@@ -43,7 +43,7 @@ def client_for(handler) -> RunwayClient:
 
 @pytest.mark.parametrize("echo", ECHOES.values(), ids=ECHOES.keys())
 def test_a_task_answer_echoing_the_key_keeps_it_out_of_every_field(echo):
-    body = ('{"id": "%s", "status": "FAILED", "failure": "bad header %s", "failureCode": "X.%s", '
+    body = ('{"id": "%s", "status": "FAILED", "failure": "bad header %s", "failureCode": "X.%s", '  # noqa: UP031 - JSON's braces
             '"output": ["https://cdn.test/a.mp4?k=%s"], "extra": {"%s": ["%s"]}}'
             % (TASK_ID, echo, echo, echo, echo, echo))
     state = client_for(lambda request: raw_json(body)).get_task(TASK_ID)
@@ -54,7 +54,7 @@ def test_a_task_answer_echoing_the_key_keeps_it_out_of_every_field(echo):
 
 @pytest.mark.parametrize("echo", ECHOES.values(), ids=ECHOES.keys())
 def test_an_error_body_echoing_the_key_keeps_it_out_of_the_error(echo):
-    body = '{"error": "Authorization %s is odd", "issues": [{"path": ["%s"], "message": "%s"}]}' % (echo, echo, echo)
+    body = '{"error": "Authorization %s is odd", "issues": [{"path": ["%s"], "message": "%s"}]}' % (echo, echo, echo)  # noqa: UP031
     with pytest.raises(BadRequest) as info:
         client_for(lambda request: raw_json(body, 400)).create_task("/v1/text_to_video", {})
     error = info.value
@@ -69,7 +69,7 @@ class EchoingRunway(FakeRunway):
         if request.method == "GET" and request.url.path.startswith("/v1/tasks/"):
             self.requests.append(request)
             task_id = request.url.path.rsplit("/", 1)[1]
-            return raw_json('{"id": "%s", "status": "FAILED", "failure": "Header was %s", '
+            return raw_json('{"id": "%s", "status": "FAILED", "failure": "Header was %s", '  # noqa: UP031 - JSON's braces
                             '"failureCode": "INPUT.%s"}' % (task_id, escaped(KEY), escaped(KEY)))
         return super().handler(request)
 

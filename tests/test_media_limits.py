@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import zlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -36,7 +36,7 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-@lru_cache(maxsize=None)
+@cache
 def zero_png(width: int = 8000, height: int = 8000) -> bytes:
     """A whole, valid RGB PNG of black rows: about 190 KB that decode to width × height × 3 bytes
     (192 MB at 8000 × 8000)."""
@@ -78,17 +78,17 @@ def _ffmpeg(data: bytes, muxer: str, *args: str) -> bytes:
         return target.read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def mov() -> bytes:
     return _ffmpeg(media_samples.mp4(), "mov", "-c", "copy")
 
 
-@lru_cache(maxsize=None)
+@cache
 def m4a() -> bytes:
     return _ffmpeg(media_samples.wav(), "ipod", "-c:a", "aac")
 
 
-@lru_cache(maxsize=None)
+@cache
 def fragmented_mp4() -> bytes:
     """A real MP4 of many fragments (one per frame): the most boxes a real file is built of."""
     return _ffmpeg(media_samples.mp4(), "mp4", "-c", "copy", "-movflags", "frag_every_frame+empty_moov")

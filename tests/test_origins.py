@@ -203,7 +203,7 @@ def test_a_page_on_another_loopback_port_cannot_open_a_session_or_read_a_link(ap
         for host in ("127.0.0.1", "localhost"):
             page = browser_at
             page.goto(f"http://{host}:{attacker.server_address[1]}/")
-            result = wait_until(lambda: (r := page.evaluate("window.result"))["ws"] != "pending"
+            result = wait_until(lambda: (r := page.evaluate("window.result"))["ws"] != "pending"  # noqa: B023
                                 and r["fetched"] != "pending" and r, 20, "the attack page to finish")
             assert result == {"ws": "refused", "fetched": "nothing"}, (host, result)
     finally:

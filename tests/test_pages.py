@@ -40,7 +40,8 @@ def test_the_sidebar_links_every_page_once_within_the_session(env):
 def test_home_links_its_pages_within_the_session(env):
     # Home's task grid and its link to History move within the session, like the sidebar: the name stays.
     links = [link.proto for link in _run("app.py").main.get("page_link")]
-    assert sorted(link.label for link in links) == sorted([t.name for t in catalog.TASK_TYPES] + ["All tasks on History"])
+    assert sorted(link.label for link in links) == sorted(
+        [t.name for t in catalog.TASK_TYPES] + ["All tasks on History"])
 
 
 def test_a_page_run_as_its_own_entry_point_links_the_others_plainly(env):

@@ -95,8 +95,9 @@ def test_a_wrong_password_is_logged_with_its_count_and_address_never_the_guess(d
         auth.try_password(store, GUESS + "!", PASSWORD, client="192.0.2.7", now=1_000_000.1)
         auth.try_password(store, PASSWORD, PASSWORD, client="192.0.2.7", now=1_000_000.2)
     lines = [r.getMessage() for r in caplog.records]
-    assert lines == ["wrong dashboard password at 1970-01-12T13:46:40+00:00 from 192.0.2.7: 1 wrong in the last 15 minutes",
-                     "wrong dashboard password at 1970-01-12T13:46:40+00:00 from 192.0.2.7: 2 wrong in the last 15 minutes"]
+    assert lines == [
+        "wrong dashboard password at 1970-01-12T13:46:40+00:00 from 192.0.2.7: 1 wrong in the last 15 minutes",
+        "wrong dashboard password at 1970-01-12T13:46:40+00:00 from 192.0.2.7: 2 wrong in the last 15 minutes"]
     assert GUESS not in caplog.text and PASSWORD not in caplog.text
 
 

@@ -20,8 +20,8 @@ from PIL import Image
 
 from lib import media
 from lib.contract import API_VERSION
-from lib.simulator.render import probe
 from lib.simulator import SimulatorConfig, SimulatorServer
+from lib.simulator.render import probe
 
 ROOT = Path(__file__).resolve().parent.parent
 

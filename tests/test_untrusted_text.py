@@ -56,7 +56,7 @@ class FakeRunway(BaseHTTPRequestHandler):
 
     organization: dict = ORGANIZATION
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         if self.headers.get("Authorization") != f"Bearer {KEY}":
             self._send(401, {"error": "Unauthorized"})
         elif self.path == "/v1/organization":

@@ -25,8 +25,8 @@ from __future__ import annotations
 import functools
 import json
 import re
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent

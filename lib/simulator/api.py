@@ -10,8 +10,9 @@ import hmac
 import json
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import Any, Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, UploadFile

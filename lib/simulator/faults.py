@@ -3,8 +3,9 @@ and the ways an answer can be held back or cut in half."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, fields
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass

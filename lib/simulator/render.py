@@ -176,7 +176,8 @@ def upscaled_size(width: int, height: int, factor: float, max_side: int | None =
     """An input's size times `factor`, its longer side at most UPSCALE_MAX_SIDE_FACTOR x
     `max_side` yet always larger than the input's: an upscale never comes back smaller."""
     longer = max(width, height)
-    target = max(min(longer * factor, UPSCALE_MAX_SIDE_FACTOR * (max_side or settings.simulator_max_side())), longer + 2)
+    largest = UPSCALE_MAX_SIDE_FACTOR * (max_side or settings.simulator_max_side())
+    target = max(min(longer * factor, largest), longer + 2)
     scale = target / longer
     return max(1, round(width * scale)), max(1, round(height * scale))
 

@@ -122,8 +122,9 @@ TASK_MIX = [  # (task_type, model, output kind, ratio, has duration)
     ("video_upscale", "upscale_v1", "video/mp4", None, False),
 ]
 TEAMMATES = ["Ana", "Bilal", "Chen", "Dara", "Eli", "Farah"]
-WORDS = ("lighthouse dawn kite dunes paper boat rain street neon city forest fog drone orbit portrait "
-         "studio light slow push macro water glass desert night market crowd cat piano ocean").split()
+WORDS = ["lighthouse", "dawn", "kite", "dunes", "paper", "boat", "rain", "street", "neon", "city", "forest", "fog",
+         "drone", "orbit", "portrait", "studio", "light", "slow", "push", "macro", "water", "glass", "desert",
+         "night", "market", "crowd", "cat", "piano", "ocean"]
 
 
 def make_history(db_path: Path, n_tasks: int, *, unfinished: int = 0, seed: int = 6) -> Path:

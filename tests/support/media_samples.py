@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import random
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -26,7 +26,7 @@ def noisy_png(side: int) -> bytes:
     return buffer.getvalue()
 
 
-@lru_cache(maxsize=None)
+@cache
 def mp4(seconds: float = 3.0) -> bytes:
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "clip.mp4"
@@ -34,7 +34,7 @@ def mp4(seconds: float = 3.0) -> bytes:
         return path.read_bytes()
 
 
-@lru_cache(maxsize=None)
+@cache
 def wav(seconds: float = 1.0) -> bytes:
     with TemporaryDirectory() as tmp:
         path = Path(tmp) / "speech.wav"
