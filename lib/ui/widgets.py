@@ -123,7 +123,7 @@ def task_card(task: dict, outputs: list[dict], kind: str, *, review: dict | None
                 actions(task, outputs)
 
 
-def output_tools(task: dict, outputs: list[dict], key: str) -> None:
+def output_tools(task: dict, outputs: list[dict]) -> None:
     """Open the task in its own form, to edit and send again; download each archived output, or
     open another task type's page with it as an input."""
     if task["task_type"] in PAGE_FILES:
@@ -154,7 +154,7 @@ def task_actions(ctx: Context, task: dict, outputs: list[dict]) -> None:
         if tasks.can_rerun(task):
             st.button("Re-run", key=f"rerun_{task_id}", icon="🔁", on_click=rerun_task, args=(ctx, task_id),
                       help="Same inputs, same model; the new task links back to this one.")
-        output_tools(task, outputs, "actions")
+        output_tools(task, outputs)
         picks = st.session_state.setdefault("compare_picks", [])
         st.checkbox("Compare", key=f"pick_{task_id}", value=task_id in picks, on_change=toggle_pick,
                     args=(task_id,))
