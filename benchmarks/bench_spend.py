@@ -1,7 +1,7 @@
 """Spend page: the server-side time of one run of pages/21_Spend.py, and the server's memory
 while the page is open in a real browser, over 100,000 tasks and 20,000 reviews.
 
-The history is `common.make_history`'s (two years, six teammates, eight models, 85 % succeeded)
+The history is `tests/support/history.make_history`'s (two years, six teammates, eight models, 85 % succeeded)
 moved so that it ends today, plus 20,000 teammates' reviews. Render times are the wall time of
 `AppTest.run()` (the whole script: set-up, every query, five Vega-Lite charts, the tables), after
 two warm-up runs; the cross-check's call to the simulator's usage endpoint is cached for 60 s,

@@ -90,10 +90,13 @@ def archived_name(path: str | None) -> str | None:
 
 
 def archived_file(path: str | None, static_dir: Path = STATIC_DIR) -> Path | None:
-    """The archived file of a stored path on disk, if it is there."""
+    """The archived file of a stored path on disk, if it is there and is the folder's own: a link
+    planted in static/ that leads elsewhere is not an archived file."""
     name = archived_name(path)
     target = static_dir / name if name else None
-    return target if target is not None and target.is_file() else None
+    if target is None or not target.is_file() or target.resolve().parent != static_dir.resolve():
+        return None
+    return target
 
 
 def static_url(path: str | None) -> str | None:

@@ -55,6 +55,7 @@ class Poller:
         self.static_dir = static_dir
         self.max_bytes = settings.archive_max_bytes() if max_bytes is None else max_bytes
         self.archive_lease = settings.archive_lease_seconds() if archive_lease is None else archive_lease
+        self.deadline, self.min_rate = settings.archive_deadline_seconds(), settings.archive_min_rate()
         self._clients = {b.name: b.client() for b in backends}
         self._http = archive.http_client()  # checks where every output URL leads before connecting
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll")
@@ -204,6 +205,7 @@ class Poller:
         backend = self.backends.get(row["backend"])
         try:
             return archive.download(row["url"], self._http, static_dir=self.static_dir, max_bytes=self.max_bytes,
+                                    deadline=self.deadline, min_rate=self.min_rate,
                                     backend_url=backend.base_url if backend else row["backend"]), None
         except archive.ArchiveError as exc:
             return None, exc

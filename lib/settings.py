@@ -3,8 +3,10 @@
 A setting is read each time it is asked for, never at import: a test, a benchmark or
 `.streamlit/secrets.toml` (whose top-level keys Streamlit exports to the environment when it
 loads the file, `load_secrets`) may set it after the code that uses it was imported. An empty
-value counts as unset. A number that does not read as one is a `SettingError` naming the
-variable, never a traceback from deep inside the poller.
+value counts as unset. A number that does not read as one (or is negative, or, where a count is
+asked for, not whole) is a `SettingError` naming the variable; whatever reads a setting in the
+background (the poller, the archive) reads it where it starts, so a bad value stops that start
+with the message rather than failing task by task. `inf` is a number: "no deadline".
 
 `SETTINGS` is the README's configuration table, row for row; `tests/test_settings.py` holds the
 two to each other, and holds every other module in `lib/` to reading its settings here.
@@ -31,11 +33,12 @@ class Setting:
     default: str  # as the README's table gives it; "" is unset
 
     def given(self) -> str:
-        """What the environment sets, "" when nothing."""
-        return os.environ.get(self.name, "").strip()
+        """What the environment sets, as set (a password may start or end with a space)."""
+        return os.environ.get(self.name, "")
 
     def text(self) -> str:
-        return self.given() or self.default
+        """The value, or the default when it is unset or only spaces."""
+        return self.given() if self.given().strip() else self.default
 
     def number(self) -> float:
         raw = self.text()
@@ -43,9 +46,22 @@ class Setting:
             value = float(raw)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or value < 0:
+        if math.isnan(value) or value < 0:
             raise SettingError(f"{self.name} takes a number of 0 or more; it is set to {raw[:40]!r}.")
         return value
+
+    def whole(self) -> int:
+        value = self.number()
+        if not math.isfinite(value) or not value.is_integer():
+            raise SettingError(f"{self.name} takes a whole number; it is set to {self.text()[:40]!r}.")
+        return int(value)
+
+    def bytes(self, unit: int) -> int:
+        """A size given in `unit`s (MB, KB), in bytes."""
+        value = self.number()
+        if not math.isfinite(value):
+            raise SettingError(f"{self.name} takes a size; it is set to {self.text()[:40]!r}.")
+        return int(value * unit)
 
 
 API_SECRET = Setting("RUNWAYML_API_SECRET", "")
@@ -91,7 +107,7 @@ def load_secrets() -> str | None:
 
 def api_secret() -> str:
     """Runway's key: set, the live API; unset, the simulator. Never logged, stored or shown."""
-    return API_SECRET.text()
+    return API_SECRET.text().strip()  # a key pasted with a newline is still the key
 
 
 def base_url() -> str:
@@ -106,15 +122,15 @@ def api_timeout_seconds() -> float:
 
 def db_path() -> Path:
     """The SQLite file; the input stash (`inputs/`) and the simulator's state sit beside it."""
-    return Path(DATABASE.given() or ROOT / DATABASE.default)
+    return Path(DATABASE.text()) if DATABASE.text() != DATABASE.default else ROOT / DATABASE.default
 
 
 def min_free_bytes() -> int:
-    return int(MIN_FREE_MB.number() * MB)
+    return MIN_FREE_MB.bytes(MB)
 
 
 def password() -> str:
-    return PASSWORD.text()
+    return PASSWORD.given()  # as set: even spaces are a password someone chose
 
 
 # ---------------------------------------------------------------- polling and archiving
@@ -128,7 +144,7 @@ def refresh_seconds() -> float:
 
 
 def archive_max_bytes() -> int:
-    return int(ARCHIVE_MAX_MB.number() * MB)
+    return ARCHIVE_MAX_MB.bytes(MB)
 
 
 def archive_lease_seconds() -> float:
@@ -147,8 +163,8 @@ def archive_min_rate() -> float:
 # ---------------------------------------------------------------- the simulator
 
 def simulator_state_dir() -> Path:
-    return Path(SIMULATOR_STATE_DIR.given() or db_path().parent / "simulator")
+    return Path(SIMULATOR_STATE_DIR.text() or db_path().parent / "simulator")
 
 
 def simulator_max_side() -> int:
-    return int(SIMULATOR_MAX_SIDE.number())
+    return SIMULATOR_MAX_SIDE.whole()

@@ -44,8 +44,12 @@ def submit_task(store: Store, backend: Backend, *, task_type: str, model_id: str
     issues = catalog.validate_request(model, body)
     if issues:
         return SubmitResult(issues=issues)
+    try:  # read before anything is sent: a bad value stops here, with what to fix
+        first_poll_in, needed = settings.poll_interval(), settings.min_free_bytes()
+    except settings.SettingError as exc:
+        return SubmitResult(error=f"Nothing was sent: {exc} Fix the setting and restart the dashboard.")
     # The disk must keep room for the row, its events, stashed inputs (up to 5 MB each) and the log.
-    free, needed = store.free_bytes(), settings.min_free_bytes()
+    free = store.free_bytes()
     if free < needed:
         return SubmitResult(error=(
             f"Nothing was sent: the disk that holds the dashboard's database has {free / MB:.0f} MB free, "
@@ -78,7 +82,7 @@ def submit_task(store: Store, backend: Backend, *, task_type: str, model_id: str
         if own_client:
             client.close()
     try:
-        if store.record_created(task_id, created.id, created.estimated_credits, first_poll_in=settings.poll_interval()):
+        if store.record_created(task_id, created.id, created.estimated_credits, first_poll_in=first_poll_in):
             return SubmitResult(task_id=task_id)
     except OSError as exc:
         log.error("Runway created task %s for task #%s; neither the database nor %s could record it (%s)",

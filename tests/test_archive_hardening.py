@@ -393,3 +393,15 @@ def test_ffmpeg_is_told_the_format_so_an_upload_cannot_make_it_open_another_file
     video.write_bytes(media_samples.mp4(1.0))
     poster = archive.make_poster(video)
     assert poster is not None and poster.read_bytes().startswith(b"\xff\xd8\xff")
+
+
+def test_a_link_planted_in_the_archive_is_not_an_archived_file(tmp_path):
+    static = tmp_path / "static"
+    static.mkdir()
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_text("not an output")
+    (static / "planted.png").symlink_to(secret)
+    (static / "real.png").write_bytes(media_samples.png())
+    assert archive.archived_file("static/planted.png", static) is None
+    assert archive.archived_file("static/real.png", static) == static / "real.png"
+    assert [archive.archived_file(p, static) for p in ("static/..", "static/.", "static/", "x/real.png")] == [None] * 4

@@ -338,3 +338,15 @@ def test_the_coverage_table_has_a_row_per_endpoint_naming_each_model_once():
 def test_the_readme_coverage_table_is_the_contracts():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     assert contract.coverage_markdown() in readme
+
+
+def test_the_media_walk_follows_a_union_along_the_option_the_value_passes_or_its_form():
+    # The API (and so the simulator) takes a union's option only when the value passes it in
+    # full; the forms' checks take the option the value's form and constants point to.
+    fields = contract.model("/v1/character_performance", "act_two")["fields"]
+    body = {"model": "act_two", "character": {"uri": "data:video/mp4;base64,AAAA"},
+            "reference": {"type": "video", "uri": "https://x.test/r.mp4"}}
+    assert list(contract.body_media(fields, body)) == [(("reference", "uri"), "https://x.test/r.mp4", "video")]
+    assert list(contract.media_refs({"type": "object", "fields": fields}, body)) == [
+        (("character", "uri"), "data:video/mp4;base64,AAAA", "image"),
+        (("reference", "uri"), "https://x.test/r.mp4", "video")]

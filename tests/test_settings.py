@@ -43,8 +43,37 @@ def test_a_setting_is_read_when_asked_for(monkeypatch):
 @pytest.mark.parametrize("value", ["five", "-1", "nan", "inf"])
 def test_a_number_that_is_not_one_names_its_variable(monkeypatch, value):
     monkeypatch.setenv("DASHBOARD_ARCHIVE_MAX_MB", value)
-    with pytest.raises(settings.SettingError, match="DASHBOARD_ARCHIVE_MAX_MB takes a number of 0 or more"):
+    with pytest.raises(settings.SettingError, match="DASHBOARD_ARCHIVE_MAX_MB takes a"):
         settings.archive_max_bytes()
+
+
+def test_inf_is_no_deadline_and_a_count_is_whole(monkeypatch):
+    monkeypatch.setenv("DASHBOARD_ARCHIVE_DEADLINE_SECONDS", "inf")
+    assert settings.archive_deadline_seconds() == float("inf")
+    monkeypatch.setenv("SIMULATOR_CONCURRENCY", "2.5")
+    with pytest.raises(settings.SettingError, match="SIMULATOR_CONCURRENCY takes a whole number"):
+        settings.SIMULATOR_CONCURRENCY.whole()
+
+
+def test_a_password_is_read_as_set_and_a_key_without_its_newline(monkeypatch):
+    monkeypatch.setenv("DASHBOARD_PASSWORD", " two words ")
+    assert settings.password() == " two words "
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "   ")
+    assert settings.password() == "   "
+    monkeypatch.setenv("RUNWAYML_API_SECRET", "key_abc\n")
+    assert settings.api_secret() == "key_abc"
+
+
+def test_a_bad_poll_interval_stops_a_submission_before_anything_is_sent(store, fake_backend, fake_runway,
+                                                                        monkeypatch):
+    from lib.tasks import submit_task
+
+    monkeypatch.setenv("DASHBOARD_POLL_INTERVAL", "soon")
+    result = submit_task(store, fake_backend, task_type="text_to_image", model_id="gen4_image",
+                         inputs={"promptText": "A lamp", "ratio": "1024:1024"})
+    assert result.error == ("Nothing was sent: DASHBOARD_POLL_INTERVAL takes a number of 0 or more; it is set to "
+                            "'soon'. Fix the setting and restart the dashboard.")
+    assert fake_runway.requests == [] and store.recent_tasks(limit=5) == []
 
 
 def test_the_database_path_and_the_simulator_state_beside_it(monkeypatch, tmp_path):

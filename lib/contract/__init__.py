@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -217,30 +217,33 @@ def check_fields(fields: dict, body: dict, path: list) -> list[dict]:
     return issues
 
 
-def media_refs(shape: dict, value: Any, path: tuple = ()) -> Iterator[tuple[tuple, Any, str]]:
+def media_refs(shape: dict, value: Any, path: tuple = (),
+               chooses: Callable[[dict, Any], bool] | None = None) -> Iterator[tuple[tuple, Any, str]]:
     """(path, value, kind) of every media value inside `value`, walked along `shape`: the one walk
     of a request's media, which the forms' checks, the simulator and the Task page share. A union
-    is walked along the first option `value` fits; a value of the wrong type is still yielded
-    where the shape says media, for the caller's check to refuse."""
+    is walked along the first option `chooses` (default `fits`: its form, its constants); a value
+    of the wrong type is still yielded where the shape says media, for the caller's check to refuse."""
+    chooses = chooses or fits
     kind = shape.get("type")
     if kind == "media":
         yield path, value, shape["kind"]
     elif kind == "object" and isinstance(value, dict):
         for name, spec in shape["fields"].items():
             if name in value:
-                yield from media_refs(spec["shape"], value[name], (*path, name))
+                yield from media_refs(spec["shape"], value[name], (*path, name), chooses)
     elif kind == "list" and isinstance(value, list):
         for n, item in enumerate(value):
-            yield from media_refs(shape["items"], item, (*path, n))
+            yield from media_refs(shape["items"], item, (*path, n), chooses)
     elif kind == "union":
-        option = next((o for o in shape["options"] if fits(o, value)), None)
+        option = next((o for o in shape["options"] if chooses(o, value)), None)
         if option is not None:
-            yield from media_refs(option, value, path)
+            yield from media_refs(option, value, path, chooses)
 
 
 def body_media(fields: dict, body: dict) -> Iterator[tuple[tuple, Any, str]]:
-    """`media_refs` of a whole request body, from its model's fields."""
-    return media_refs({"type": "object", "fields": fields}, body)
+    """`media_refs` of a whole request body, from its model's fields, a union's option being the
+    first the value passes in full (`check`), as the API judges a body."""
+    return media_refs({"type": "object", "fields": fields}, body, chooses=lambda o, v: not check(o, v, []))
 
 
 def fits(shape: dict, value: Any) -> bool:

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 
 def _env(setting: settings.Setting, kind: type = float) -> Callable[[], Any]:
-    return lambda: kind(setting.number())
+    return setting.whole if kind is int else setting.number
 
 
 @dataclass

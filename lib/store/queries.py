@@ -220,7 +220,8 @@ def _archived_urls_sql() -> str:
     never in a subfolder (a path with one has no URL here, nor in the ZIP's manifest)."""
     return ("(SELECT group_concat(? || '" + archive.STATIC_URL + "/' || substr(path, 8), ' ') FROM (SELECT o.path "
             "FROM outputs o WHERE o.task_id = t.id AND substr(o.path, 1, 7) = 'static/' "
-            "AND instr(substr(o.path, 8), '/') = 0 ORDER BY o.position))")
+            "AND instr(substr(o.path, 8), '/') = 0 AND substr(o.path, 8) NOT IN ('', '.', '..') "
+            "ORDER BY o.position))")
 
 
 # The CSV is built by SQLite, one statement per batch; export.csv_rows finishes three kinds of cell.
