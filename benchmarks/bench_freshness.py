@@ -64,7 +64,7 @@ def measure(tmp: Path, n: int) -> list[dict]:
         ids = submit_text_to_video(store, sim.backend(), n, prompt="Freshness benchmark", duration=5)
         now = time.time()
         for i, task_id in enumerate(ids):  # first reads spread evenly over one interval
-            store.db.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?", (now + i * INTERVAL / n, task_id))
+            store.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?", (now + i * INTERVAL / n, task_id))
         with chromium() as browser:
             page = open_history(browser, app.url)
             page.evaluate(WATCH_VIDEOS)
@@ -72,7 +72,7 @@ def measure(tmp: Path, n: int) -> list[dict]:
             while time.time() < deadline and page.evaluate("Object.keys(window.__seen).length") < n:
                 time.sleep(0.5)
             seen = page.evaluate("window.__seen")
-        tasks = {r["id"]: r for r in store.db.conn.execute(
+        tasks = {r["id"]: r for r in store.conn.execute(
             "SELECT t.id, t.task_uuid, t.finished_at, o.archived_at, o.path FROM tasks t "
             "LEFT JOIN outputs o ON o.task_id = t.id").fetchall()}
         store.close()

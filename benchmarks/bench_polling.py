@@ -153,7 +153,7 @@ def poll_round(tmp: Path, n_tasks: int) -> list[list]:
         submit_text_to_video(store, backend, n_tasks, prompt="#glitch poll round")
 
         def all_due() -> None:
-            store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
+            store.conn.execute("UPDATE tasks SET next_poll_at = 0")
             server.simulator.request_log.clear()
 
         # (a) one call of poll_once that may take every due task.

@@ -86,7 +86,7 @@ def unit_of(task_type: str) -> str:
 # ---------------------------------------------------------------- the figures from SQL
 
 def _sql(store: Store, sql: str, params: list) -> pd.DataFrame:
-    cursor = store.db.conn.execute(sql, params)
+    cursor = store.conn.execute(sql, params)
     return pd.DataFrame(cursor.fetchall(), columns=[d[0] for d in cursor.description])
 
 
@@ -304,7 +304,7 @@ def board(store: Store, filters: Filters = Filters()) -> dict[str, pd.DataFrame]
 
 def teammates(store: Store) -> list[str]:
     """Every name recorded on a task or a review (indexed columns), "" for the nameless."""
-    reviewers = store.db.conn.execute(f"SELECT DISTINCT reviewer FROM {REVIEW_ROWS}")
+    reviewers = store.conn.execute(f"SELECT DISTINCT reviewer FROM {REVIEW_ROWS}")
     return sorted(set(queries.distinct_values(store, "teammate")) | {r[0] for r in reviewers})
 
 

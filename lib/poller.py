@@ -41,11 +41,11 @@ POSTER_LEASE = 2 * archive.POSTER_TIMEOUT + 10  # one video's hold: both of make
 
 
 class Poller:
-    def __init__(self, db_path: str | Path | None, backends: list[Backend], *, interval: float | None = None,
+    def __init__(self, location: str | Path | None, backends: list[Backend], *, interval: float | None = None,
                  workers: int = 8, batch: int = 100, static_dir: Path = archive.STATIC_DIR,
                  max_bytes: int | None = None, archive_lease: float | None = None):
-        self.store = Store(db_path)
-        self.archive_store = Store(db_path)  # the archive thread's own connection
+        self.store = Store(location)
+        self.archive_store = Store(self.store.location)  # the archive thread's own connection
         self.backends = {b.name: b for b in backends}
         self.interval = interval = settings.poll_interval() if interval is None else interval
         # How long a claim holds a task: until its read has surely come back (one request's
@@ -216,11 +216,11 @@ class Poller:
         """Make the missing posters of archived videos, POSTER_BATCH at a time with a pause between;
         returns how many were made. A poster ffmpeg cannot make is left out (it is tried again at
         the next start) and fails nothing: the video still plays without one."""
-        store = Store(self.store.path)  # this thread's own connection
+        store = Store(self.store.location)  # this thread's own connection
         made = tried = last = 0
         try:
             while not self._stop.is_set():
-                rows = store.db.conn.execute(
+                rows = store.conn.execute(
                     "SELECT id, path FROM outputs WHERE state = ? AND mime LIKE 'video/%' AND id > ? ORDER BY id "
                     "LIMIT 500", (OUT_ARCHIVED, last)).fetchall()
                 if not rows:
@@ -263,12 +263,12 @@ class Poller:
                 return 0
             # Removing a task deletes its rows before its files, so a file with no row left has been
             # (or is being) deleted by the remover, who may have looked for a poster before this one.
-            if not store.db.conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (path,)).fetchone():
+            if not store.conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (path,)).fetchone():
                 poster.unlink(missing_ok=True)
                 return 0
             return 1
         finally:
-            store.db.conn.execute("UPDATE outputs SET lease = NULL, next_attempt_at = NULL "
+            store.conn.execute("UPDATE outputs SET lease = NULL, next_attempt_at = NULL "
                                   "WHERE path = ? AND lease = ?", (path, token))
 
     # ------------------------------------------------------------ the threads
@@ -330,12 +330,14 @@ _running: dict[tuple, Poller] = {}
 _lock = threading.Lock()
 
 
-def ensure_poller(backend: Backend, db_path: str | Path | None = None) -> Poller:
+def ensure_poller(backend: Backend, location: str | Path | None = None) -> Poller:
     """The process's one poller for this database and backend, started on first call."""
-    # The default database by name, so the server's start-up (no path) and the pages (the
-    # default path) share one poller rather than running two over the same file.
-    key = (str(Path(db_path or settings.db_path()).resolve()), backend.name, backend.base_url)
+    # The default database by name, so the server's start-up (no location) and the pages (the
+    # default's own) share one poller rather than running two over the same database.
+    location = settings.database() if location is None else location
+    where = location if isinstance(location, str) and "://" in location else str(Path(location).resolve())
+    key = (where, backend.name, backend.base_url)
     with _lock:
         if key not in _running:
-            _running[key] = Poller(db_path, [backend]).start()
+            _running[key] = Poller(location, [backend]).start()
         return _running[key]

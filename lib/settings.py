@@ -17,6 +17,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from lib.media import MB
 
@@ -76,6 +77,13 @@ ARCHIVE_MIN_RATE = Setting("DASHBOARD_ARCHIVE_MIN_KB_PER_SECOND", "16")
 MIN_FREE_MB = Setting("DASHBOARD_MIN_FREE_MB", "100")
 API_TIMEOUT = Setting("DASHBOARD_API_TIMEOUT", "30")
 PASSWORD = Setting("DASHBOARD_PASSWORD", "")
+DATABASE_URL = Setting("DASHBOARD_DATABASE_URL", "")
+STORAGE_URL = Setting("DASHBOARD_STORAGE_URL", "")
+AWS_ENDPOINT_URL = Setting("AWS_ENDPOINT_URL", "")
+AWS_REGION = Setting("AWS_REGION", "")
+AWS_ACCESS_KEY_ID = Setting("AWS_ACCESS_KEY_ID", "")
+AWS_SECRET_ACCESS_KEY = Setting("AWS_SECRET_ACCESS_KEY", "")
+POLLING = Setting("DASHBOARD_POLLING", "on")
 SIMULATOR_STATE_DIR = Setting("SIMULATOR_STATE_DIR", "")
 SIMULATOR_PENDING = Setting("SIMULATOR_PENDING_SECONDS", "2")
 SIMULATOR_RUN = Setting("SIMULATOR_RUN_SECONDS", "8")
@@ -86,7 +94,8 @@ SIMULATOR_DAILY_LIMIT = Setting("SIMULATOR_DAILY_LIMIT", "500")
 SIMULATOR_MAX_SIDE = Setting("SIMULATOR_MAX_SIDE", "480")
 
 SETTINGS = (API_SECRET, BASE_URL, DATABASE, POLL_INTERVAL, REFRESH_SECONDS, ARCHIVE_MAX_MB, ARCHIVE_LEASE,
-            ARCHIVE_DEADLINE, ARCHIVE_MIN_RATE, MIN_FREE_MB, API_TIMEOUT, PASSWORD, SIMULATOR_STATE_DIR,
+            ARCHIVE_DEADLINE, ARCHIVE_MIN_RATE, MIN_FREE_MB, API_TIMEOUT, PASSWORD, DATABASE_URL, STORAGE_URL,
+            AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, POLLING, SIMULATOR_STATE_DIR,
             SIMULATOR_PENDING, SIMULATOR_RUN, SIMULATOR_CONCURRENCY, SIMULATOR_OUTPUT_TTL, SIMULATOR_CREDITS,
             SIMULATOR_DAILY_LIMIT, SIMULATOR_MAX_SIDE)
 
@@ -123,6 +132,44 @@ def api_timeout_seconds() -> float:
 def db_path() -> Path:
     """The SQLite file; the input stash (`inputs/`) and the simulator's state sit beside it."""
     return Path(DATABASE.text()) if DATABASE.text() != DATABASE.default else ROOT / DATABASE.default
+
+
+def database() -> str | Path:
+    """Where the team's history lives: DASHBOARD_DATABASE_URL (`postgresql://...`) when set,
+    else the SQLite file. Never shown or logged as it is: `lib.store.connect.masked` hides the
+    password."""
+    url = DATABASE_URL.text().strip()
+    if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+        raise SettingError("DASHBOARD_DATABASE_URL takes a postgresql://user:password@host:5432/database URL; "
+                           "unset, the dashboard uses its SQLite file.")
+    return url or db_path()
+
+
+def storage_url() -> str:
+    """Where archived outputs and uploaded inputs live: DASHBOARD_STORAGE_URL (`s3://bucket/prefix`)
+    when set, else "" for the local folders."""
+    url = STORAGE_URL.text().strip()
+    if url and urlsplit(url).scheme != "s3":
+        raise SettingError("DASHBOARD_STORAGE_URL takes an s3://bucket/prefix URL; unset, outputs are kept in "
+                           "the local static/ folder.")
+    return url
+
+
+def s3_options() -> dict[str, str]:
+    """The standard AWS variables a bucket is reached with, those that are set (the key never
+    shown or logged)."""
+    given = {"endpoint": AWS_ENDPOINT_URL, "region": AWS_REGION, "access_key_id": AWS_ACCESS_KEY_ID,
+             "secret_access_key": AWS_SECRET_ACCESS_KEY}
+    return {key: setting.text().strip() for key, setting in given.items() if setting.text().strip()}
+
+
+def polling() -> bool:
+    """Whether this process polls and archives (`on`, the default); web replicas beside a separate
+    worker (`python -m lib.worker`) run with `off`."""
+    value = POLLING.text().strip().lower()
+    if value not in ("on", "off"):
+        raise SettingError(f"DASHBOARD_POLLING takes on or off; it is set to {POLLING.text()[:40]!r}.")
+    return value == "on"
 
 
 def min_free_bytes() -> int:

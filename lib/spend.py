@@ -64,7 +64,7 @@ def _pandas():
 
 def _tuples(store: Store, sql: str, params: tuple) -> list[tuple]:
     # Plain tuples: turning 30,000 sqlite3.Row objects into tuples took longer than the query.
-    cursor = store.db.conn.cursor()
+    cursor = store.conn.cursor()
     cursor.row_factory = None
     return cursor.execute(sql, params).fetchall()
 
@@ -86,7 +86,7 @@ def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, ne
 def table_rows(store: Store, start: date, end: date, backend: str | None = None) -> int:
     """How many rows `table` has for the period."""
     where, params = _period(start, end, backend)
-    return store.db.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {where} GROUP BY {', '.join(KEYS)})",
+    return store.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {where} GROUP BY {', '.join(KEYS)})",
                                  params).fetchone()[0]
 
 
@@ -110,7 +110,7 @@ def credits_since(store: Store, start: date, backend: str | None = None) -> pd.S
     """Credits charged per UTC day from `start` to now (days with no spend left out)."""
     pd = _pandas()
     where, params = _period(start, None, backend)
-    rows = store.db.conn.execute(f"SELECT day, round(SUM(credits), 6) {where} GROUP BY day ORDER BY day",
+    rows = store.conn.execute(f"SELECT day, round(SUM(credits), 6) {where} GROUP BY day ORDER BY day",
                                  params).fetchall()
     return pd.Series({r[0]: float(r[1]) for r in rows}, dtype=float)
 
@@ -143,10 +143,10 @@ def month_spend(store: Store, teammate: str, now: datetime | None = None, backen
     first = _month_start(now).date()
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     where, params = _period(first, last, backend)
-    charged = store.db.conn.execute(f"SELECT COALESCE(SUM(credits), 0) {where} AND teammate = ?",
+    charged = store.conn.execute(f"SELECT COALESCE(SUM(credits), 0) {where} AND teammate = ?",
                                     (*params, teammate)).fetchone()[0]
     on = " AND backend = ?" if backend else ""
-    running = store.db.conn.execute(
+    running = store.conn.execute(
         f"SELECT COALESCE(SUM(estimated_credits), 0) FROM tasks WHERE status IN "
         f"({placeholders(lifecycle.UNFINISHED)}) AND submit_state IN (?, ?) AND teammate = ?{on}",
         (*lifecycle.UNFINISHED, SUBMITTED, SUBMIT_PENDING, teammate, *([backend] if backend else []))).fetchone()[0]
@@ -227,7 +227,7 @@ def csv_bytes(store: Store, start: date, end: date, backend: str | None = None) 
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow(TABLE_COLUMNS)
-    cursor = store.db.conn.cursor()
+    cursor = store.conn.cursor()
     cursor.row_factory = None
     cursor.execute(*_grouped(KEYS, start, end, backend))
     while True:
@@ -260,7 +260,7 @@ class Totals:
 
 def totals(store: Store, frame: pd.DataFrame, start: date, end: date, backend: str | None = None) -> Totals:
     where, params = _period(start, end, backend)
-    removed_credits = store.db.conn.execute(f"SELECT COALESCE(round(SUM(removed_credits), 6), 0) {where}",
+    removed_credits = store.conn.execute(f"SELECT COALESCE(round(SUM(removed_credits), 6), 0) {where}",
                                             params).fetchone()[0]
     return Totals(float(frame["credits"].sum()), int(frame["tasks"].sum()), int(frame["no_cost_reported"].sum()),
                   int(frame["removed"].sum()), float(removed_credits))

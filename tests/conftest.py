@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from lib.store import Store
-from tests.support import chromium
+from tests.support import chromium, services
 from tests.support.fake_runway import FakeBackend, FakeRunway
 from tests.support.launch import Dashboard
 from tests.support.simulator_env import FAST_SIMULATOR, IN_PROCESS
@@ -32,11 +32,37 @@ def app_env(tmp_path, monkeypatch):
     st.cache_data.clear()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path, monkeypatch):
+    """A fresh, empty store, once on each backend: a SQLite file, and a PostgreSQL schema of its own
+    (tests/support/services.py). The rest of the test's settings point at its data folder."""
+    monkeypatch.setenv("DASHBOARD_DB", str(tmp_path / "dashboard.db"))
+    if request.param == "sqlite":
+        s = Store(tmp_path / "dashboard.db")
+        yield s
+        s.close()
+        return
+    with services.fresh_postgres() as url:
+        monkeypatch.setenv("DASHBOARD_DATABASE_URL", url)
+        s = Store(url)
+        yield s
+        s.close()
+
+
 @pytest.fixture
-def store(tmp_path):
+def sqlite_store(tmp_path):
+    """A fresh SQLite store, for what only a file can show (its modes, its locks, its damage)."""
     s = Store(tmp_path / "dashboard.db")
     yield s
     s.close()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on loopback, for the session."""
+    server = services.S3Server()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

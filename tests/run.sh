@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: install, then pytest.
-# Browser tests drive Debian's chromium; Playwright never downloads a browser.
+# Browser tests drive Debian's chromium; Playwright never downloads a browser. Scale-out tests
+# run against this machine's PostgreSQL and a moto S3 server the tests start (tests/support/services.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v chromium >/dev/null 2>&1; then
@@ -13,4 +14,6 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 python -m pip install -q --disable-pip-version-check -r requirements-test.txt
+# PostgreSQL (Debian's cluster, a throwaway role and database) and HAProxy for the scale-out tests.
+bash tests/services.sh
 python -m pytest "$@"

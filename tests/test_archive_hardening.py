@@ -175,7 +175,7 @@ def test_trickling_downloads_give_their_slots_up_and_a_normal_output_is_archived
     backend = FakeBackend(name=SIMULATOR, base_url="http://127.0.0.1:9", api_key="key_" + "cd" * 64,
                           fake=fake_runway)
     *trickled, normal = _submit(store, backend, 5)
-    store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")  # read at once, not an interval after submitting
+    store.conn.execute("UPDATE tasks SET next_poll_at = 0")  # read at once, not an interval after submitting
     for i, task_id in enumerate(trickled):
         fake_runway.tasks[store.task(task_id)["task_uuid"]].update(
             status="SUCCEEDED", output=[hostile.url(f"/trickle/{i}")])

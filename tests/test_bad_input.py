@@ -324,7 +324,7 @@ def test_a_database_from_an_older_schema_is_migrated_with_its_rows_intact(env):
     assert [m.name for m in migrations.applied(store.db)] == [m.name for m in migrations._migrations]
     for table, rows in before.items():
         width = len(rows[0])
-        after = [tuple(r)[:width] for r in store.db.conn.execute(f"SELECT * FROM {table} ORDER BY id")]
+        after = [tuple(r)[:width] for r in store.conn.execute(f"SELECT * FROM {table} ORDER BY id")]
         assert after == rows, table  # every old column of every old row, unchanged
     task = store.task(1)
     assert (task["status"], task["teammate"], task["request"]["promptText"]) == (

@@ -159,6 +159,6 @@ def test_two_processes_and_many_sessions_share_one_database(tmp_path, page, monk
         for proc, _ in apps:
             stop(proc)
         stop(simulator)
-        for row in store.db.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL"):
+        for row in store.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL"):
             (ROOT / row[0]).unlink(missing_ok=True)
         store.close()

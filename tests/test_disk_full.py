@@ -35,7 +35,7 @@ def fill_disk(store: Store) -> None:
             assert "database or disk is full" in str(exc)
             rows //= 2
     filler.close()
-    store.db.conn.execute("PRAGMA max_page_count = 1")
+    store.conn.execute("PRAGMA max_page_count = 1")
 
 
 def free_disk(path) -> None:
@@ -94,10 +94,10 @@ def test_a_task_created_on_a_full_disk_keeps_its_runway_id_and_is_followed(rig):
         assert not result.ok and result.task_id
         assert f"Runway task id {uuid}" in result.error and "disk is full" in result.error
         assert uuid in log_file.read_text() and stat.S_IMODE(log_file.stat().st_mode) == 0o600
-        assert rig.store.db.conn.execute("SELECT task_uuid FROM tasks WHERE id = ?",
+        assert rig.store.conn.execute("SELECT task_uuid FROM tasks WHERE id = ?",
                                          (result.task_id,)).fetchone()[0] is None
         free_disk(rig.store.path)
-        rig.store.db.conn.execute("PRAGMA max_page_count = 4294967294")
+        rig.store.conn.execute("PRAGMA max_page_count = 4294967294")
         if len(results) == 1:
             Store(rig.store.path).close()  # a start-up replays the kept ids
         else:

@@ -90,7 +90,7 @@ class Rig:
         """One round: every unfinished task is due and read once. Returns GETs per task id in this round,
         after checking that none took more than one request plus MAX_RETRIES retries."""
         before = len(self.admin.requests())
-        self.store.db.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
+        self.store.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
         self.poller.poll_once()
         self.rounds += 1
         reads = self.admin.reads(self.admin.requests()[before:])
@@ -103,7 +103,7 @@ class Rig:
         while time.monotonic() < deadline:
             self.poll_round()
             # Time passes between rounds: downloads that failed are due again.
-            self.store.db.conn.execute("UPDATE outputs SET next_attempt_at = 0 WHERE state != 'archived'")
+            self.store.conn.execute("UPDATE outputs SET next_attempt_at = 0 WHERE state != 'archived'")
             self.poller.archive_once()
             tasks = [self.store.task(i) for i in self.ids]
             outputs = self.store.outputs_for(self.ids)
@@ -420,10 +420,10 @@ def test_a_stalled_download_holds_up_neither_polling_nor_other_downloads(rig):
     rig.poller.start()
     try:
         rig.submit(TASKS[:1])
-        rig.store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
+        rig.store.conn.execute("UPDATE tasks SET next_poll_at = 0")
         wait_until(lambda: [p for p in rig.static.glob(".*.part") if p.stat().st_size], 60, "a stalled download")
         rig.submit(TASKS[1:3])
-        rig.store.db.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
+        rig.store.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
         later = rig.ids[1:]
         wait_until(lambda: all(o["state"] == "archived" for i in later for o in rig.store.outputs_for([i])[i])
                    and all(rig.store.outputs_for([i])[i] for i in later), 60, "the later outputs to be archived")

@@ -71,7 +71,7 @@ def test_a_poster_failure_never_fails_the_archive(tmp_path, monkeypatch, fault):
 def _remove_posters(tmp_path) -> None:
     store = Store(tmp_path / "dashboard.db")
     try:
-        paths = [row[0] for row in store.db.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL")]
+        paths = [row[0] for row in store.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL")]
     finally:
         store.close()
     for path in paths:

@@ -144,7 +144,7 @@ def test_filter_queries_use_indexes(tmp_path):
              Filters(created_from=date(2026, 4, 1), created_to=date(2026, 4, 3)), Filters(prompt="kite at")]
     for filters in cases:
         where, params = filters.where()
-        plan = " ".join(r[3] for r in store.db.conn.execute(
+        plan = " ".join(r[3] for r in store.conn.execute(
             f"EXPLAIN QUERY PLAN SELECT t.id FROM tasks t WHERE {where} ORDER BY t.created_at DESC, t.id DESC "
             f"LIMIT 20", params))
         assert any(way in plan for way in ("USING INDEX", "USING COVERING INDEX", "VIRTUAL TABLE INDEX")), (
@@ -257,7 +257,7 @@ def _sim_log(server, method):
 def _poll_until(poller, store, task_id, done, timeout=15):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        store.db.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
+        store.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
         poller.poll_once()
         task = store.task(task_id)
         if done(task):
@@ -339,7 +339,7 @@ def test_rerun_sends_stored_uploads_byte_for_byte(store, fake_backend, fake_runw
     first = submit_task(store, fake_backend, task_type="image_to_video", model_id="gen4_turbo",
                         inputs={"promptImage": image, "promptText": "pan left", "ratio": "960:960", "seed": 7})
     assert store.task(first.task_id)["request"]["promptImage"].startswith("stored:")
-    store.db.conn.execute("UPDATE tasks SET status = 'FAILED', failure_code = 'INTERNAL.BAD_OUTPUT.CODE01' "
+    store.conn.execute("UPDATE tasks SET status = 'FAILED', failure_code = 'INTERNAL.BAD_OUTPUT.CODE01' "
                           "WHERE id = ?", (first.task_id,))
     assert tasks.rerun(store, fake_backend, first.task_id).ok
     sent, resent = fake_runway.bodies()
@@ -543,7 +543,7 @@ def test_prompt_search_follows_new_changed_and_removed_tasks_and_existing_ones(t
     db = Database(sqlite3.connect(path))
     migrations.apply(db, stop_before="m004_prompt_search")  # a database from before the index
     old = Store.__new__(Store)  # rows written as an older dashboard wrote them
-    old.db = db
+    old.db, old.conn = db, db.conn
     insert_tasks(old, [task_row(prompt="an old lighthouse at dawn")])
     db.conn.close()
 
@@ -552,7 +552,7 @@ def test_prompt_search_follows_new_changed_and_removed_tasks_and_existing_ones(t
     assert found("LIGHTHOUSE") == [1]
     fox, kite = insert_tasks(store, [task_row(prompt="a red fox in the snow"), task_row(prompt="a kite at noon")])
     assert found("red fox") == [fox] and found("at") == [1, kite] and found("a ") == [1, fox, kite]
-    store.db.conn.execute("UPDATE tasks SET request_json = ? WHERE id = ?",
+    store.conn.execute("UPDATE tasks SET request_json = ? WHERE id = ?",
                           (json.dumps({"model": "gen4.5", "promptText": "a blue fox"}), fox))
     assert found("red fox") == [] and found("blue fox") == [fox]
     store.remove_task(fox)

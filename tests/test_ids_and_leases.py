@@ -32,8 +32,8 @@ def _record(store: Store, prompt: str = "a red fox", **body) -> int:
 
 def _succeed(store: Store, task_id: int, url: str) -> dict:
     store.mark_submitted(task_id, f"uuid-{task_id}", None, first_poll_in=0)
-    store.db.conn.execute("UPDATE tasks SET status = 'SUCCEEDED' WHERE id = ?", (task_id,))
-    return dict(store.db.conn.execute(
+    store.conn.execute("UPDATE tasks SET status = 'SUCCEEDED' WHERE id = ?", (task_id,))
+    return dict(store.conn.execute(
         "INSERT INTO outputs (task_id, position, url, next_attempt_at) VALUES (?, 0, ?, 0) RETURNING *",
         (task_id, url)).fetchone())
 
@@ -72,7 +72,7 @@ def test_an_older_database_keeps_every_row_and_id_and_never_gives_an_id_again(tm
     db = Database(sqlite3.connect(path))
     migrations.apply(db, stop_before="m007_ids_never_reused")  # tables as a dashboard before AUTOINCREMENT made them
     old = Store.__new__(Store)
-    old.db = db
+    old.db, old.conn = db, db.conn
     ids = insert_tasks(old, [task_row(prompt=p) for p in ("a lighthouse", "a red fox", "a kite", "a tram")])
     # The newest task was removed, but a re-run of it still names it as its parent.
     db.conn.execute("UPDATE tasks SET parent_task_id = ? WHERE id = ?", (ids[-1] + 5, ids[1]))
@@ -86,7 +86,7 @@ def test_an_older_database_keeps_every_row_and_id_and_never_gives_an_id_again(tm
     db.conn.close()
 
     store = Store(path)
-    conn = store.db.conn
+    conn = store.conn
     columns = {table: list(table_rows[0]) for table, table_rows in rows.items()}
     rows["reviews"] = [{**r, "reviewer": r["reviewer"] or ""} for r in rows["reviews"]]  # m010: nameless is ""
     now = _schema(conn)
@@ -150,7 +150,7 @@ def test_a_removed_tasks_late_download_lands_nowhere_and_leaves_no_file(tmp_path
         rig.admin.faults({"path_prefix": "/outputs/", "slow_body": 8, "count": 1})
         rig.poller.start()
         [old] = rig.submit([IMAGE])
-        rig.store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
+        rig.store.conn.execute("UPDATE tasks SET next_poll_at = 0")
         wait_until(lambda: [p for p in rig.static.glob(".*.part") if p.stat().st_size], 60, "a stalled download")
         [old_output] = rig.store.outputs_for([old])[old]
         tasks.remove(rig.store, old, static_dir=rig.static)
@@ -158,7 +158,7 @@ def test_a_removed_tasks_late_download_lands_nowhere_and_leaves_no_file(tmp_path
         task_type, model, inputs, _, _ = IMAGE
         [_, new] = rig.submit([(task_type, model, {**inputs, "promptText": "A paper boat"}, None, None)])
         assert new != old and rig.store.task(old)["removed_at"]
-        rig.store.db.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
+        rig.store.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
 
         def archived():
             outputs = rig.store.outputs_for([new])[new]
@@ -175,7 +175,7 @@ def test_a_removed_tasks_late_download_lands_nowhere_and_leaves_no_file(tmp_path
         original = httpx.get(rig.admin.task(rig.uuid(new))["output"][0]).content
         assert output["sha256"] == hashlib.sha256(original).hexdigest()
         assert (rig.static / Path(output["path"]).name).read_bytes() == original
-        assert rig.store.db.conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0] == 1
+        assert rig.store.conn.execute("SELECT COUNT(*) FROM outputs").fetchone()[0] == 1
     finally:
         rig.close()
 
@@ -196,7 +196,7 @@ def test_removing_a_task_deletes_the_stashed_inputs_no_other_task_uses(store):
     shared, own, other = _png(1), _png(2), _png(3)
     first, second = _image_task(store, shared, own), _image_task(store, shared, other)
     for task_id in (first, second):
-        store.db.conn.execute("UPDATE tasks SET status = 'SUCCEEDED' WHERE id = ?", (task_id,))
+        store.conn.execute("UPDATE tasks SET status = 'SUCCEEDED' WHERE id = ?", (task_id,))
     stash = store.stash_dir
     assert len(list(stash.iterdir())) == 3
 

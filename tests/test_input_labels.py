@@ -17,7 +17,7 @@ SHA = hashlib.sha256(VIDEO).hexdigest()
 
 
 def _archived_output(store: Store, task_id: int, sha: str = SHA) -> None:
-    store.db.conn.execute("INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256) "
+    store.conn.execute("INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256) "
                           "VALUES (?, 0, ?, 'archived', ?, 'video/mp4', 1, ?)",
                           (task_id, f"https://cdn.test/{task_id}.mp4", f"static/{task_id}.mp4", sha))
 

@@ -87,7 +87,7 @@ def test_a_removed_tasks_votes_stay_in_the_figures_but_leave_every_page(store, t
     # A Compare tab drawn before the removal cannot change a kept vote.
     store.set_rating(gone[0], 1, "Maya")
     store.set_winner(gone, gone[1], "Maya")
-    kept = store.db.conn.execute(f"SELECT rating, winner FROM {REVIEW_ROWS} WHERE task_id = ? AND reviewer = ?",
+    kept = store.conn.execute(f"SELECT rating, winner FROM {REVIEW_ROWS} WHERE task_id = ? AND reviewer = ?",
                                  (gone[0], "Maya")).fetchone()
     assert tuple(kept) == (5, 1) and board(store)["text_to_video"].equals(before)
 
@@ -119,7 +119,7 @@ def test_a_vote_beats_each_other_finished_task_it_was_compared_with(store):
     # A vote made before the set was recorded counts against the winner's group.
     a, b = insert_tasks(store, [task_row(model="gen4.5", group_id="old"), task_row(model="veo3", group_id="old")])
     store.set_winner([a, b], b, "Leo")
-    store.db.conn.execute(f"UPDATE {REVIEW_ROWS} SET compared = NULL WHERE task_id = ?", (b,))
+    store.conn.execute(f"UPDATE {REVIEW_ROWS} SET compared = NULL WHERE task_id = ?", (b,))
     assert _row(board(store)["text_to_video"], "veo3")["win_rate"] == 0.5
     # Taking the vote back takes its pairs back.
     store.set_winner([won, lost, failed], None, "Maya")

@@ -23,7 +23,7 @@ def _submit(store, backend, n):
 
 def test_several_pollers_read_each_task_once_per_interval(store, fake_backend, fake_runway, tmp_path):
     ids = _submit(store, fake_backend, 12)
-    store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
+    store.conn.execute("UPDATE tasks SET next_poll_at = 0")
     pollers = [Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static") for _ in range(3)]
     start = 1_000_000.0
     # Three pollers race over 4 intervals, each trying every half second of (simulated) time.
@@ -45,7 +45,7 @@ def test_a_read_that_comes_back_late_is_not_doubled_by_another_poller(store, fak
     the read comes back, so another process's poller does not read it meanwhile; the next read is
     planned an interval after the answer."""
     [task_id] = _submit(store, fake_backend, 1)
-    store.db.conn.execute("UPDATE tasks SET next_poll_at = 0")
+    store.conn.execute("UPDATE tasks SET next_poll_at = 0")
     answer, sent, release = fake_runway.handler, threading.Event(), threading.Event()
 
     def held_up(request):
@@ -126,7 +126,7 @@ def test_failed_download_is_kept_at_risk_and_retried(store, fake_backend, fake_r
     [output] = store.outputs_for([task_id])[task_id]
     assert output["state"] == "at_risk" and "503" in output["last_error"]
     assert list((tmp_path / "static").iterdir()) == []  # nothing half-written is left to be served
-    store.db.conn.execute("UPDATE outputs SET next_attempt_at = 0")
+    store.conn.execute("UPDATE outputs SET next_attempt_at = 0")
     assert poller.archive_once() == 1
     assert store.outputs_for([task_id])[task_id][0]["state"] == "archived"
     poller.stop()
@@ -161,7 +161,7 @@ def test_expired_link_asks_for_fresh_urls(store, fake_backend, fake_runway, tmp_
     assert store.outputs_for([task_id])[task_id][0]["state"] == "at_risk"
     fake_runway.tasks[uuid]["output"] = ["https://cdn.test/new.mp3"]
     poller.poll_once()  # the finished task is read once more for its fresh link
-    store.db.conn.execute("UPDATE outputs SET next_attempt_at = 0")
+    store.conn.execute("UPDATE outputs SET next_attempt_at = 0")
     assert poller.archive_once() == 1
     [output] = store.outputs_for([task_id])[task_id]
     assert output["state"] == "archived" and output["url"].endswith("new.mp3")
@@ -170,7 +170,7 @@ def test_expired_link_asks_for_fresh_urls(store, fake_backend, fake_runway, tmp_
 
 def test_rows_only_poll_their_own_backend(store, fake_backend, fake_runway, tmp_path):
     [task_id] = _submit(store, fake_backend, 1)
-    store.db.conn.execute("UPDATE tasks SET backend = 'simulator', next_poll_at = 0")
+    store.conn.execute("UPDATE tasks SET backend = 'simulator', next_poll_at = 0")
     poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
     assert poller.poll_once(now=2e9) == 0
     assert fake_runway.gets(store.task(task_id)["task_uuid"]) == 0

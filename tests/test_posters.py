@@ -65,7 +65,7 @@ def test_archived_videos_without_a_poster_get_one_and_nothing_else_changes(store
     finally:
         poller.stop()
     # The holds are let go and no row was changed: pages have nothing to redraw, downloads nothing to take.
-    assert store.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE lease IS NOT NULL").fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM outputs WHERE lease IS NOT NULL").fetchone()[0] == 0
     assert store.change_version() == before
 
 
@@ -116,7 +116,7 @@ def test_the_backfill_never_holds_up_the_start_and_survives_no_ffmpeg(store, tmp
     finally:
         poller.stop()
     monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", real)
-    assert store.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE lease IS NOT NULL").fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM outputs WHERE lease IS NOT NULL").fetchone()[0] == 0
 
 
 @pytest.mark.browser

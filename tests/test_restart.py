@@ -57,7 +57,7 @@ def _partials(pid: int) -> list[Path]:
 
 
 def _all_but_one_archived(store: Store) -> list | None:
-    rows = store.db.conn.execute("SELECT * FROM outputs").fetchall()
+    rows = store.conn.execute("SELECT * FROM outputs").fetchall()
     waiting = [r for r in rows if r["state"] != "archived"]
     return waiting if len(rows) == len(FIRST) and len(waiting) == 1 else None
 
@@ -81,7 +81,7 @@ def _media_on_history(page, url: str, expected: int = 5) -> list[str]:
 
 def _assert_embedded_files_are_whole(srcs: list[str], store: Store, app_url: str) -> None:
     """Every file the page embeds is an archived output whose bytes are complete and match its checksum."""
-    archived = {Path(o["path"]).name: o for o in store.db.conn.execute(
+    archived = {Path(o["path"]).name: o for o in store.conn.execute(
         "SELECT * FROM outputs WHERE state = 'archived'").fetchall()}
     for src in srcs:
         name = src.rsplit("/", 1)[1].split("?")[0]
@@ -109,7 +109,7 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
         [stalled] = wait_until(lambda: _all_but_one_archived(store), 60, "the other outputs to be archived")
 
         # While it stalls, History embeds only whole files, and never the half-written one.
-        archived_now = store.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE state = 'archived'").fetchone()[0]
+        archived_now = store.conn.execute("SELECT COUNT(*) FROM outputs WHERE state = 'archived'").fetchone()[0]
         srcs = _media_on_history(page, first_url, expected=archived_now)
         assert partial.name not in " ".join(srcs)
         _assert_embedded_files_are_whole(srcs, store, first_url)
@@ -120,7 +120,7 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
         stop(first_app, kill=True)  # SIGKILL: no clean-up of any kind runs
 
         assert partial.exists() and partial.stat().st_size > 0  # half written, left by the crash
-        assert store.db.conn.execute("SELECT state FROM outputs WHERE id = ?", (stalled["id"],)).fetchone()[0] \
+        assert store.conn.execute("SELECT state FROM outputs WHERE id = ?", (stalled["id"],)).fetchone()[0] \
             != "archived"
 
         second_app, second_url = start_app(app_env, tmp_path / "app.log")
@@ -146,11 +146,11 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
                 saved = STATIC / Path(output["path"]).name
                 original = httpx.get(truth["output"][0]).content
                 assert saved.read_bytes() == original and output["size"] == len(original)
-        stalled_now = store.db.conn.execute("SELECT * FROM outputs WHERE id = ?", (stalled["id"],)).fetchone()
+        stalled_now = store.conn.execute("SELECT * FROM outputs WHERE id = ?", (stalled["id"],)).fetchone()
         assert stalled_now["state"] == "archived" and stalled_now["attempts"] >= 1
 
         srcs = _media_on_history(page, second_url)
-        succeeded_outputs = store.db.conn.execute(
+        succeeded_outputs = store.conn.execute(
             "SELECT COUNT(*) FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE t.status = 'SUCCEEDED'"
         ).fetchone()[0]
         assert len(srcs) == succeeded_outputs == 5
@@ -160,7 +160,7 @@ def test_a_killed_app_finishes_every_task_and_creates_none_twice(tmp_path, page)
         for proc in (first_app, second_app, simulator):
             if proc is not None:
                 stop(proc)
-        for row in store.db.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL"):
+        for row in store.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL"):
             (ROOT / row[0]).unlink(missing_ok=True)
         store.close()
 
@@ -171,7 +171,7 @@ def _age_rows(store: Store, seconds: float) -> None:
     from datetime import datetime, timedelta, timezone
 
     then = (datetime.now(timezone.utc) - timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
-    store.db.conn.execute("UPDATE tasks SET created_at = ?", (then.replace("+00:00", "Z"),))
+    store.conn.execute("UPDATE tasks SET created_at = ?", (then.replace("+00:00", "Z"),))
 
 
 def test_a_submission_cut_short_is_settled_as_unknown_while_running_and_never_resent(

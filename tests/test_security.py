@@ -155,7 +155,7 @@ def test_a_planted_key_appears_nowhere_and_hostile_text_stays_text(tmp_path, pag
     assert leaks == []
     assert len(seen["frames"]) > 20 and len(list(data.rglob("*"))) >= 3  # the scan saw real traffic and files
     assert seen["hosts"] == {"127.0.0.1"}  # the page called nothing outside this machine
-    for row in store.db.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL"):
+    for row in store.conn.execute("SELECT path FROM outputs WHERE path IS NOT NULL"):
         (ROOT / row[0]).unlink(missing_ok=True)
     store.close()
 

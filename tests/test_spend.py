@@ -90,7 +90,7 @@ def test_the_page_s_figures_grouped_by_fewer_columns_or_cut_to_the_newest_rows_a
 
 def test_the_per_day_totals_follow_every_change_of_a_task(store):
     ids = _plant(store)
-    conn = store.db.conn
+    conn = store.conn
     # Runway's final word on a cost, a task finishing, one moved to another teammate, one deleted outright.
     conn.execute("UPDATE tasks SET cost_credits = 30.5 WHERE id = ?", (ids["leo_cancelled"],))
     conn.execute("UPDATE tasks SET status = 'SUCCEEDED', cost_credits = 7, finished_at = ? WHERE id = ?",
@@ -112,7 +112,7 @@ def test_the_per_day_totals_follow_every_change_of_a_task(store):
 def test_a_history_from_before_the_per_day_totals_is_counted_when_they_arrive(store):
     _plant(store)
     before = spend.table(store, *MARCH).values.tolist()
-    conn = store.db.conn
+    conn = store.conn
     for trigger in ("insert", "update", "delete"):
         conn.execute(f"DROP TRIGGER tasks_spend_{trigger}")
     conn.execute("DROP TABLE spend_days")
@@ -258,7 +258,7 @@ def test_live_mode_reads_runways_usage_and_shows_spend_made_elsewhere(live_simul
     poller = Poller(store.path, [backend], interval=0.1, static_dir=app_env / "static")
     deadline = datetime.now() + timedelta(seconds=20)
     while not lifecycle.is_terminal(store.task(ours)["status"]) and datetime.now() < deadline:
-        store.db.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
+        store.conn.execute("UPDATE tasks SET next_poll_at = 0 WHERE next_poll_at IS NOT NULL")
         poller.poll_once()
     poller.stop()
     assert store.task(ours)["cost_credits"] == 60

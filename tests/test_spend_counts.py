@@ -23,14 +23,14 @@ def test_a_refused_request_is_no_finished_task_of_the_spend(tmp_path):
 
     totals = spend.totals(store, spend.table(store, today, today), today, today)
     assert (totals.tasks, totals.no_cost_reported, totals.credits) == (1, 1, 0)
-    rows = [tuple(r) for r in store.db.conn.execute("SELECT teammate, tasks FROM spend_days WHERE tasks > 0")]
+    rows = [tuple(r) for r in store.conn.execute("SELECT teammate, tasks FROM spend_days WHERE tasks > 0")]
     assert rows == [("Leo", 1)]
     store.close()
 
 
 def test_spend_s_counter_moves_when_spend_does_not_on_progress_or_reviews(tmp_path):
     store = Store(tmp_path / "dashboard.db")
-    conn = store.db.conn
+    conn = store.conn
     task = _submission(store, "Ana")
     before, pages_before = store.spend_version(), store.change_version()
     conn.execute("UPDATE tasks SET status = 'RUNNING', progress = 0.4 WHERE id = ?", (task,))
@@ -53,7 +53,7 @@ def test_spend_and_budgets_are_of_one_backend_the_simulator_s_credits_are_not_th
         task = store.record_submission(backend=backend, task_type="text_to_video", model="gen4.5",
                                        endpoint="/v1/text_to_video", teammate="Ana", estimated_credits=cost,
                                        body={"model": "gen4.5", "promptText": "a fox"})
-        store.db.conn.execute("UPDATE tasks SET submit_state = 'submitted', status = 'SUCCEEDED', cost_credits = ?, "
+        store.conn.execute("UPDATE tasks SET submit_state = 'submitted', status = 'SUCCEEDED', cost_credits = ?, "
                               "finished_at = ? WHERE id = ?", (cost, datetime.now(timezone.utc).isoformat(), task))
     store.set_budget("Ana", 300.0)
     today = date.today()

@@ -64,7 +64,7 @@ def test_large_data_uris_are_stashed_not_inlined(store):
     uri = media.encode_data_uri("image/png", png)
     task_id = store.record_submission(backend="simulator", task_type="image_to_video", model="gen4_turbo",
                                       endpoint="/v1/image_to_video", body={"promptImage": uri, "ratio": "1280:720"})
-    row = store.db.conn.execute("SELECT request_json FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
+    row = store.conn.execute("SELECT request_json FROM tasks WHERE id = ?", (task_id,)).fetchone()[0]
     assert len(row) < 200 and "base64" not in row
     assert store.restore_request(store.task(task_id)["request"])["promptImage"] == uri
 
@@ -103,7 +103,7 @@ def test_two_connections_writing_at_once_lose_nothing(tmp_path):
     assert errors == []
     s = Store(path)
     assert s.count_tasks() == 100
-    assert s.db.conn.execute("SELECT COUNT(*) FROM tasks WHERE submit_state = 'submitted'").fetchone()[0] == 100
+    assert s.conn.execute("SELECT COUNT(*) FROM tasks WHERE submit_state = 'submitted'").fetchone()[0] == 100
 
 
 def test_claims_share_work_without_overlap(tmp_path):

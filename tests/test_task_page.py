@@ -76,7 +76,7 @@ def test_an_earlier_output_as_input_says_output_of_and_shows_it(app_env):
     first = insert_task(store, task_type="text_to_image", model="gen4_image",
                         request={"model": "gen4_image", "promptText": "a harbour", "ratio": "1360:768"})
     output = insert_output(store, first, path="static/harbour-test.png", mime="image/png", size=len(frame))
-    store.db.conn.execute("UPDATE outputs SET sha256 = ? WHERE id = ?", (hashlib.sha256(frame).hexdigest(), output))
+    store.conn.execute("UPDATE outputs SET sha256 = ? WHERE id = ?", (hashlib.sha256(frame).hexdigest(), output))
     task = insert_task(store, task_type="image_to_video", model="gen4.5", parent_task_id=first, request={
         "model": "gen4.5", "promptText": "the boats drift", "promptImage": _stash(store, frame, "image/png", ".png"),
         "ratio": "1280:720"})

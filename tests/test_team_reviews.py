@@ -46,7 +46,7 @@ def test_a_stale_page_cannot_review_a_task_a_teammate_removed(store, tmp_path):
     store.set_rating(task, 5, "Maya")
     store.set_notes(task, "still here?", "Maya")
     store.set_winner([task], task, "Maya")
-    assert store.db.conn.execute("SELECT COUNT(*) FROM reviews WHERE task_id = ?", (task,)).fetchone()[0] == 0
+    assert store.conn.execute("SELECT COUNT(*) FROM reviews WHERE task_id = ?", (task,)).fetchone()[0] == 0
 
 
 def test_reviews_from_before_keep_every_value_under_the_name_they_were_saved_with(tmp_path):
@@ -54,7 +54,7 @@ def test_reviews_from_before_keep_every_value_under_the_name_they_were_saved_wit
     db = Database(sqlite3.connect(path))
     migrations.apply(db, stop_before="m010_reviews_per_teammate")  # one shared review row per task
     old = Store.__new__(Store)
-    old.db = db
+    old.db, old.conn = db, db.conn
     rated, noted, nameless = (insert_task(old, prompt=p) for p in ("a fox", "a kite", "a tram"))
     db.conn.executemany("INSERT INTO reviews (task_id, rating, notes, winner, reviewer, updated_at) "
                         "VALUES (?, ?, ?, ?, ?, ?)",

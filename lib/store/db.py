@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -25,7 +26,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from lib import lifecycle, media, settings
-from lib.store import stash
+from lib.store import connect, postgres, stash
 from lib.store.schema import (
     OUT_ARCHIVED,
     OUT_AT_RISK,
@@ -92,47 +93,111 @@ class TaskUpdate:
 
 
 class Store:
-    def __init__(self, path: str | Path | None = None):
-        self.path = Path(path) if path else settings.db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.stash_dir = self.path.parent / "inputs"
-        self.created_log = self.path.with_suffix(self.path.suffix + ".created")
-        _owner_only(self.path)
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        self.db = Database(conn)
-        self._migrate()
+    """The team's history on one connection: `Store()` opens what the settings name (the SQLite
+    file, or PostgreSQL at DASHBOARD_DATABASE_URL), `Store(path)` a SQLite file, `Store(url)` a
+    PostgreSQL database. `location` is what it was opened with, `key` names it in caches and
+    logs (a URL's password masked), `dialect` is the SQL that differs (`lib.store.connect`)."""
+
+    postgres = False
+    dialect = connect.SQLITE
+
+    def __init__(self, location: str | Path | None = None):
+        location = settings.database() if location is None else location
+        self.postgres = connect.is_postgres(location)
+        if self.postgres:
+            self.location: str | Path = str(location)
+            self.key = f"{connect.masked(self.location)}#{hashlib.sha256(self.location.encode()).hexdigest()[:12]}"
+            self.path = None
+            # What stays on this machine beside a shared database: the created log of this process.
+            self.data_dir = settings.db_path().parent
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.dialect = connect.POSTGRES
+            self.conn = connect.connect_postgres(self.location)
+            self.db = None
+            postgres.migrate(self.conn)
+        else:
+            self.path = Path(location)
+            self.location = self.path
+            self.key = str(self.path)
+            self.data_dir = self.path.parent
+            self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.dialect = connect.SQLITE
+            _owner_only(self.path)
+            self.conn = connect.connect_sqlite(self.path, BUSY_TIMEOUT_S)
+            self.db = Database(self.conn)
+            self._migrate()
+        self.stash_dir = self.data_dir / "inputs"
+        self.created_log = self.data_dir / ((self.path.name if self.path else "postgresql") + ".created")
         self.replay_created_log()
 
     def _migrate(self) -> None:
         # A file lock, because two processes opening a new database at once
         # would otherwise both try to create the same tables.
-        lock_path = self.path.with_suffix(self.path.suffix + ".migrate.lock")
-        with open(os.open(lock_path, os.O_CREAT | os.O_WRONLY, 0o600), "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with self.exclusive("migrate"):
             if migrations.pending(self.db):
                 migrations.apply(self.db)
 
     def close(self) -> None:
-        self.db.conn.close()
+        self.conn.close()
 
     @contextlib.contextmanager
-    def immediate(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction taken up front, so read-then-write cannot interleave."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Held by one process at a time, of every process on this database: a file lock beside the
+        SQLite file, a PostgreSQL advisory lock (on its own connection, so the store's own
+        statements and transactions go on meanwhile)."""
+        if self.postgres:
+            lock = connect.connect_postgres(self.location)
+            try:
+                lock.execute("SELECT pg_advisory_lock(?)", (_lock_key(name),))
+                yield
+            finally:
+                lock.close()  # the lock goes with its session
+            return
+        lock_path = self.path.with_suffix(f"{self.path.suffix}.{name}.lock")
+        with open(os.open(lock_path, os.O_CREAT | os.O_WRONLY, 0o600), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    @contextlib.contextmanager
+    def immediate(self, serialized: bool = True) -> Iterator[sqlite3.Connection]:
+        """A write transaction taken up front, so read-then-write cannot interleave: SQLite's
+        BEGIN IMMEDIATE; on PostgreSQL a transaction holding one advisory lock that every such
+        write takes. `serialized=False` (PostgreSQL only) leaves that lock to row locks: for claims
+        that read `FOR UPDATE SKIP LOCKED` (`dialect.skip_locked`), which pass over the rows
+        another claim holds instead of waiting for it."""
+        conn = self.conn
+        conn.execute("BEGIN" if self.postgres else "BEGIN IMMEDIATE")
         try:
+            if self.postgres and serialized:
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (postgres.WRITE_LOCK,))
             yield conn
             conn.execute("COMMIT")
         except BaseException:
             # After some errors (a full disk, say) SQLite has rolled the transaction back itself.
             if conn.in_transaction:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):  # a connection that broke has no transaction left
+                    conn.execute("ROLLBACK")
             raise
+
+    def tuples(self, sql: str, params: tuple | list = ()) -> list[tuple]:
+        """The rows as plain tuples: for a frame or a writer that wants no row objects."""
+        if self.postgres:
+            return self.conn.execute(sql, params, plain=True).fetchall()
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, params).fetchall()
+
+    def stream(self, sql: str, params: tuple | list, batch: int) -> Iterator[list[tuple]]:
+        """The rows as plain tuples, `batch` at a time, never the whole result in this process: on
+        PostgreSQL a server-side cursor, on SQLite its own stepping through the result."""
+        if self.postgres:
+            yield from self.conn.stream(sql, params, batch)
+            return
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(batch):
+            yield rows
 
     # ------------------------------------------------------------ inputs
 
@@ -160,11 +225,11 @@ class Store:
             cur = conn.execute(
                 "INSERT INTO tasks (backend, task_type, model, endpoint, request_json, submit_state, status, "
                 "estimated_credits, teammate, group_id, parent_task_id, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (backend, task_type, model, endpoint, json.dumps(self.stash_request(body), ensure_ascii=False),
                  SUBMIT_PENDING, lifecycle.PENDING, estimated_credits, teammate or "", group_id, parent_task_id,
                  now, now))
-            task_id = cur.lastrowid
+            task_id = cur.fetchone()[0]
             self._event(conn, task_id, lifecycle.PENDING, None, "recorded, sending to the API")
         return task_id
 
@@ -225,7 +290,7 @@ class Store:
                 except (ValueError, KeyError, TypeError):
                     log.warning("skipped an unreadable line of %s", self.created_log.name)
                     continue
-                row = self.db.conn.execute("SELECT task_uuid FROM tasks WHERE id = ?", (task_id,)).fetchone()
+                row = self.conn.execute("SELECT task_uuid FROM tasks WHERE id = ?", (task_id,)).fetchone()
                 if row is None or row[0] is not None:
                     continue  # removed since, or recorded after all
                 try:
@@ -254,7 +319,7 @@ class Store:
         self.replay_created_log()
         cutoff = datetime.fromtimestamp(time.time() - older_than_s, timezone.utc).isoformat(
             timespec="milliseconds").replace("+00:00", "Z")
-        ids = [r[0] for r in self.db.conn.execute(
+        ids = [r[0] for r in self.conn.execute(
             "SELECT id FROM tasks WHERE submit_state = ? AND created_at < ?", (SUBMIT_PENDING, cutoff))]
         for task_id in ids:
             self.mark_not_created(task_id, unknown=True, message=(
@@ -334,7 +399,7 @@ class Store:
 
     def schedule_poll(self, task_id: int, when: float | None = None) -> None:
         """Ask for a read soon, e.g. of a finished task to renew output links that expired."""
-        self.db.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
+        self.conn.execute("UPDATE tasks SET next_poll_at = ? WHERE id = ?",
                              (time.time() if when is None else when, task_id))
 
     def plan_polls(self, due: dict[int, float]) -> None:
@@ -349,7 +414,7 @@ class Store:
         """When the earliest planned read of these backends' tasks is due (epoch seconds)."""
         if not backends:
             return None
-        row = self.db.conn.execute(
+        row = self.conn.execute(
             f"SELECT next_poll_at FROM tasks WHERE next_poll_at IS NOT NULL AND submit_state = ? "
             f"AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT 1",
             (SUBMITTED, *backends)).fetchone()
@@ -394,7 +459,7 @@ class Store:
         only while the output is still that row, with the same URL and lease. Returns whether it
         was recorded: if not, the file belongs to nobody and the caller deletes it."""
         guard, params = self._claim_guard(claim)
-        return self.db.conn.execute(
+        return self.conn.execute(
             "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, lease = NULL, "
             f"last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?{guard}",
             (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id, *params)).rowcount == 1
@@ -403,7 +468,7 @@ class Store:
                                claim: dict | None = None) -> bool:
         """A failed download, kept at risk and retried; with its `claim`, only while that holds."""
         guard, params = self._claim_guard(claim)
-        return self.db.conn.execute(
+        return self.conn.execute(
             "UPDATE outputs SET state = ?, last_error = ?, attempts = attempts + 1, next_attempt_at = ?, "
             f"lease = NULL WHERE id = ?{guard}",
             (OUT_AT_RISK, message, time.time() + retry_in, output_id, *params)).rowcount == 1
@@ -417,7 +482,7 @@ class Store:
     # ------------------------------------------------------------ reading
 
     def task(self, task_id: int) -> dict | None:
-        row = self.db.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
+        row = self.conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
         return self.with_input_sources([_task_dict(row)])[0] if row else None
 
     def with_input_sources(self, tasks: list[dict]) -> list[dict]:
@@ -430,7 +495,7 @@ class Store:
         made: dict[str, set[int]] = {}
         for i in range(0, len(digests), 500):
             chunk = digests[i:i + 500]
-            for sha, task_id in self.db.conn.execute(
+            for sha, task_id in self.conn.execute(
                     f"SELECT sha256, task_id FROM outputs WHERE sha256 IN ({placeholders(chunk)})", chunk):
                 made.setdefault(sha, set()).add(task_id)
         for task in tasks:
@@ -443,18 +508,18 @@ class Store:
         return tasks
 
     def recent_tasks(self, limit: int = 25, offset: int = 0) -> list[dict]:
-        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE {in_view()} ORDER BY created_at DESC, id DESC "
+        rows = self.conn.execute(f"SELECT * FROM tasks WHERE {in_view()} ORDER BY created_at DESC, id DESC "
                                     "LIMIT ? OFFSET ?", (limit, offset)).fetchall()
         return self.with_input_sources([_task_dict(r) for r in rows])
 
     def count_tasks(self) -> int:
-        return self.db.conn.execute(f"SELECT COUNT(*) FROM tasks WHERE {in_view()}").fetchone()[0]
+        return self.conn.execute(f"SELECT COUNT(*) FROM tasks WHERE {in_view()}").fetchone()[0]
 
     def outputs_for(self, task_ids: list[int]) -> dict[int, list[dict]]:
         found: dict[int, list[dict]] = {i: [] for i in task_ids}
         if not task_ids:
             return found
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT * FROM outputs WHERE task_id IN ({placeholders(task_ids)}) ORDER BY task_id, position",
             task_ids).fetchall()
         for r in rows:
@@ -462,30 +527,30 @@ class Store:
         return found
 
     def events_for(self, task_id: int) -> list[dict]:
-        return [dict(r) for r in self.db.conn.execute(
+        return [dict(r) for r in self.conn.execute(
             "SELECT * FROM events WHERE task_id = ? ORDER BY id", (task_id,))]
 
     def change_version(self) -> int:
         """A number that moves whenever a task, output or review changes in a way a page shows."""
-        return self.db.conn.execute("SELECT version FROM changes WHERE id = 1").fetchone()[0]
+        return self.conn.execute("SELECT version FROM changes WHERE id = 1").fetchone()[0]
 
     def spend_version(self) -> int:
         """A number that moves whenever what a task counts for on Spend changes (it ends, its cost
         is known, it is removed, renamed or deleted); not on progress, polls or reviews."""
-        return self.db.conn.execute("SELECT spend FROM changes WHERE id = 1").fetchone()[0]
+        return self.conn.execute("SELECT spend FROM changes WHERE id = 1").fetchone()[0]
 
     def unfinished_count(self) -> int:
-        return self.db.conn.execute(
+        return self.conn.execute(
             "SELECT COUNT(*) FROM tasks WHERE status IN (?, ?) AND submit_state IN (?, ?)",
             (*lifecycle.UNFINISHED, SUBMITTED, SUBMIT_PENDING)).fetchone()[0]
 
     def pending_archive_count(self) -> int:
-        return self.db.conn.execute("SELECT COUNT(*) FROM outputs WHERE state != ?", (OUT_ARCHIVED,)).fetchone()[0]
+        return self.conn.execute("SELECT COUNT(*) FROM outputs WHERE state != ?", (OUT_ARCHIVED,)).fetchone()[0]
 
     def archived_outputs(self, kinds: list[str], limit: int = 50) -> list[dict]:
         """Recent archived outputs of the given media kinds, newest first, to reuse as inputs."""
         mimes = [mime for kind in kinds for mime in media.MIME_TYPES[kind]]
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
             f"FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.state = ? "
             f"AND o.mime IN ({placeholders(mimes)}) ORDER BY o.id DESC LIMIT ?",
@@ -493,7 +558,7 @@ class Store:
         return [dict(r) for r in rows]
 
     def archived_output(self, output_id: int) -> dict | None:
-        row = self.db.conn.execute(
+        row = self.conn.execute(
             "SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
             "FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.id = ? AND o.state = ?",
             (output_id, OUT_ARCHIVED)).fetchone()
@@ -553,14 +618,14 @@ class Store:
         """The tasks with these ids, in the order given (missing ids are left out)."""
         if not task_ids:
             return []
-        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE id IN ({placeholders(task_ids)})",
+        rows = self.conn.execute(f"SELECT * FROM tasks WHERE id IN ({placeholders(task_ids)})",
                                     task_ids).fetchall()
         found = {r["id"]: _task_dict(r) for r in rows}
         self.with_input_sources(list(found.values()))
         return [found[i] for i in task_ids if i in found]
 
     def children_of(self, task_id: int) -> list[dict]:
-        rows = self.db.conn.execute(f"SELECT * FROM tasks WHERE parent_task_id = ? AND {in_view()} ORDER BY id",
+        rows = self.conn.execute(f"SELECT * FROM tasks WHERE parent_task_id = ? AND {in_view()} ORDER BY id",
                                     (task_id,))
         return [_task_dict(r) for r in rows]
 
@@ -571,7 +636,7 @@ class Store:
         own rating, notes and winner vote."""
         if not task_ids:
             return {}
-        rows = self.db.conn.execute(
+        rows = self.conn.execute(
             f"SELECT * FROM reviews WHERE task_id IN ({placeholders(task_ids)}) "
             "AND (rating IS NOT NULL OR COALESCE(notes, '') != '' OR winner != 0) ORDER BY task_id, reviewer",
             task_ids)
@@ -624,11 +689,11 @@ class Store:
 
     def budgets(self) -> dict[str, float]:
         """Each teammate's monthly budget in credits, by name."""
-        return {r[0]: r[1] for r in self.db.conn.execute("SELECT teammate, monthly_credits FROM budgets "
+        return {r[0]: r[1] for r in self.conn.execute("SELECT teammate, monthly_credits FROM budgets "
                                                          "ORDER BY teammate")}
 
     def budget(self, teammate: str) -> float | None:
-        row = self.db.conn.execute("SELECT monthly_credits FROM budgets WHERE teammate = ?", (teammate,)).fetchone()
+        row = self.conn.execute("SELECT monthly_credits FROM budgets WHERE teammate = ?", (teammate,)).fetchone()
         return row[0] if row else None
 
     def set_budget(self, teammate: str, monthly_credits: float | None) -> None:
@@ -651,12 +716,12 @@ class Store:
 
     def login_failures_since(self, since: float) -> tuple[int, float | None]:
         """(how many wrong passwords, when the latest was) since `since`, epoch seconds."""
-        count, latest = self.db.conn.execute(
+        count, latest = self.conn.execute(
             "SELECT COUNT(*), MAX(at) FROM login_failures WHERE at >= ?", (since,)).fetchone()
         return count, latest
 
     def forget_login_failures(self, before: float) -> None:
-        self.db.conn.execute("DELETE FROM login_failures WHERE at < ?", (before,))
+        self.conn.execute("DELETE FROM login_failures WHERE at < ?", (before,))
 
     # ------------------------------------------------------------ download links
 
@@ -668,7 +733,7 @@ class Store:
 
     def link_payload(self, token: str, now: float | None = None) -> dict | None:
         """What a link was made for, or None if there is no such link or it has expired."""
-        row = self.db.conn.execute("SELECT payload FROM download_links WHERE token = ? AND expires_at >= ?",
+        row = self.conn.execute("SELECT payload FROM download_links WHERE token = ? AND expires_at >= ?",
                                    (token, time.time() if now is None else now)).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -678,6 +743,11 @@ class Store:
     def _event(conn: sqlite3.Connection, task_id: int, status: str, api_status: str | None, note: str | None) -> None:
         conn.execute("INSERT INTO events (task_id, at, status, api_status, note) VALUES (?, ?, ?, ?, ?)",
                      (task_id, utcnow(), status, api_status, note))
+
+
+def _lock_key(name: str) -> int:
+    """A named advisory lock's key: the first 8 bytes of the name's SHA-256, as a signed bigint."""
+    return int.from_bytes(hashlib.sha256(f"dashboard:{name}".encode()).digest()[:8], "big", signed=True)
 
 
 def _owner_only(db_path: Path) -> None:
@@ -697,5 +767,7 @@ def _owner_only(db_path: Path) -> None:
 
 def _task_dict(row: sqlite3.Row) -> dict:
     task = dict(row)
+    for column in postgres.OWN_COLUMNS["tasks"]:
+        task.pop(column, None)
     task["request"] = json.loads(task.pop("request_json") or "{}")
     return task

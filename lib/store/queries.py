@@ -98,13 +98,13 @@ def _like_escape(text: str) -> str:
 
 def count(store: Store, filters: Filters) -> int:
     where, params = filters.where()
-    return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
+    return store.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
 
 
 def finished_since(store: Store, teammate: str, since: str) -> int:
     """How many of the teammate's tasks in view ended (ready, failed or cancelled) at `since` (the
     store's ISO time) or later."""
-    return store.db.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE t.teammate = ? AND t.finished_at >= ? "
+    return store.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE t.teammate = ? AND t.finished_at >= ? "
                                  f"AND {in_view('t')}", (teammate, since)).fetchone()[0]
 
 
@@ -113,7 +113,7 @@ def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
     """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page."""
     where, params = filters.where(walk=True)
     order = SORTS.get(sort, SORTS["newest"])[1]
-    ids = [r[0] for r in store.db.conn.execute(
+    ids = [r[0] for r in store.conn.execute(
         f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
         (*params, size, (max(number, 1) - 1) * size))]
     return store.tasks_by_id(ids)
@@ -126,7 +126,7 @@ def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dic
     where, params = filters.where()
     last = 0
     while True:
-        ids = [r[0] for r in store.db.conn.execute(
+        ids = [r[0] for r in store.conn.execute(
             f"SELECT t.id FROM tasks t WHERE {where} AND t.id > ? ORDER BY t.id LIMIT ?", (*params, last, batch))]
         if not ids:
             return
@@ -140,7 +140,7 @@ def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dic
 def archived_totals(store: Store, filters: Filters) -> tuple[int, int]:
     """(files, bytes) of the archived outputs of the tasks the filters select."""
     where, params = filters.where()
-    files, size = store.db.conn.execute(
+    files, size = store.conn.execute(
         f"SELECT COUNT(*), COALESCE(SUM(o.size), 0) FROM outputs o JOIN tasks t ON t.id = o.task_id "
         f"WHERE o.path IS NOT NULL AND {where}", params).fetchone()
     return files, size
@@ -151,7 +151,7 @@ def distinct_values(store: Store, column: str) -> list[str]:
     through its index: one lookup per value rather than a scan of every task."""
     if column not in ("model", "teammate", "task_type"):
         raise ValueError(column)
-    rows = store.db.conn.execute(
+    rows = store.conn.execute(
         f"WITH RECURSIVE v(x) AS (SELECT MIN({column}) FROM tasks UNION ALL "
         f"SELECT (SELECT MIN({column}) FROM tasks WHERE {column} > v.x) FROM v WHERE v.x IS NOT NULL) "
         f"SELECT x FROM v WHERE x IS NOT NULL")
@@ -161,7 +161,7 @@ def distinct_values(store: Store, column: str) -> list[str]:
 def recent_groups(store: Store, limit: int = 50) -> list[dict]:
     """Comparison groups in view, newest first: `group_id`, how many `tasks`, which `models`, its
     `prompt` (the first task's), who submitted it (`teammates`) and when (`last_at`)."""
-    rows = store.db.conn.execute(
+    rows = store.conn.execute(
         "SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, group_concat(DISTINCT model) AS models, "
         "group_concat(DISTINCT NULLIF(teammate, '')) AS teammates, "
         "(SELECT json_extract(f.request_json, '$.promptText') FROM tasks f WHERE f.group_id = t.group_id "
@@ -275,7 +275,7 @@ def csv_cells(store: Store, filters: Filters, batch: int = 1000, base: str = "")
     (`scheme://host` of the dashboard, checked) starts the task and archive URLs."""
     where, params = (filters if filters.active else replace(filters, removed=True)).where()
     sql = _EXPORT_SQL.replace("{where}", where)
-    cursor = store.db.conn.cursor()
+    cursor = store.conn.cursor()
     cursor.row_factory = None  # plain tuples, straight to the CSV writer
     last = 0
     while rows := cursor.execute(sql, (*[base] * _BASE_PARAMS, *params, last, batch)).fetchall():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 
@@ -12,6 +13,7 @@ from lib import auth, settings
 from lib.backend import Backend, current_backend
 from lib.poller import Poller, ensure_poller
 from lib.store import Store
+from lib.store.connect import masked
 from lib.ui.nav import sidebar
 from lib.ui.redraw import tab_title, watch_task_news
 
@@ -21,6 +23,9 @@ log = logging.getLogger(__name__)
 # The server's own path stays in its log: the page names the setting instead.
 DATABASE_UNREADABLE = ("The task database cannot be read. Check the file that the DASHBOARD_DB setting names "
                        "(data/dashboard.db when it is not set) or restore it from a backup, then reload the page.")
+DATABASE_UNREACHABLE = ("The task database (PostgreSQL, at DASHBOARD_DATABASE_URL) does not answer. Nothing is lost: "
+                        "tasks are kept there and polling resumes once it is back. Check that the server is up and "
+                        "the setting is right, then reload the page.")
 
 
 @dataclass
@@ -37,8 +42,8 @@ def _backend() -> Backend:
 
 
 @st.cache_resource(show_spinner=False)
-def _poller(_backend: Backend, db_path: str) -> Poller:
-    return ensure_poller(_backend, db_path)
+def _poller(_backend: Backend, _location: str | Path, key: str) -> Poller:
+    return ensure_poller(_backend, _location)
 
 
 def _load_secrets() -> None:
@@ -52,18 +57,19 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
     auth.require_password()
     _load_secrets()
     backend = _backend()
-    db_path = str(settings.db_path())
+    location = settings.database()
+    where = masked(location) if isinstance(location, str) else str(location)  # never a password
     try:
-        poller = _poller(backend, db_path)
+        poller = _poller(backend, location, str(location))
         store = st.session_state.get("_store")
-        if store is None or str(store.path) != db_path:
-            store = st.session_state["_store"] = Store(db_path)
+        if store is None or store.location != location:
+            store = st.session_state["_store"] = Store(location)
         store.change_version()  # one row: a file damaged since it was opened shows here, not mid-page
     except sqlite3.DatabaseError as exc:
         # Forget the connection, so that a restored file is opened again on the next rerun.
         st.session_state.pop("_store", None)
-        log.error("The task database %s cannot be read: %s", db_path, exc)
-        st.error(DATABASE_UNREADABLE, icon="🛑")
+        log.error("The task database %s cannot be read: %s", where, exc)
+        st.error(DATABASE_UNREACHABLE if isinstance(location, str) else DATABASE_UNREADABLE, icon="🛑")
         st.stop()
     teammate = sidebar(backend, title)
     ctx = Context(backend=backend, store=store, poller=poller, teammate=teammate)

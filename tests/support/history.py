@@ -66,7 +66,7 @@ def insert_task(store: Store, **fields) -> int:
 def insert_output(store: Store, task_id: int, *, position: int = 0, path: str | None = None,
                   mime: str = "video/mp4", size: int = 1000, url: str | None = None) -> int:
     """An output row; archived when it has a path."""
-    cur = store.db.conn.execute(
+    cur = store.conn.execute(
         "INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (task_id, position, url or f"https://cdn.test/{task_id}/{position}.mp4?_jwt=x",
          OUT_ARCHIVED if path else "pending", path, mime if path else None, size if path else None,
