@@ -210,8 +210,9 @@ class Store:
         return stash.restore_request(self.stash_dir, stored)
 
     def free_bytes(self) -> int:
-        """Space left to an unprivileged writer on the disk that holds the database."""
-        disk = os.statvfs(self.path.parent)
+        """Space left to an unprivileged writer on the disk that holds the database's folder: the
+        SQLite file, or beside a PostgreSQL database the input stash and the created log."""
+        disk = os.statvfs(self.data_dir)
         return disk.f_bavail * disk.f_frsize
 
     # ------------------------------------------------------------ submission
@@ -551,7 +552,7 @@ class Store:
         """Recent archived outputs of the given media kinds, newest first, to reuse as inputs."""
         mimes = [mime for kind in kinds for mime in media.MIME_TYPES[kind]]
         rows = self.conn.execute(
-            f"SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
+            f"SELECT o.*, t.task_type, t.model, {self.dialect.json_text('t.request_json', 'promptText')} AS prompt "
             f"FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.state = ? "
             f"AND o.mime IN ({placeholders(mimes)}) ORDER BY o.id DESC LIMIT ?",
             (OUT_ARCHIVED, *mimes, limit)).fetchall()
@@ -559,7 +560,7 @@ class Store:
 
     def archived_output(self, output_id: int) -> dict | None:
         row = self.conn.execute(
-            "SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
+            f"SELECT o.*, t.task_type, t.model, {self.dialect.json_text('t.request_json', 'promptText')} AS prompt "
             "FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.id = ? AND o.state = ?",
             (output_id, OUT_ARCHIVED)).fetchone()
         return dict(row) if row else None
@@ -610,7 +611,8 @@ class Store:
         with self.immediate() as conn:
             for name in names:
                 # A scan of the requests, on a rare action: 28 ms at 100,000 tasks.
-                if conn.execute("SELECT 1 FROM tasks WHERE removed_at IS NULL AND instr(request_json, ?) LIMIT 1",
+                if conn.execute("SELECT 1 FROM tasks WHERE removed_at IS NULL AND "
+                                f"{self.dialect.position('?', 'request_json')} > 0 LIMIT 1",
                                 (f":{name}\"",)).fetchone() is None:
                     (self.stash_dir / name).unlink(missing_ok=True)
 
