@@ -100,6 +100,7 @@ class Store:
 
     postgres = False
     dialect = connect.SQLITE
+    migrated: list[str] = []  # the migrations this Store applied when it opened the database (often none)
 
     def __init__(self, location: str | Path | None = None):
         location = settings.database() if location is None else location
@@ -114,7 +115,7 @@ class Store:
             self.dialect = connect.POSTGRES
             self.conn = connect.connect_postgres(self.location)
             self.db = None
-            postgres.migrate(self.conn)
+            self.migrated = postgres.migrate(self.conn)
         else:
             self.path = Path(location)
             self.location = self.path
@@ -134,7 +135,8 @@ class Store:
         # A file lock, because two processes opening a new database at once
         # would otherwise both try to create the same tables.
         with self.exclusive("migrate"):
-            if migrations.pending(self.db):
+            self.migrated = [m.name for m in migrations.pending(self.db)]
+            if self.migrated:
                 migrations.apply(self.db)
 
     def close(self) -> None:
@@ -335,17 +337,21 @@ class Store:
         """Take the tasks due for a read and hold them for `hold` seconds, long enough for the
         reads to come back; the poller then plans each one's next read (`plan_polls`).
 
-        The claim is one IMMEDIATE transaction, so any number of pollers in any number of
-        processes never read a task at the same time, however long a read waits on a busy
-        machine; with `plan_polls` from the answer, Runway sees at most one read an interval.
+        The claim is one transaction, so any number of pollers in any number of processes never
+        read a task at the same time, however long a read waits on a busy machine; with
+        `plan_polls` from the answer, Runway sees at most one read an interval. On SQLite it is
+        BEGIN IMMEDIATE (one writer at a time); on PostgreSQL the rows are locked `FOR UPDATE SKIP
+        LOCKED`, so replicas claiming at the same moment take disjoint tasks without waiting on
+        each other, and a row another claim has moved on is not due any more when it is read.
         """
         if not backends:
             return []
         now = time.time() if now is None else now
-        with self.immediate() as conn:
+        with self.immediate(serialized=False) as conn:
             rows = conn.execute(
                 f"SELECT id, task_uuid, backend, status FROM tasks WHERE next_poll_at <= ? "
-                f"AND submit_state = ? AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT ?",
+                f"AND submit_state = ? AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT ? "
+                f"{self.dialect.skip_locked()}",
                 (now, SUBMITTED, *backends, limit)).fetchall()
             if rows:
                 # A finished task is only due when asked to renew its output links: once is enough.
@@ -432,13 +438,15 @@ class Store:
 
     def claim_due_archives(self, limit: int = 10, lease: float = 120, now: float | None = None) -> list[dict]:
         """Outputs waiting for download; each is leased so only one worker fetches it. A claim
-        carries its own `lease` token: what it downloads is recorded only while that holds."""
+        carries its own `lease` token: what it downloads is recorded only while that holds. As
+        `claim_due_polls` does, PostgreSQL locks the output rows (not their tasks) `FOR UPDATE
+        SKIP LOCKED`, so replicas claiming at once download each output once."""
         now = time.time() if now is None else now
-        with self.immediate() as conn:
+        with self.immediate(serialized=False) as conn:
             rows = [dict(r) for r in conn.execute(
                 "SELECT o.id, o.task_id, o.position, o.url, o.attempts, t.backend FROM outputs o "
                 "JOIN tasks t ON t.id = o.task_id WHERE o.state != ? AND o.next_attempt_at <= ? "
-                "ORDER BY o.next_attempt_at LIMIT ?", (OUT_ARCHIVED, now, limit))]
+                f"ORDER BY o.next_attempt_at LIMIT ? {self.dialect.skip_locked('o')}", (OUT_ARCHIVED, now, limit))]
             for row in rows:
                 row["lease"] = secrets.token_hex(8)
             conn.executemany("UPDATE outputs SET next_attempt_at = ?, lease = ? WHERE id = ?",
