@@ -265,6 +265,21 @@ def test_a_poll_round_cut_short_by_a_restart_loses_no_task_and_reads_none_twice(
     other.stop()
 
 
+def test_a_submission_while_postgresql_is_down_sends_nothing_and_says_to_try_again(pg_store, fake_backend,
+                                                                                    fake_runway):
+    inputs = {"promptText": "a lighthouse", "ratio": "1280:720", "duration": 5}
+    url = pg_store.conn.url
+    pg_store.conn.url = _with(url, port=free_port())  # the server went away and has not come back
+    _drop_connection(pg_store)
+    result = submit_task(pg_store, fake_backend, task_type="text_to_video", model_id="gen4.5", inputs=inputs)
+    assert result.task_id is None and fake_runway.bodies() == []  # nothing sent, nothing billed
+    assert "not reachable" in result.error and "Submit again in a moment." in result.error
+    assert urlsplit(url).password not in result.error and urlsplit(url).hostname not in result.error
+    pg_store.conn.url = url  # it is back
+    again = submit_task(pg_store, fake_backend, task_type="text_to_video", model_id="gen4.5", inputs=inputs)
+    assert again.ok and len(fake_runway.bodies()) == 1 and pg_store.count_tasks() == 1
+
+
 # ---------------------------------------------------------------- secrets
 
 
