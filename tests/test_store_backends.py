@@ -128,6 +128,21 @@ def test_a_claim_passes_over_the_rows_another_replica_holds(pg_store):
     other.close()
 
 
+def test_a_download_recorded_again_after_its_answer_was_lost_is_still_its_own(store):
+    """A restart can drop the answer to a write that went through: the archive records the file
+    again, and must not take "no row changed" for "not yours" and delete the file it recorded."""
+    [task_id] = _record(store, 1)
+    store.conn.execute("INSERT INTO outputs (task_id, position, url, next_attempt_at) VALUES (?, 0, ?, 0)",
+                       (task_id, "https://cdn.test/a.mp4"))
+    [claim] = store.claim_due_archives(lease=60, now=2e9)
+    file = {"path": "static/Qx81.mp4", "mime": "video/mp4", "size": 10, "sha256": "ab" * 32}
+    assert store.record_archived(claim["id"], **file, claim=claim)
+    assert store.record_archived(claim["id"], **file, claim=claim)  # the same file, once more: still recorded
+    assert not store.record_archived(claim["id"], **{**file, "path": "static/Zz02.mp4"}, claim=claim)  # another's
+    [output] = store.outputs_for([task_id])[task_id]
+    assert (output["state"], output["path"], output["attempts"]) == ("archived", "static/Qx81.mp4", 1)
+
+
 # ---------------------------------------------------------------- ids
 
 

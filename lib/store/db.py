@@ -466,12 +466,20 @@ class Store:
                         claim: dict | None = None) -> bool:
         """Record an archived file; with the `claim` it was downloaded for (from claim_due_archives),
         only while the output is still that row, with the same URL and lease. Returns whether it
-        was recorded: if not, the file belongs to nobody and the caller deletes it."""
+        was recorded: if not, the file belongs to nobody and the caller deletes it.
+
+        Recording it again is safe: a try whose answer was lost with the connection (PostgreSQL
+        restarted) may have been recorded, and then the output already holds this very file (its
+        random name and checksum), which counts as recorded, so the file is never deleted from
+        under its own row."""
         guard, params = self._claim_guard(claim)
-        return self.conn.execute(
-            "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, lease = NULL, "
-            f"last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?{guard}",
-            (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id, *params)).rowcount == 1
+        if self.conn.execute(
+                "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, "
+                f"lease = NULL, last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?{guard}",
+                (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id, *params)).rowcount == 1:
+            return True
+        return self.conn.execute("SELECT 1 FROM outputs WHERE id = ? AND state = ? AND path = ? AND sha256 = ?",
+                                 (output_id, OUT_ARCHIVED, path, sha256)).fetchone() is not None
 
     def record_archive_failure(self, output_id: int, message: str, retry_in: float,
                                claim: dict | None = None) -> bool:
