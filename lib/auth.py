@@ -28,13 +28,10 @@ never with what was typed.
 """
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import hmac
 import logging
 import math
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -78,18 +75,6 @@ class Answer:
     locked_out: bool = False
 
 
-@contextlib.contextmanager
-def _one_check_at_a_time(store: Store):
-    # Every session of every process on this database takes its turn here, so reading the
-    # count, checking and recording the failure cannot interleave.
-    fd = os.open(store.path.with_suffix(store.path.suffix + ".password.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def standing(store: Store, now: float | None = None) -> Answer:
     """The gate's state before anyone enters anything."""
     now = time.time() if now is None else now
@@ -106,7 +91,10 @@ def standing(store: Store, now: float | None = None) -> Answer:
 
 def try_password(store: Store, given: str, expected: str, client: str = "", now: float | None = None) -> Answer:
     """Check one entry if the team's recent failures allow it; record and log it if wrong."""
-    with _one_check_at_a_time(store):
+    # Every session of every process on this database takes its turn here (a file lock beside the
+    # SQLite file, an advisory lock on PostgreSQL), so reading the count, checking and recording
+    # the failure cannot interleave.
+    with store.exclusive("password"):
         now = time.time() if now is None else now
         before = standing(store, now)
         if before.wait > 0:

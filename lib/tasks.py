@@ -20,6 +20,7 @@ from lib.backend import Backend
 from lib.client import BadRequest, CreateOutcomeUnknown, RunwayError
 from lib.media import MB
 from lib.store import SUBMITTED, Store
+from lib.store.connect import UnreachableDatabase
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,9 @@ def submit_task(store: Store, backend: Backend, *, task_type: str, model_id: str
             backend=backend.name, task_type=task_type, model=model.id, endpoint=model.endpoint, body=body,
             teammate=teammate, group_id=group_id, parent_task_id=parent_task_id,
             estimated_credits=catalog.estimate_credits(model, body))
+    except UnreachableDatabase as exc:
+        return SubmitResult(error=f"Nothing was sent: the dashboard could not record the task ({_reason(exc)}). "
+                                  "Submit again in a moment.")
     except (sqlite3.OperationalError, OSError) as exc:
         return SubmitResult(error=f"Nothing was sent: the dashboard could not record the task ({_reason(exc)}). "
                                   "Free some disk space and submit again.")

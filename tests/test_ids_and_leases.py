@@ -200,10 +200,10 @@ def test_removing_a_task_deletes_the_stashed_inputs_no_other_task_uses(store):
     stash = store.stash_dir
     assert len(list(stash.iterdir())) == 3
 
-    tasks.remove(store, first, static_dir=store.path.parent / "static")
+    tasks.remove(store, first, static_dir=store.data_dir / "static")
     assert store.restore_request(store.task(second)["request"])["promptImage"] == shared  # still there
     assert len(list(stash.iterdir())) == 2
-    tasks.remove(store, second, static_dir=store.path.parent / "static")
+    tasks.remove(store, second, static_dir=store.data_dir / "static")
     assert list(stash.iterdir()) == []
 
 

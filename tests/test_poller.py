@@ -24,7 +24,7 @@ def _submit(store, backend, n):
 def test_several_pollers_read_each_task_once_per_interval(store, fake_backend, fake_runway, tmp_path):
     ids = _submit(store, fake_backend, 12)
     store.conn.execute("UPDATE tasks SET next_poll_at = 0")
-    pollers = [Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static") for _ in range(3)]
+    pollers = [Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static") for _ in range(3)]
     start = 1_000_000.0
     # Three pollers race over 4 intervals, each trying every half second of (simulated) time.
     for step in range(40):
@@ -54,9 +54,9 @@ def test_a_read_that_comes_back_late_is_not_doubled_by_another_poller(store, fak
         return answer(request)
 
     fake_runway.handler = held_up
-    slow = Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
+    slow = Poller(store.location, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
     fake_runway.handler = answer
-    other = Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
+    other = Poller(store.location, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
     reading = threading.Thread(target=slow.poll_once)
     reading.start()
     assert sent.wait(10)
@@ -77,7 +77,7 @@ def test_a_read_that_comes_back_late_is_not_doubled_by_another_poller(store, fak
 def test_poll_answers_update_rows(store, fake_backend, fake_runway, tmp_path):
     [task_id] = _submit(store, fake_backend, 1)
     uuid = store.task(task_id)["task_uuid"]
-    poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static")
     fake_runway.tasks[uuid].update(status="RUNNING", progress=0.25)
     poller.poll_once(now=2e9)
     task = store.task(task_id)
@@ -98,7 +98,7 @@ def test_succeeded_outputs_are_archived_with_checksum(store, fake_backend, fake_
     # A real box structure: an ftyp box (brand isom, two compatible brands), then an mdat box.
     video = (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
              + (8 + 5000).to_bytes(4, "big") + b"mdat" + b"\x01" * 5000)
-    poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static")
     poller._http = httpx.Client(transport=httpx.MockTransport(
         lambda r: httpx.Response(200, content=video, headers={"content-type": "video/mp4"})))
     fake_runway.tasks[uuid].update(status="SUCCEEDED", output=["https://cdn.test/out.mp4?_jwt=x"],
@@ -118,7 +118,7 @@ def test_failed_download_is_kept_at_risk_and_retried(store, fake_backend, fake_r
     uuid = store.task(task_id)["task_uuid"]
     answers = [httpx.Response(503), httpx.Response(200, content=b"\x89PNG\r\n\x1a\n" + b"\0" * 100,
                                                    headers={"content-type": "image/png"})]
-    poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static")
     poller._http = httpx.Client(transport=httpx.MockTransport(lambda r: answers.pop(0)))
     fake_runway.tasks[uuid].update(status="SUCCEEDED", output=["https://cdn.test/out.png"])
     poller.poll_once(now=2e9)
@@ -135,7 +135,7 @@ def test_failed_download_is_kept_at_risk_and_retried(store, fake_backend, fake_r
 def test_html_is_never_archived(store, fake_backend, fake_runway, tmp_path):
     [task_id] = _submit(store, fake_backend, 1)
     uuid = store.task(task_id)["task_uuid"]
-    poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static")
     poller._http = httpx.Client(transport=httpx.MockTransport(
         lambda r: httpx.Response(200, content=b"<html><script>alert(1)</script></html>",
                                  headers={"content-type": "text/html"})))
@@ -151,7 +151,7 @@ def test_html_is_never_archived(store, fake_backend, fake_runway, tmp_path):
 def test_expired_link_asks_for_fresh_urls(store, fake_backend, fake_runway, tmp_path):
     [task_id] = _submit(store, fake_backend, 1)
     uuid = store.task(task_id)["task_uuid"]
-    poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static")
     poller._http = httpx.Client(transport=httpx.MockTransport(
         lambda r: httpx.Response(403) if "old" in str(r.url) else httpx.Response(
             200, content=b"ID3" + b"\0" * 200, headers={"content-type": "audio/mpeg"})))
@@ -171,7 +171,7 @@ def test_expired_link_asks_for_fresh_urls(store, fake_backend, fake_runway, tmp_
 def test_rows_only_poll_their_own_backend(store, fake_backend, fake_runway, tmp_path):
     [task_id] = _submit(store, fake_backend, 1)
     store.conn.execute("UPDATE tasks SET backend = 'simulator', next_poll_at = 0")
-    poller = Poller(store.path, [fake_backend], interval=5, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=5, static_dir=tmp_path / "static")
     assert poller.poll_once(now=2e9) == 0
     assert fake_runway.gets(store.task(task_id)["task_uuid"]) == 0
     poller.stop()

@@ -179,7 +179,7 @@ def test_a_submission_cut_short_is_settled_as_unknown_while_running_and_never_re
     import lib.poller
 
     monkeypatch.setattr(lib.poller, "SETTLE_EVERY", 0.1)
-    poller = lib.poller.Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static").start()
+    poller = lib.poller.Poller(store.location, [fake_backend], interval=0.2, static_dir=tmp_path / "static").start()
     try:
         # Another process wrote the row, then died before Runway answered.
         task_id = store.record_submission(backend=fake_backend.name, task_type="text_to_video", model="gen4.5",
@@ -200,7 +200,7 @@ def test_a_recent_submission_of_a_live_process_is_left_alone(store, fake_backend
 
     task_id = store.record_submission(backend=fake_backend.name, task_type="text_to_video", model="gen4.5",
                                       endpoint="/v1/text_to_video", body={"promptText": "in progress"})
-    poller = Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static").start()
+    poller = Poller(store.location, [fake_backend], interval=0.2, static_dir=tmp_path / "static").start()
     poller.stop()
     assert store.task(task_id)["submit_state"] == "submitting"
 
@@ -217,7 +217,7 @@ def test_a_create_that_answers_after_being_settled_is_followed_after_all(store, 
     task = store.task(task_id)
     assert (task["status"], task["submit_state"], task["failure"]) == (lifecycle.PENDING, "submitted", None)
     fake_runway.tasks[created.id].update(status="SUCCEEDED", output=[])
-    poller = Poller(store.path, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
+    poller = Poller(store.location, [fake_backend], interval=0.2, static_dir=tmp_path / "static")
     poller.poll_once(now=2e9)
     poller.stop()
     assert store.task(task_id)["status"] == lifecycle.SUCCEEDED

@@ -150,7 +150,7 @@ def test_the_change_counter_moves_with_what_pages_show_and_only_then(store):
     [output] = store.outputs_for([task_id])[task_id]
     step(lambda: store.claim_due_archives(now=10 ** 10))  # a lease: schedule only
     step(lambda: store.record_archived(output["id"], path="static/a.mp4", mime="video/mp4", size=1, sha256="x"))
-    other = Store(store.path)  # another connection, as another app process would be
+    other = Store(store.location)  # another connection, as another app process would be
     step(lambda: other.set_rating(task_id, 5, "Bo"))
     step(lambda: other.remove_task(task_id))
     assert moves == [True, False, False, True, False, True, False, True, True, True]

@@ -111,10 +111,13 @@ class Dialect:
         """SQLite's planner hint; PostgreSQL plans for itself."""
         return "" if self.postgres else f"INDEXED BY {index}"
 
-    def skip_locked(self) -> str:
+    def skip_locked(self, of: str = "") -> str:
         """Rows another transaction holds are passed over, not waited for (PostgreSQL; SQLite's
-        writes are one at a time anyway)."""
-        return "FOR UPDATE SKIP LOCKED" if self.postgres else ""
+        writes are one at a time anyway). `of`: the table (or alias) whose rows are locked, when
+        the query joins others that must stay free (`FOR UPDATE OF o`)."""
+        if not self.postgres:
+            return ""
+        return f"FOR UPDATE OF {of} SKIP LOCKED" if of else "FOR UPDATE SKIP LOCKED"
 
 
 SQLITE = Dialect("sqlite")
@@ -220,7 +223,11 @@ def _translated(exc: Exception) -> sqlite3.Error:
     host, user or password."""
     import psycopg
 
-    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and not getattr(exc, "sqlstate", None):
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    # No state (the socket closed, refused or timed out), a connection exception (08...), or the
+    # server going down under the session (57P01-57P03: terminated, crashed, starting up).
+    gone = not sqlstate or sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+    if isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError)) and gone:
         return UnreachableDatabase("The PostgreSQL database is not reachable (connection refused, lost or timed "
                                    "out); the dashboard reconnects and retries.")
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -229,6 +236,22 @@ def _translated(exc: Exception) -> sqlite3.Error:
         if isinstance(exc, getattr(psycopg, name)):
             return getattr(sqlite3, name)(f"PostgreSQL: {first_line}")
     return sqlite3.DatabaseError(f"PostgreSQL: {first_line}")
+
+
+def _refused(exc: Exception) -> sqlite3.Error:
+    """Why a connection could not be made, in the dashboard's words only."""
+    # libpq's connection errors carry no SQLSTATE: its text tells them apart, and is then dropped.
+    sqlstate, text = getattr(exc, "sqlstate", None) or "", str(exc)
+    if sqlstate.startswith("28") or "authentication failed" in text or "no password supplied" in text:
+        return sqlite3.OperationalError("PostgreSQL refused the user name or password in DASHBOARD_DATABASE_URL.")
+    if sqlstate == "3D000" or ("database" in text and "does not exist" in text):
+        return sqlite3.OperationalError("The database named in DASHBOARD_DATABASE_URL does not exist on the server.")
+    if "invalid" in text and "connection option" in text or "missing \"=\"" in text:
+        return sqlite3.OperationalError("DASHBOARD_DATABASE_URL is not a URL PostgreSQL can use "
+                                        "(postgresql://user:password@host:5432/database).")
+    if sqlstate and not sqlstate.startswith("08") and sqlstate not in ("57P01", "57P02", "57P03"):
+        return sqlite3.OperationalError(f"PostgreSQL refused the connection (SQLSTATE {sqlstate}).")
+    return _translated(exc)
 
 
 class _PgCursor:
@@ -282,7 +305,9 @@ class PgConnection:
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.Error as exc:
-            raise _translated(exc) from None
+            # The server's and libpq's words name the host, port, user and at times the URL's
+            # text: none of them is passed on, only what to fix.
+            raise _refused(exc) from None
         conn.adapters.register_loader("numeric", _numeric_loader())
         self._conn = conn
 
@@ -290,8 +315,12 @@ class PgConnection:
     def in_transaction(self) -> bool:
         from psycopg.pq import TransactionStatus
 
-        return self._conn is not None and not self._conn.closed and \
-            self._conn.info.transaction_status != TransactionStatus.IDLE
+        # A connection that broke has no transaction left: the server rolled it back.
+        return not self.broken and self._conn.info.transaction_status != TransactionStatus.IDLE
+
+    @property
+    def broken(self) -> bool:
+        return self._conn is None or self._conn.closed or self._conn.broken
 
     def _live(self):
         if self._conn is None or self._conn.closed or self._conn.broken:
@@ -301,14 +330,25 @@ class PgConnection:
         return self._conn
 
     def execute(self, sql: str, params: Sequence[Any] = (), *, plain: bool = False) -> _PgCursor:
+        """Run one statement. A read or a BEGIN outside a transaction that meets a connection the
+        server dropped since the last statement (it restarted) runs again once on a new
+        connection: it changed nothing, so it can. A write, or anything inside a transaction,
+        raises `UnreachableDatabase` instead: whether it took effect is the caller's to find out."""
         import psycopg
 
-        conn = self._live()
-        try:
-            cursor = conn.execute(pg_sql(sql), tuple(params)) if params else conn.execute(sql)
-        except psycopg.Error as exc:
-            raise _translated(exc) from None
-        return _PgCursor(cursor, plain)
+        retry = not self.in_transaction and _harmless(sql)
+        while True:
+            conn = self._live()
+            try:
+                cursor = conn.execute(pg_sql(sql), tuple(params)) if params else conn.execute(sql)
+            except psycopg.Error as exc:
+                error = _translated(exc)
+                if retry and isinstance(error, UnreachableDatabase) and self.broken:
+                    retry = False
+                    log.info("the PostgreSQL connection was lost; reading again on a new one")
+                    continue
+                raise error from None
+            return _PgCursor(cursor, plain)
 
     def executemany(self, sql: str, rows) -> _PgCursor:
         import psycopg
@@ -339,6 +379,16 @@ class PgConnection:
     def close(self) -> None:
         if self._conn is not None:
             self._conn.close()
+
+
+def _harmless(sql: str) -> bool:
+    """A statement that changes nothing, so running it twice is running it once: a BEGIN, or a
+    plain SELECT (no locking clause, no function known to change anything)."""
+    text = sql.strip().upper()
+    if text == "BEGIN":
+        return True
+    return text.startswith("SELECT") and "FOR UPDATE" not in text and "NEXTVAL" not in text \
+        and "PG_ADVISORY" not in text
 
 
 _SCHEME = re.compile(r"^postgres(ql)?(\+\w+)?://")

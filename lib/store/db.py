@@ -100,6 +100,7 @@ class Store:
 
     postgres = False
     dialect = connect.SQLITE
+    migrated: list[str] = []  # the migrations this Store applied when it opened the database (often none)
 
     def __init__(self, location: str | Path | None = None):
         location = settings.database() if location is None else location
@@ -114,7 +115,7 @@ class Store:
             self.dialect = connect.POSTGRES
             self.conn = connect.connect_postgres(self.location)
             self.db = None
-            postgres.migrate(self.conn)
+            self.migrated = postgres.migrate(self.conn)
         else:
             self.path = Path(location)
             self.location = self.path
@@ -134,7 +135,8 @@ class Store:
         # A file lock, because two processes opening a new database at once
         # would otherwise both try to create the same tables.
         with self.exclusive("migrate"):
-            if migrations.pending(self.db):
+            self.migrated = [m.name for m in migrations.pending(self.db)]
+            if self.migrated:
                 migrations.apply(self.db)
 
     def close(self) -> None:
@@ -210,8 +212,9 @@ class Store:
         return stash.restore_request(self.stash_dir, stored)
 
     def free_bytes(self) -> int:
-        """Space left to an unprivileged writer on the disk that holds the database."""
-        disk = os.statvfs(self.path.parent)
+        """Space left to an unprivileged writer on the disk that holds the database's folder: the
+        SQLite file, or beside a PostgreSQL database the input stash and the created log."""
+        disk = os.statvfs(self.data_dir)
         return disk.f_bavail * disk.f_frsize
 
     # ------------------------------------------------------------ submission
@@ -334,17 +337,21 @@ class Store:
         """Take the tasks due for a read and hold them for `hold` seconds, long enough for the
         reads to come back; the poller then plans each one's next read (`plan_polls`).
 
-        The claim is one IMMEDIATE transaction, so any number of pollers in any number of
-        processes never read a task at the same time, however long a read waits on a busy
-        machine; with `plan_polls` from the answer, Runway sees at most one read an interval.
+        The claim is one transaction, so any number of pollers in any number of processes never
+        read a task at the same time, however long a read waits on a busy machine; with
+        `plan_polls` from the answer, Runway sees at most one read an interval. On SQLite it is
+        BEGIN IMMEDIATE (one writer at a time); on PostgreSQL the rows are locked `FOR UPDATE SKIP
+        LOCKED`, so replicas claiming at the same moment take disjoint tasks without waiting on
+        each other, and a row another claim has moved on is not due any more when it is read.
         """
         if not backends:
             return []
         now = time.time() if now is None else now
-        with self.immediate() as conn:
+        with self.immediate(serialized=False) as conn:
             rows = conn.execute(
                 f"SELECT id, task_uuid, backend, status FROM tasks WHERE next_poll_at <= ? "
-                f"AND submit_state = ? AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT ?",
+                f"AND submit_state = ? AND backend IN ({placeholders(backends)}) ORDER BY next_poll_at LIMIT ? "
+                f"{self.dialect.skip_locked()}",
                 (now, SUBMITTED, *backends, limit)).fetchall()
             if rows:
                 # A finished task is only due when asked to renew its output links: once is enough.
@@ -431,13 +438,15 @@ class Store:
 
     def claim_due_archives(self, limit: int = 10, lease: float = 120, now: float | None = None) -> list[dict]:
         """Outputs waiting for download; each is leased so only one worker fetches it. A claim
-        carries its own `lease` token: what it downloads is recorded only while that holds."""
+        carries its own `lease` token: what it downloads is recorded only while that holds. As
+        `claim_due_polls` does, PostgreSQL locks the output rows (not their tasks) `FOR UPDATE
+        SKIP LOCKED`, so replicas claiming at once download each output once."""
         now = time.time() if now is None else now
-        with self.immediate() as conn:
+        with self.immediate(serialized=False) as conn:
             rows = [dict(r) for r in conn.execute(
                 "SELECT o.id, o.task_id, o.position, o.url, o.attempts, t.backend FROM outputs o "
                 "JOIN tasks t ON t.id = o.task_id WHERE o.state != ? AND o.next_attempt_at <= ? "
-                "ORDER BY o.next_attempt_at LIMIT ?", (OUT_ARCHIVED, now, limit))]
+                f"ORDER BY o.next_attempt_at LIMIT ? {self.dialect.skip_locked('o')}", (OUT_ARCHIVED, now, limit))]
             for row in rows:
                 row["lease"] = secrets.token_hex(8)
             conn.executemany("UPDATE outputs SET next_attempt_at = ?, lease = ? WHERE id = ?",
@@ -457,12 +466,20 @@ class Store:
                         claim: dict | None = None) -> bool:
         """Record an archived file; with the `claim` it was downloaded for (from claim_due_archives),
         only while the output is still that row, with the same URL and lease. Returns whether it
-        was recorded: if not, the file belongs to nobody and the caller deletes it."""
+        was recorded: if not, the file belongs to nobody and the caller deletes it.
+
+        Recording it again is safe: a try whose answer was lost with the connection (PostgreSQL
+        restarted) may have been recorded, and then the output already holds this very file (its
+        random name and checksum), which counts as recorded, so the file is never deleted from
+        under its own row."""
         guard, params = self._claim_guard(claim)
-        return self.conn.execute(
-            "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, lease = NULL, "
-            f"last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?{guard}",
-            (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id, *params)).rowcount == 1
+        if self.conn.execute(
+                "UPDATE outputs SET state = ?, path = ?, mime = ?, size = ?, sha256 = ?, archived_at = ?, "
+                f"lease = NULL, last_error = NULL, next_attempt_at = NULL, attempts = attempts + 1 WHERE id = ?{guard}",
+                (OUT_ARCHIVED, path, mime, size, sha256, utcnow(), output_id, *params)).rowcount == 1:
+            return True
+        return self.conn.execute("SELECT 1 FROM outputs WHERE id = ? AND state = ? AND path = ? AND sha256 = ?",
+                                 (output_id, OUT_ARCHIVED, path, sha256)).fetchone() is not None
 
     def record_archive_failure(self, output_id: int, message: str, retry_in: float,
                                claim: dict | None = None) -> bool:
@@ -551,7 +568,7 @@ class Store:
         """Recent archived outputs of the given media kinds, newest first, to reuse as inputs."""
         mimes = [mime for kind in kinds for mime in media.MIME_TYPES[kind]]
         rows = self.conn.execute(
-            f"SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
+            f"SELECT o.*, t.task_type, t.model, {self.dialect.json_text('t.request_json', 'promptText')} AS prompt "
             f"FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.state = ? "
             f"AND o.mime IN ({placeholders(mimes)}) ORDER BY o.id DESC LIMIT ?",
             (OUT_ARCHIVED, *mimes, limit)).fetchall()
@@ -559,7 +576,7 @@ class Store:
 
     def archived_output(self, output_id: int) -> dict | None:
         row = self.conn.execute(
-            "SELECT o.*, t.task_type, t.model, json_extract(t.request_json, '$.promptText') AS prompt "
+            f"SELECT o.*, t.task_type, t.model, {self.dialect.json_text('t.request_json', 'promptText')} AS prompt "
             "FROM outputs o JOIN tasks t ON t.id = o.task_id WHERE o.id = ? AND o.state = ?",
             (output_id, OUT_ARCHIVED)).fetchone()
         return dict(row) if row else None
@@ -610,7 +627,8 @@ class Store:
         with self.immediate() as conn:
             for name in names:
                 # A scan of the requests, on a rare action: 28 ms at 100,000 tasks.
-                if conn.execute("SELECT 1 FROM tasks WHERE removed_at IS NULL AND instr(request_json, ?) LIMIT 1",
+                if conn.execute("SELECT 1 FROM tasks WHERE removed_at IS NULL AND "
+                                f"{self.dialect.position('?', 'request_json')} > 0 LIMIT 1",
                                 (f":{name}\"",)).fetchone() is None:
                     (self.stash_dir / name).unlink(missing_ok=True)
 
