@@ -116,6 +116,12 @@ class Dialect:
         writes are one at a time anyway)."""
         return "FOR UPDATE SKIP LOCKED" if self.postgres else ""
 
+    def json_array(self, *values: str) -> str:
+        """A JSON array of the values, as text (PostgreSQL's json would come back parsed)."""
+        if self.postgres:
+            return f"(json_build_array({', '.join(values)}))::text"
+        return f"json_array({', '.join(values)})"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")

@@ -53,10 +53,10 @@ def task_row(**fields) -> dict:
 
 def insert_tasks(store: Store, rows: list[dict]) -> list[int]:
     """Insert task rows (from task_row) in one transaction; returns their ids in order."""
-    sql = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+    sql = f"INSERT INTO tasks ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) RETURNING id"
     with store.immediate() as conn:
         # Each row's own id: ids are never reused, so they need not follow MAX(id).
-        return [conn.execute(sql, tuple(r[c] for c in COLUMNS)).lastrowid for r in rows]
+        return [conn.execute(sql, tuple(r[c] for c in COLUMNS)).fetchone()[0] for r in rows]
 
 
 def insert_task(store: Store, **fields) -> int:
@@ -67,11 +67,12 @@ def insert_output(store: Store, task_id: int, *, position: int = 0, path: str | 
                   mime: str = "video/mp4", size: int = 1000, url: str | None = None) -> int:
     """An output row; archived when it has a path."""
     cur = store.conn.execute(
-        "INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO outputs (task_id, position, url, state, path, mime, size, sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+        "RETURNING id",
         (task_id, position, url or f"https://cdn.test/{task_id}/{position}.mp4?_jwt=x",
          OUT_ARCHIVED if path else "pending", path, mime if path else None, size if path else None,
          "ab" * 32 if path else None))
-    return cur.lastrowid
+    return cur.fetchone()[0]
 
 
 REVIEW_COLUMNS = ("task_id", "reviewer", "rating", "notes", "winner", "compared", "updated_at")
