@@ -12,8 +12,9 @@ from datetime import timedelta
 import pandas as pd
 
 from lib import export
-from lib.store import queries
+from lib.store import Store, queries
 from lib.store.queries import Filters
+from tests.support import services
 from tests.support.history import START, insert_output, insert_task, insert_tasks, task_row
 
 AWKWARD = [
@@ -130,6 +131,24 @@ def test_csv_is_written_in_batches_not_built_in_memory(store, quiet_process):
     tracemalloc.stop()
     assert pieces == 40 and size > 8_000_000  # 20,000 rows, handed out 500 at a time
     assert peak < 3_000_000, peak  # an 8 MB file written in well under 3 MB
+
+
+def test_the_csv_of_a_postgresql_history_comes_through_a_server_side_cursor():
+    """PostgreSQL holds the result and hands it over a batch at a time: while the CSV is being read
+    the store's session has a cursor open on the server, and none once the reader stops early."""
+    with services.fresh_postgres() as url:
+        store = Store(url)
+        ids = insert_tasks(store, [task_row(prompt=f"shot {i}", created=START + timedelta(seconds=i))
+                                   for i in range(1200)])
+        cursors = "SELECT COUNT(*) FROM pg_cursors WHERE name LIKE 'stream_%'"
+        pieces = export.csv_bytes(store, Filters(), batch=500)
+        first = next(pieces).decode("utf-8-sig")
+        assert len(first.splitlines()) == 1 + 500 and store.conn.execute(cursors).fetchone()[0] == 1
+        pieces.close()  # the reader went away (a closed download)
+        assert store.conn.execute(cursors).fetchone()[0] == 0 and not store.conn.in_transaction
+        whole = b"".join(export.csv_bytes(store, Filters(), batch=500)).decode("utf-8-sig")
+        assert [int(r["id"]) for r in csv.DictReader(io.StringIO(whole))] == ids
+        store.close()
 
 
 def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
