@@ -92,7 +92,8 @@ def safe_cell(value) -> str:
 # The cells of a csv_cells row that are read or finished here.
 _RUN, _SOURCES = CSV_COLUMNS.index("run_seconds"), CSV_COLUMNS.index("input_sources")
 _ID, _TYPE, _MODEL, _PARENT = (CSV_COLUMNS.index(c) for c in ("id", "task_type", "model", "parent_task_id"))
-_CHECKED = tuple(CSV_COLUMNS.index(c) for c in ("ratio", "duration", "seed", "prompt", "output_urls", "notes"))
+_CHECKED = tuple(CSV_COLUMNS.index(c) for c in ("ratio", "duration", "seed", "prompt", "output_urls", "notes",
+                                                 "cost_credits"))
 _REVIEWED = slice(CSV_COLUMNS.index("rating_average"), CSV_COLUMNS.index("notes") + 1)  # the four are side by side
 _UNREVIEWED = [None, 0, 0, None]
 

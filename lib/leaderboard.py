@@ -25,6 +25,7 @@ import pandas as pd
 
 from lib import catalog, lifecycle
 from lib.store import REVIEW_ROWS, Store, placeholders, queries
+from lib.store.connect import SQLITE, Dialect
 
 MIN_COMPARISONS = 10  # judgements a model needs before it is ranked
 PRIOR_GAMES = 1.0  # each model's pseudo win and loss against a typical model: keeps the undefeated finite
@@ -47,9 +48,10 @@ class Filters:
     task_type: str | None = None
     ratio: str | None = None
 
-    def tasks_where(self, alias: str, *, by_teammate: bool, by_id: bool = False) -> tuple[str, list]:
+    def tasks_where(self, alias: str, *, by_teammate: bool, by_id: bool = False,
+                    dialect: Dialect = SQLITE) -> tuple[str, list]:
         """SQL clauses (joined by AND) and parameters on the tasks aliased `alias` (read `by_id`)."""
-        clauses, params = ["1"], []
+        clauses, params = ["1 = 1"], []
         if self.since:
             clauses.append(f"{alias}.created_at >= ?")
             params.append(self.since.isoformat())
@@ -62,7 +64,7 @@ class Filters:
         if self.ratio:
             # Tasks looked up one by one (a review's) would each compute the ratio from the request:
             # the index holds it.
-            clauses.append(f"{alias}.id IN (SELECT id FROM tasks INDEXED BY tasks_by_model "
+            clauses.append(f"{alias}.id IN (SELECT id FROM tasks {dialect.indexed_by('tasks_by_model')} "
                            "WHERE request_ratio = ?)" if by_id
                            else f"{alias}.request_ratio = ?")
             params.append(self.ratio)
@@ -72,7 +74,7 @@ class Filters:
         return " AND ".join(clauses), params
 
     def reviewer_where(self, alias: str) -> tuple[str, list]:
-        return (f"{alias}.reviewer = ?", [self.teammate]) if self.teammate is not None else ("1", [])
+        return (f"{alias}.reviewer = ?", [self.teammate]) if self.teammate is not None else ("1 = 1", [])
 
 
 def unit_of(task_type: str) -> str:
@@ -87,11 +89,11 @@ def unit_of(task_type: str) -> str:
 
 def _sql(store: Store, sql: str, params: list) -> pd.DataFrame:
     cursor = store.conn.execute(sql, params)
-    return pd.DataFrame(cursor.fetchall(), columns=[d[0] for d in cursor.description])
+    return pd.DataFrame([tuple(r) for r in cursor.fetchall()], columns=[d[0] for d in cursor.description])
 
 
 def _outcomes(store: Store, filters: Filters) -> pd.DataFrame:
-    where, params = filters.tasks_where("t", by_teammate=True)
+    where, params = filters.tasks_where("t", by_teammate=True, dialect=store.dialect)
     return _sql(store, f"SELECT t.task_type, t.model, t.status, t.failure_code, COUNT(*) AS n "
                        "FROM tasks t "
                        f"WHERE {where} GROUP BY 1, 2, 3, 4", params)
@@ -100,7 +102,7 @@ def _outcomes(store: Store, filters: Filters) -> pd.DataFrame:
 def _durations(store: Store, filters: Filters) -> pd.DataFrame:
     """Histograms to the tenth of a second: `total` from submission to the end of a succeeded
     task, `queue` from submission to the start of any started one."""
-    where, params = filters.tasks_where("t", by_teammate=True)
+    where, params = filters.tasks_where("t", by_teammate=True, dialect=store.dialect)
     parts = [f"SELECT t.task_type, t.model, '{kind}' AS kind, t.{column} AS s, COUNT(*) AS n FROM tasks t "
              f"WHERE {where} AND {cond} GROUP BY 1, 2, 4"
              for kind, column, cond in (
@@ -113,23 +115,24 @@ def _durations(store: Store, filters: Filters) -> pd.DataFrame:
 def _costs(store: Store, filters: Filters) -> pd.DataFrame:
     """Credits and what they bought, over the succeeded tasks with a known charge: seconds asked
     for (a number in the request's `duration`) or images made (the outputs, one if none are left)."""
-    where, params = filters.tasks_where("t", by_teammate=True)
+    d = store.dialect
+    where, params = filters.tasks_where("t", by_teammate=True, dialect=d)
     images = [k.key for k in catalog.TASK_TYPES if k.output == "image"]
+    made = d.greatest("1", "(SELECT COUNT(*) FROM outputs o WHERE o.task_id = t.id)")
     return _sql(store, (
         f"SELECT t.task_type, t.model, "
         "SUM(CASE WHEN t.request_seconds IS NOT NULL THEN t.cost_credits END) AS second_credits, "
         "SUM(t.request_seconds) AS seconds, "
         f"SUM(CASE WHEN t.task_type IN ({placeholders(images)}) THEN t.cost_credits END) AS image_credits, "
-        f"SUM(CASE WHEN t.task_type IN ({placeholders(images)}) THEN "
-        f"MAX(1, (SELECT COUNT(*) FROM outputs o WHERE o.task_id = t.id)) END) AS images "
-        # Every column read is in this index (the planner, with no statistics, took one that is not).
-        f"FROM tasks t INDEXED BY tasks_by_model WHERE {where} AND t.status = ? AND t.cost_credits IS NOT NULL "
-        f"GROUP BY 1, 2"),
+        f"SUM(CASE WHEN t.task_type IN ({placeholders(images)}) THEN {made} END) AS images "
+        # Every column read is in this index (SQLite's planner, with no statistics, took one that is not).
+        f"FROM tasks t {d.indexed_by('tasks_by_model')} WHERE {where} AND t.status = ? "
+        "AND t.cost_credits IS NOT NULL GROUP BY 1, 2"),
         [*images, *images, *params, lifecycle.SUCCEEDED])
 
 
 def _ratings(store: Store, filters: Filters) -> pd.DataFrame:
-    where, params = filters.tasks_where("t", by_teammate=False)
+    where, params = filters.tasks_where("t", by_teammate=False, dialect=store.dialect)
     mine, who = filters.reviewer_where("r")
     return _sql(store, f"SELECT t.task_type, t.model, AVG(r.rating) AS rating_average, COUNT(*) AS rating_count "
                        f"FROM {REVIEW_ROWS} r JOIN tasks t ON t.id = r.task_id "
@@ -139,20 +142,24 @@ def _ratings(store: Store, filters: Filters) -> pd.DataFrame:
 def _judgements(store: Store, filters: Filters) -> pd.DataFrame:
     """Pairwise judgements between two models of one task type, grouped: `a` scored `score`
     (1, 0.5 or 0) against `b` `n` times; `kind` is "vote" (a winner vote) or "rating"."""
-    where_a, params_a = filters.tasks_where("a", by_teammate=False, by_id=True)
-    where_b, params_b = filters.tasks_where("b", by_teammate=False, by_id=True)
+    d = store.dialect
+    where_a, params_a = filters.tasks_where("a", by_teammate=False, by_id=True, dialect=d)
+    where_b, params_b = filters.tasks_where("b", by_teammate=False, by_id=True, dialect=d)
     mine, who = filters.reviewer_where("r")
-    compared = "json_each(CASE WHEN json_valid(r.compared) THEN r.compared ELSE '[]' END)"
+    # The ids a vote was made among (`compared`, a JSON array the store writes), as rows `value`.
+    voted_among = d.json_ids("v.compared").format(alias="j")
+    rated_among = [d.json_ids("r.compared").format(alias=alias) for alias in ("j", "k")]
     # Each side's filters apply where its tasks are first read, so a filter that leaves few tasks
-    # leaves few pairs to build; CROSS JOIN reads the reviews first and their tasks by id (the
-    # planner otherwise walked all 100,000 tasks to find the reviews of each).
+    # leaves few pairs to build. CROSS JOIN (its conditions in WHERE, which both databases take)
+    # makes SQLite read the reviews first and their tasks by id (its planner otherwise walked all
+    # 100,000 tasks to find the reviews of each); PostgreSQL plans the same joins for itself.
     votes = (
         f"WITH v AS MATERIALIZED (SELECT r.task_id, r.compared, a.task_type, a.model, a.group_id "
-        f"FROM {REVIEW_ROWS} r CROSS JOIN tasks a ON a.id = r.task_id WHERE r.winner != 0 AND {mine} AND {where_a}), "
+        f"FROM {REVIEW_ROWS} r CROSS JOIN tasks a WHERE a.id = r.task_id AND r.winner != 0 AND {mine} "
+        f"AND {where_a}), "
         f"beaten(task_type, a, l) AS ("
-        f"SELECT v.task_type, v.model, CAST(j.value AS INTEGER) FROM v, "
-        f"json_each(CASE WHEN json_valid(v.compared) THEN v.compared ELSE '[]' END) j "
-        f"WHERE v.compared IS NOT NULL AND CAST(j.value AS INTEGER) != v.task_id "
+        f"SELECT v.task_type, v.model, CAST(j.value AS BIGINT) FROM v, {voted_among} "
+        f"WHERE v.compared IS NOT NULL AND CAST(j.value AS BIGINT) != v.task_id "
         f"UNION ALL SELECT v.task_type, v.model, o.id FROM v JOIN tasks o ON o.group_id = v.group_id "
         f"AND o.id != v.task_id WHERE v.compared IS NULL AND COALESCE(v.group_id, '') != '') "
         f"SELECT beaten.task_type, beaten.a, b.model AS b, 1.0 AS score, 'vote' AS kind, COUNT(*) AS n "
@@ -160,25 +167,24 @@ def _judgements(store: Store, filters: Filters) -> pd.DataFrame:
         f"AND b.task_type = beaten.task_type AND b.model != beaten.a AND {where_b} GROUP BY 1, 2, 3")
     ratings = (
         f"WITH rated AS MATERIALIZED (SELECT r.task_id, r.reviewer, r.rating, a.task_type, a.model, a.group_id "
-        f"FROM {REVIEW_ROWS} r CROSS JOIN tasks a ON a.id = r.task_id "
-        f"WHERE r.rating IS NOT NULL AND {mine} AND {where_a}), "
-        # Pairs from one group's rated tasks (by the indexes of groups and of reviews: the planner
-        # put no index on `rated`, and joined it to itself row by row), and from the ids a vote
-        # was made among.
+        f"FROM {REVIEW_ROWS} r CROSS JOIN tasks a "
+        f"WHERE a.id = r.task_id AND r.rating IS NOT NULL AND {mine} AND {where_a}), "
+        # Pairs from one group's rated tasks (by the indexes of groups and of reviews: SQLite's
+        # planner put no index on `rated`, and joined it to itself row by row), and from the ids a
+        # vote was made among.
         f"pairs(reviewer, a, b) AS (SELECT x.reviewer, x.task_id, o.id FROM rated x "
-        f"CROSS JOIN tasks o ON o.group_id = x.group_id AND o.id > x.task_id "
-        f"CROSS JOIN {REVIEW_ROWS} y ON y.task_id = o.id AND y.reviewer = x.reviewer "
-        f"WHERE COALESCE(x.group_id, '') != '' AND y.rating IS NOT NULL "
-        f"UNION SELECT r.reviewer, CAST(j.value AS INTEGER), CAST(k.value AS INTEGER) "
-        f"FROM {REVIEW_ROWS} r, {compared} j, {compared} k "
-        f"WHERE r.compared IS NOT NULL AND {mine} AND CAST(k.value AS INTEGER) > CAST(j.value AS INTEGER)) "
+        f"CROSS JOIN tasks o CROSS JOIN {REVIEW_ROWS} y "
+        f"WHERE o.group_id = x.group_id AND o.id > x.task_id AND y.task_id = o.id AND y.reviewer = x.reviewer "
+        f"AND COALESCE(x.group_id, '') != '' AND y.rating IS NOT NULL "
+        f"UNION SELECT r.reviewer, CAST(j.value AS BIGINT), CAST(k.value AS BIGINT) "
+        f"FROM {REVIEW_ROWS} r, {rated_among[0]}, {rated_among[1]} "
+        f"WHERE r.compared IS NOT NULL AND {mine} AND CAST(k.value AS BIGINT) > CAST(j.value AS BIGINT)) "
         f"SELECT ra.task_type, ra.model AS a, rb.model AS b, "
         f"CASE WHEN ra.rating > rb.rating THEN 1.0 WHEN ra.rating = rb.rating THEN 0.5 ELSE 0.0 END AS score, "
-        # CROSS JOIN keeps this order: from the few pairs to their rated tasks.
-        f"'rating' AS kind, COUNT(*) AS n FROM pairs p "
-        f"CROSS JOIN rated ra ON ra.task_id = p.a AND ra.reviewer = p.reviewer "
-        f"CROSS JOIN rated rb ON rb.task_id = p.b AND rb.reviewer = p.reviewer "
-        f"WHERE ra.task_type = rb.task_type AND ra.model != rb.model GROUP BY 1, 2, 3, 4")
+        # CROSS JOIN keeps this order on SQLite: from the few pairs to their rated tasks.
+        f"'rating' AS kind, COUNT(*) AS n FROM pairs p CROSS JOIN rated ra CROSS JOIN rated rb "
+        f"WHERE ra.task_id = p.a AND ra.reviewer = p.reviewer AND rb.task_id = p.b AND rb.reviewer = p.reviewer "
+        f"AND ra.task_type = rb.task_type AND ra.model != rb.model GROUP BY 1, 2, 3, 4")
     return pd.concat([_sql(store, votes, [*who, *params_a, *params_b]),
                       _sql(store, ratings, [*who, *params_a, *who])], ignore_index=True)
 

@@ -34,7 +34,14 @@ USAGE_MAX_DAYS = 90  # Runway's limit per usage call
 _CSV_BATCH = 1000
 
 KEYS = TABLE_COLUMNS[:4]
-_MEASURES = "SUM(tasks), round(SUM(credits), 6), SUM(no_cost_reported), SUM(removed)"
+
+
+def _rounded(credits: str) -> str:
+    """Credits to a millionth, on both databases (PostgreSQL rounds a NUMERIC to places, not a double)."""
+    return f"ROUND(CAST({credits} AS NUMERIC), 6)"
+
+
+_MEASURES = f"SUM(tasks), {_rounded('SUM(credits)')}, SUM(no_cost_reported), SUM(removed)"
 
 
 def _period(start: date, end: date | None, backend: str | None) -> tuple[str, tuple]:
@@ -62,13 +69,6 @@ def _pandas():
     return pandas
 
 
-def _tuples(store: Store, sql: str, params: tuple) -> list[tuple]:
-    # Plain tuples: turning 30,000 sqlite3.Row objects into tuples took longer than the query.
-    cursor = store.conn.cursor()
-    cursor.row_factory = None
-    return cursor.execute(sql, params).fetchall()
-
-
 def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, newest: int | None = None,
           backend: str | None = None) -> pd.DataFrame:
     """The Spend table: one row per day, model, task type and teammate (TABLE_COLUMNS), of every
@@ -78,7 +78,7 @@ def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, ne
     pd = _pandas()
     sql, params = _grouped(keys, start, end, backend, newest_first=newest is not None)
     sql += "" if newest is None else f" LIMIT {int(newest)}"
-    frame = pd.DataFrame(_tuples(store, sql, params), columns=[*keys, *TABLE_COLUMNS[4:]])
+    frame = pd.DataFrame(store.tuples(sql, params), columns=[*keys, *TABLE_COLUMNS[4:]])
     frame["credits"] = frame["credits"].astype(float)
     return frame
 
@@ -86,7 +86,7 @@ def table(store: Store, start: date, end: date, keys: tuple[str, ...] = KEYS, ne
 def table_rows(store: Store, start: date, end: date, backend: str | None = None) -> int:
     """How many rows `table` has for the period."""
     where, params = _period(start, end, backend)
-    return store.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 {where} GROUP BY {', '.join(KEYS)})",
+    return store.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 AS one {where} GROUP BY {', '.join(KEYS)}) AS g",
                                  params).fetchone()[0]
 
 
@@ -110,7 +110,7 @@ def credits_since(store: Store, start: date, backend: str | None = None) -> pd.S
     """Credits charged per UTC day from `start` to now (days with no spend left out)."""
     pd = _pandas()
     where, params = _period(start, None, backend)
-    rows = store.conn.execute(f"SELECT day, round(SUM(credits), 6) {where} GROUP BY day ORDER BY day",
+    rows = store.conn.execute(f"SELECT day, {_rounded('SUM(credits)')} {where} GROUP BY day ORDER BY day",
                                  params).fetchall()
     return pd.Series({r[0]: float(r[1]) for r in rows}, dtype=float)
 
@@ -202,9 +202,10 @@ def runway_usage(client: RunwayClient, start: date, end: date) -> pd.DataFrame:
 def dashboard_usage(store: Store, backend: str, start: date, end: date) -> pd.DataFrame:
     """The dashboard's credits per day and model on one backend (the tasks it created there)."""
     pd = _pandas()
-    rows = _tuples(store, "SELECT day, model, round(SUM(credits), 6) FROM spend_days WHERE day >= ? AND day <= ? "
+    # Plain tuples: turning 30,000 row objects into tuples took longer than the query.
+    rows = store.tuples(f"SELECT day, model, {_rounded('SUM(credits)')} FROM spend_days WHERE day >= ? AND day <= ? "
                           "AND backend = ? AND tasks > 0 GROUP BY day, model ORDER BY day, model",
-                   (start.isoformat(), end.isoformat(), backend))
+                        (start.isoformat(), end.isoformat(), backend))
     return pd.DataFrame(rows, columns=["day", "model", "dashboard"]).astype({"dashboard": float})
 
 
@@ -227,17 +228,15 @@ def csv_bytes(store: Store, start: date, end: date, backend: str | None = None) 
     writer = csv.writer(buffer, lineterminator="\r\n")
     buffer.write("\ufeff")
     writer.writerow(TABLE_COLUMNS)
-    cursor = store.conn.cursor()
-    cursor.row_factory = None
-    cursor.execute(*_grouped(KEYS, start, end, backend))
-    while True:
-        for row in cursor.fetchmany(_CSV_BATCH):
-            writer.writerow([*(safe_cell(v) for v in row[:4]), *row[4:]])
-        if not buffer.tell():
-            return
+    for rows in store.stream(*_grouped(KEYS, start, end, backend), _CSV_BATCH):
+        # Credits as a real number whichever database summed them (PostgreSQL's NUMERIC comes back
+        # an int when whole): "60.0" in the file on both.
+        writer.writerows([*(safe_cell(v) for v in row[:4]), row[4], float(row[5]), *row[6:]] for row in rows)
         yield buffer.getvalue().encode()
         buffer.seek(0)
         buffer.truncate()
+    if buffer.tell():  # the header of an empty period
+        yield buffer.getvalue().encode()
 
 
 def csv_stream(start: date, end: date, backend: str | None = None) -> Iterator[bytes]:
@@ -260,7 +259,7 @@ class Totals:
 
 def totals(store: Store, frame: pd.DataFrame, start: date, end: date, backend: str | None = None) -> Totals:
     where, params = _period(start, end, backend)
-    removed_credits = store.conn.execute(f"SELECT COALESCE(round(SUM(removed_credits), 6), 0) {where}",
+    removed_credits = store.conn.execute(f"SELECT COALESCE({_rounded('SUM(removed_credits)')}, 0) {where}",
                                             params).fetchone()[0]
     return Totals(float(frame["credits"].sum()), int(frame["tasks"].sum()), int(frame["no_cost_reported"].sum()),
                   int(frame["removed"].sum()), float(removed_credits))

@@ -33,9 +33,9 @@ else:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def _figures(_store, path: str, backend: str, start: date, end: date, version: int) -> dict:
+def _figures(_store, key: str, backend: str, start: date, end: date, version: int) -> dict:
     """What the page draws of a period, aggregates only, grouped in SQL: a year has tens of thousands
-    of table rows, a figure needs a few hundred. Computed once per database (`path`), backend, period
+    of table rows, a figure needs a few hundred. Computed once per database (`key`), backend, period
     and spend `version`, and shared by the sessions."""
     def named(frame):
         return frame.assign(teammate=frame["teammate"].replace("", "(no name)")) if "teammate" in frame else frame
@@ -52,7 +52,7 @@ def _bars(title: str | None, x: dict, y: dict, color: dict, tooltip: list[dict])
             "encoding": {"x": x, "y": y, "color": color, "tooltip": tooltip}}
 
 
-figures = _figures(ctx.store, str(ctx.store.path), backend, start, end, st.session_state["spend_version"][0])
+figures = _figures(ctx.store, ctx.store.key, backend, start, end, st.session_state["spend_version"][0])
 totals = figures["totals"]
 st.caption(
     "What Runway charged for each task, on the day it finished: a failed or cancelled task counts what it "

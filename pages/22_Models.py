@@ -30,7 +30,7 @@ since = (datetime.now(timezone.utc) - timedelta(days=days - 1)).date() if days e
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _board(_store, db_path: str, version: int, filters: leaderboard.Filters) -> dict:
+def _board(_store, key: str, version: int, filters: leaderboard.Filters) -> dict:
     """The leaderboard, computed once per change of the history (`version`) and filters, for
     every session: a rerun or a teammate's visit with nothing new reads no task."""
     return leaderboard.board(_store, filters)
@@ -38,7 +38,7 @@ def _board(_store, db_path: str, version: int, filters: leaderboard.Filters) -> 
 
 version = ctx.store.change_version()
 filters = leaderboard.Filters(since=since, teammate=teammate, task_type=by_name.get(type_name), ratio=ratio)
-boards = _board(ctx.store, str(ctx.store.path), version, filters)
+boards = _board(ctx.store, ctx.store.key, version, filters)
 if not boards:
     st.info("No task or comparison matches these filters yet. Compare outputs of several models and vote for "
             "the best, and the leaderboard fills in.")

@@ -12,8 +12,9 @@ from datetime import timedelta
 import pandas as pd
 
 from lib import export
-from lib.store import queries
+from lib.store import Store, queries
 from lib.store.queries import Filters
+from tests.support import services
 from tests.support.history import START, insert_output, insert_task, insert_tasks, task_row
 
 AWKWARD = [
@@ -132,6 +133,24 @@ def test_csv_is_written_in_batches_not_built_in_memory(store, quiet_process):
     assert peak < 3_000_000, peak  # an 8 MB file written in well under 3 MB
 
 
+def test_the_csv_of_a_postgresql_history_comes_through_a_server_side_cursor():
+    """PostgreSQL holds the result and hands it over a batch at a time: while the CSV is being read
+    the store's session has a cursor open on the server, and none once the reader stops early."""
+    with services.fresh_postgres() as url:
+        store = Store(url)
+        ids = insert_tasks(store, [task_row(prompt=f"shot {i}", created=START + timedelta(seconds=i))
+                                   for i in range(1200)])
+        cursors = "SELECT COUNT(*) FROM pg_cursors WHERE name LIKE 'stream_%'"
+        pieces = export.csv_bytes(store, Filters(), batch=500)
+        first = next(pieces).decode("utf-8-sig")
+        assert len(first.splitlines()) == 1 + 500 and store.conn.execute(cursors).fetchone()[0] == 1
+        pieces.close()  # the reader went away (a closed download)
+        assert store.conn.execute(cursors).fetchone()[0] == 0 and not store.conn.in_transaction
+        whole = b"".join(export.csv_bytes(store, Filters(), batch=500)).decode("utf-8-sig")
+        assert [int(r["id"]) for r in csv.DictReader(io.StringIO(whole))] == ids
+        store.close()
+
+
 def test_zip_holds_the_archived_outputs_and_a_manifest(store, tmp_path):
     static = tmp_path / "static"
     static.mkdir()
@@ -219,3 +238,51 @@ def test_a_path_in_a_subfolder_of_static_is_no_archived_file_in_the_csv_nor_the_
         assert sorted(bundle.namelist()) == ["manifest.csv", "reviews.csv", f"task-{task}-gen4.5-a-fox-2.mp4"]
     assert [(m["file"], m["archived_url"]) for m in manifest] == [
         ("(not archived)", ""), (f"task-{task}-gen4.5-a-fox-2.mp4", "http://h/app/static/c.mp4")]
+
+
+def _plant_everything(store) -> None:
+    """A history with every kind of cell the CSV writes: awkward text, numbers that are not whole,
+    outputs out of order, a sub-folder path, reviews averaging to thirds, a removed task, a child."""
+    ids = [insert_task(store, prompt=p, teammate=["Ana", "", "=Bo"][i % 3], group_id=f"g{i % 2}",
+                       created=START + timedelta(minutes=i, milliseconds=137 * i),
+                       finished_at=(START + timedelta(minutes=i, seconds=31, milliseconds=449 * i)).isoformat(
+                           timespec="milliseconds").replace("+00:00", "Z"),
+                       request={"model": "gen4.5", "promptText": p, "ratio": "1280:720", "duration": 5.5 + i,
+                                "seed": -i, "promptImage": "https://img.test/a.png" if i == 2 else None},
+                       status="FAILED" if i == 1 else "SUCCEEDED", failure="+bad\r\nworse" if i == 1 else None,
+                       cost_credits=[0.1, None, 60.0, -4.25, 1 / 3, 12.0, 2.5][i])
+           for i, p in enumerate(AWKWARD)]
+    insert_output(store, ids[0], position=1, path="static/bb.mp4", url="https://cdn.test/b.mp4")
+    insert_output(store, ids[0], position=0, path="static/aa.mp4", url="=https://cdn.test/a.mp4?x=1,2")
+    insert_output(store, ids[2], path="static/sub/cc.mp4")
+    insert_task(store, prompt="upscaled", task_type="video_upscale", model="upscale_v1",
+                request={"model": "upscale_v1", "videoUri": "stored:video/mp4:abc.mp4"}, parent_task_id=ids[0])
+    for reviewer, rating in (("Bo", 4), ("Leo", 4), ("", 5)):
+        store.set_rating(ids[0], rating, reviewer)
+    store.set_notes(ids[0], "=sharper\nkeep", "Bo")
+    store.set_notes(ids[3], "only a note", "Leo")
+    store.set_winner(ids[:3], ids[2], "Maya")
+    store.set_rating(ids[5], 2, "Maya")
+    store.remove_task(ids[5])
+    store.conn.execute("UPDATE tasks SET removed_at = ? WHERE id = ?", ("2026-03-02T10:00:00.000Z", ids[5]))
+
+
+def test_both_backends_write_the_same_csv_byte_for_byte(tmp_path):
+    """One history on SQLite and on PostgreSQL: the same file, whole or filtered, in any batch size."""
+    from lib.store import Store
+
+    with services.fresh_postgres() as url:
+        backends = [Store(tmp_path / "dashboard.db"), Store(url)]
+        for store in backends:
+            _plant_everything(store)
+        for filters, batch in ((Filters(), 1000), (Filters(), 2), (Filters(prompt="more"), 1000),
+                               (Filters(statuses=("SUCCEEDED",), teammates=("", "=Bo")), 3)):
+            sqlite, postgres = (b"".join(export.csv_bytes(s, filters, batch, base="http://localhost:8501"))
+                                for s in backends)
+            assert sqlite == postgres, (filters, batch)
+        text = b"".join(export.csv_bytes(backends[1], Filters())).decode("utf-8-sig")
+        whole = list(csv.DictReader(io.StringIO(text)))
+        assert [r["rating_average"] for r in whole][:4] == ["4.33", "", "", ""] and whole[0]["cost_credits"] == "0.1"
+        assert whole[4]["cost_credits"] == str(1 / 3) and whole[3]["cost_credits"] == "'-4.25"
+        for store in backends:
+            store.close()

@@ -2,6 +2,7 @@
 actions on a task (cancel, re-run, remove) against the simulator and a fake Runway."""
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -19,6 +20,7 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import TaskUpdate, queries
 from lib.store.queries import Filters
 from lib.tasks import submit_task
+from tests.support import services
 from tests.support.apptest import open_page
 from tests.support.history import START, insert_output, insert_task, insert_tasks, task_row
 
@@ -41,16 +43,20 @@ def _history(n: int, seed: int = 7) -> list[dict]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def big(tmp_path_factory):
-    """A store with 3,000 tasks, and the rows as inserted (ids 1..3000)."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def big(request, tmp_path_factory):
+    """A store with 3,000 tasks, and the rows as inserted (ids 1..3000), on each backend."""
     from lib.store import Store
 
-    store = Store(tmp_path_factory.mktemp("big") / "dashboard.db")
-    rows = _history(3000)
-    insert_tasks(store, rows)
-    yield store, rows
-    store.close()
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            store = Store(tmp_path_factory.mktemp("big") / "dashboard.db")
+        else:
+            store = Store(stack.enter_context(services.fresh_postgres()))
+        stack.callback(store.close)
+        rows = _history(3000)
+        insert_tasks(store, rows)
+        yield store, rows
 
 
 def _expect(rows, keep) -> list[int]:
@@ -558,3 +564,16 @@ def test_prompt_search_follows_new_changed_and_removed_tasks_and_existing_ones(t
     store.remove_task(fox)
     assert found("fox") == [] and queries.count(store, Filters(prompt="kite")) == 1
     store.close()
+
+
+def test_prompt_search_follows_new_changed_and_removed_tasks_on_both_backends(store):
+    """SQLite's FTS5 table and PostgreSQL's `prompt_search` column are both kept by triggers."""
+    found = lambda text: [t["id"] for t in queries.page(store, Filters(prompt=text), "oldest")]
+    old, fox, kite = insert_tasks(store, [task_row(prompt=p) for p in (
+        "an old lighthouse at dawn", "a red fox in the snow", "a kite at noon")])
+    assert found("LIGHTHOUSE") == [old] and found("red fox") == [fox] and found("at") == [old, kite]
+    store.conn.execute("UPDATE tasks SET request_json = ? WHERE id = ?",
+                       (json.dumps({"model": "gen4.5", "promptText": "a blue fox"}), fox))
+    assert found("red fox") == [] and found("blue fox") == [fox]
+    store.remove_task(fox)
+    assert found("fox") == [] and queries.count(store, Filters(prompt="kite")) == 1

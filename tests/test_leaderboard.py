@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lib import export, leaderboard, tasks
@@ -200,3 +201,27 @@ def test_a_ratio_keeps_the_judgements_and_prices_of_its_own_tasks(store):
     assert _row(wide_only, "gen4.5")["credits_per_unit"] == pytest.approx(60.0 / 5)
     tall = board(store, Filters(ratio="720:1280"))["text_to_video"]
     assert list(tall["model"]) == ["veo3"] and _row(tall, "veo3")["comparisons"] == 0
+
+
+def test_both_backends_make_the_same_board(tmp_path):
+    """One history of comparisons, ratings, failures and prices on SQLite and on PostgreSQL: the
+    same leaderboard, filtered or not."""
+    from lib.store import Store
+    from tests.support import services
+    from tests.support.history import comparison_history
+
+    with services.fresh_postgres() as url:
+        backends = [Store(tmp_path / "dashboard.db"), Store(url)]
+        for store in backends:
+            ids = comparison_history(store, 40)
+            store.conn.execute("UPDATE tasks SET status = 'FAILED', failure_code = 'SAFETY.INPUT.TEXT' WHERE id = ?",
+                               (ids[1],))
+            insert_output(store, ids[2])
+            tasks.remove(store, ids[3])
+        for filters in (Filters(), Filters(teammate="Maya"), Filters(ratio="1280:720", task_type="text_to_video")):
+            sqlite, postgres = (board(s, filters) for s in backends)
+            assert list(sqlite) == list(postgres) != []
+            for task_type, frame in sqlite.items():
+                pd.testing.assert_frame_equal(frame, postgres[task_type], check_dtype=False, rtol=1e-9)
+        for store in backends:
+            store.close()

@@ -14,14 +14,16 @@ from tests.test_browser import _screenshot
 PAGE = "pages/22_Models.py"
 
 
-def _planted(db: Path, groups: int = 30) -> None:
-    store = Store(db)
+def _planted(db: Path | Store, groups: int = 30) -> None:
+    """Comparisons into the store (or the SQLite file) the page will open."""
+    store = db if isinstance(db, Store) else Store(db)
     try:
         comparison_history(store, groups)
         insert_task(store, task_type="text_to_image", model="gen4_image", cost_credits=8.0,
                     request={"model": "gen4_image", "ratio": "1920:1080", "promptText": "a kite"})
     finally:
-        store.close()
+        if store is not db:
+            store.close()
 
 
 def _run(**query) -> AppTest:
@@ -32,8 +34,8 @@ def _table(at: AppTest, n: int = 0):
     return at.dataframe[n].value
 
 
-def test_the_page_shows_a_ranked_table_and_a_chart_per_task_type(app_env):
-    _planted(app_env / "dashboard.db")
+def test_the_page_shows_a_ranked_table_and_a_chart_per_task_type(store, app_env):
+    _planted(store)  # the page opens the same database: the SQLite file, or PostgreSQL
     at = _run()
     assert not at.exception
     assert [h.value for h in at.subheader] == ["Text to Video", "Text to Image"]
@@ -46,8 +48,8 @@ def test_the_page_shows_a_ranked_table_and_a_chart_per_task_type(app_env):
     assert "no chart" in " ".join(c.value for c in at.caption)
 
 
-def test_filters_narrow_the_figures_to_a_teammates_own_reviews(app_env):
-    _planted(app_env / "dashboard.db")
+def test_filters_narrow_the_figures_to_a_teammates_own_reviews(store, app_env):
+    _planted(store)
     everyone, maya = _table(_run()), _table(_run(board_by="Maya"))
     # Maya judged half the groups (and submitted those tasks): half the comparisons and ratings.
     assert maya["rating_count"].sum() * 2 == everyone["rating_count"].sum()

@@ -103,13 +103,15 @@ def test_the_per_day_totals_follow_every_change_of_a_task(store):
         "WHERE tasks > 0 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
     counted = [tuple(r) for r in conn.execute(
         "SELECT substr(finished_at, 1, 10), model, task_type, teammate, COUNT(*), SUM(COALESCE(cost_credits, 0)), "
-        "SUM(removed_at IS NOT NULL) FROM tasks WHERE finished_at IS NOT NULL "
+        "SUM(CASE WHEN removed_at IS NOT NULL THEN 1 ELSE 0 END) FROM tasks WHERE finished_at IS NOT NULL "
         "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4")]
     assert kept == counted and len(kept) == 7
     assert spend.totals(store, spend.table(store, *MARCH), *MARCH).credits == 60 + 120 + 30.5 + 8 + 7
 
 
-def test_a_history_from_before_the_per_day_totals_is_counted_when_they_arrive(store):
+def test_a_history_from_before_the_per_day_totals_is_counted_when_they_arrive(sqlite_store):
+    """SQLite's m013 over a history that had no per-day totals (PostgreSQL's schema starts with them)."""
+    store = sqlite_store
     _plant(store)
     before = spend.table(store, *MARCH).values.tolist()
     conn = store.conn
@@ -325,3 +327,26 @@ def test_the_spend_page_draws_its_charts_in_a_browser(dashboard, page, tmp_path)
                            "[data-testid='stVegaLiteChart'] svg.marks\").length >= 5", timeout=30_000)
     assert charts.count() == 5
     assert "180" in page.get_by_test_id("stMetric").first.inner_text()
+
+
+def test_both_backends_make_the_same_spend_figures_and_csv(tmp_path):
+    """One history on SQLite and on PostgreSQL: the same table, totals, balance and CSV, byte for byte."""
+    from tests.support import services
+
+    with services.fresh_postgres() as url:
+        backends = [Store(tmp_path / "dashboard.db"), Store(url)]
+        for store in backends:
+            _plant(store)
+            insert_task(store, teammate="=Eve", cost_credits=1 / 3, created=START + timedelta(days=4))
+        sqlite, postgres = ({"table": spend.table(s, *MARCH).values.tolist(),
+                             "newest": spend.table(s, *MARCH, keys=("day", "model"), newest=2).values.tolist(),
+                             "rows": spend.table_rows(s, *MARCH),
+                             "totals": spend.totals(s, spend.table(s, *MARCH), *MARCH),
+                             "balance": spend.balance_history(100.0, s, date(2026, 3, 1), today=date(2026, 4, 3))
+                             .values.tolist(),
+                             "month": spend.month_spend(s, "Ana", datetime(2026, 3, 20, tzinfo=timezone.utc)),
+                             "csv": b"".join(spend.csv_bytes(s, *MARCH))} for s in backends)
+        assert sqlite == postgres
+        assert b"\r\n2026-03-05,gen4.5,text_to_video,'=Eve,1,0.333333,0,0\r\n" in postgres["csv"]
+        for store in backends:
+            store.close()

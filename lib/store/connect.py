@@ -119,6 +119,12 @@ class Dialect:
             return ""
         return f"FOR UPDATE OF {of} SKIP LOCKED" if of else "FOR UPDATE SKIP LOCKED"
 
+    def json_array(self, *values: str) -> str:
+        """A JSON array of the values, as text (PostgreSQL's json would come back parsed)."""
+        if self.postgres:
+            return f"(json_build_array({', '.join(values)}))::text"
+        return f"json_array({', '.join(values)})"
+
 
 SQLITE = Dialect("sqlite")
 POSTGRES = Dialect("postgresql")

@@ -9,12 +9,14 @@ inputs are in words is history.py's, how an export file is written export.py's.
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 
 from lib import archive, catalog
+from lib.store.connect import SQLITE, Dialect
 from lib.store.db import Store, team_review
 from lib.store.sql import in_view, placeholders
 
@@ -49,11 +51,11 @@ class Filters:
     def active(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
 
-    def where(self, walk: bool = False) -> tuple[str, list]:
-        """The WHERE clause over `tasks t`, and its parameters. `walk`: the query walks an index
-        in its sort order and stops after a page, so the prompt index is a set to probe rather
-        than the rows to start from (a common word matches a quarter of the history, which would
-        all be read and sorted for 25 rows)."""
+    def where(self, walk: bool = False, dialect: Dialect = SQLITE) -> tuple[str, list]:
+        """The WHERE clause over `tasks t`, and its parameters, in `dialect`'s SQL (the store's).
+        `walk`: the query walks an index in its sort order and stops after a page, so the prompt
+        index is a set to probe rather than the rows to start from (a common word matches a
+        quarter of the history, which would all be read and sorted for 25 rows)."""
         clauses: list[str] = [] if self.removed else [in_view("t")]
         params: list = []
         for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
@@ -70,24 +72,45 @@ class Filters:
         if self.created_to:
             clauses.append("t.created_at < ?")
             params.append((self.created_to + timedelta(days=1)).isoformat())
-        # Every word typed must be in the prompt, in any order ("lighthouse drone" finds "a drone
-        # over a lighthouse"). For each word a first pass finds candidates cheaply; LIKE on the
-        # prompt itself then decides, so the match is the same either way (literal text, case
-        # ignored for ASCII letters). Words of three characters or more: the trigram index
-        # (schema.m004_prompt_search), which folds more cases than LIKE, never fewer. Shorter: a LIKE on the raw
-        # JSON, which holds the prompt as json.dumps wrote it.
         words = list(dict.fromkeys(self.prompt.split()))
-        long_words = [w for w in words if len(w) >= 3]
-        if long_words:
-            clauses.append(f"{'+' if walk else ''}t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
-            params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))  # each as typed
-        for word in words:
-            if len(word) < 3:
-                clauses.append("t.request_json LIKE ? ESCAPE '\\'")
-                params.append(f"%{_like_escape(json.dumps(word, ensure_ascii=False)[1:-1])}%")
-            clauses.append("json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
-            params.append(f"%{_like_escape(word)}%")
-        return " AND ".join(clauses) or "1", params
+        clauses += (_pg_words if dialect.postgres else _sqlite_words)(words, walk, params)
+        return " AND ".join(clauses) or "1 = 1", params
+
+
+def _sqlite_words(words: list[str], walk: bool, params: list) -> list[str]:
+    """Every word typed must be in the prompt, in any order ("lighthouse drone" finds "a drone
+    over a lighthouse"). For each word a first pass finds candidates cheaply; LIKE on the prompt
+    itself then decides, so the match is the same either way (literal text, case ignored for
+    ASCII letters). Words of three characters or more: the trigram index
+    (schema.m004_prompt_search), which folds more cases than LIKE, never fewer. Shorter: a LIKE on
+    the raw JSON, which holds the prompt as json.dumps wrote it."""
+    clauses = []
+    long_words = [w for w in words if len(w) >= 3]
+    if long_words:
+        clauses.append(f"{'+' if walk else ''}t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
+        params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))  # each as typed
+    for word in words:
+        if len(word) < 3:
+            clauses.append("t.request_json LIKE ? ESCAPE '\\'")
+            params.append(f"%{_like_escape(json.dumps(word, ensure_ascii=False)[1:-1])}%")
+        clauses.append("json_extract(t.request_json, '$.promptText') LIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_escape(word)}%")
+    return clauses
+
+
+def _pg_words(words: list[str], walk: bool, params: list) -> list[str]:
+    """The same rule on PostgreSQL: each word, as literal text, in `prompt_search` (the prompt,
+    kept by a trigger), by ILIKE, which under its byte-wise collation ignores the case of ASCII
+    letters only, as SQLite's LIKE does. A word of three characters or more is answered by the
+    trigram index (`tasks_prompt_search`); a shorter one has no trigram to look up, so it is
+    asked of an expression the index does not cover and only checks the rows the rest selects
+    (an empty trigram search would read the whole index)."""
+    clauses = []
+    for word in words:
+        column = "t.prompt_search" if len(word) >= 3 else "COALESCE(t.prompt_search, '')"
+        clauses.append(f"{column} ILIKE ? ESCAPE '\\'")
+        params.append(f"%{_like_escape(word)}%")
+    return clauses
 
 
 def _like_escape(text: str) -> str:
@@ -97,7 +120,7 @@ def _like_escape(text: str) -> str:
 # ---------------------------------------------------------------- reading
 
 def count(store: Store, filters: Filters) -> int:
-    where, params = filters.where()
+    where, params = filters.where(dialect=store.dialect)
     return store.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
 
 
@@ -111,7 +134,7 @@ def finished_since(store: Store, teammate: str, since: str) -> int:
 def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
          size: int = PAGE_SIZE) -> list[dict]:
     """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page."""
-    where, params = filters.where(walk=True)
+    where, params = filters.where(walk=True, dialect=store.dialect)
     order = SORTS.get(sort, SORTS["newest"])[1]
     ids = [r[0] for r in store.conn.execute(
         f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
@@ -123,7 +146,7 @@ def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dic
     """Every task the filters select, oldest first, each with `outputs` and the team's review
     (`store.team_review`: `votes`, `average`, `count`, `winner`, `notes`); read `batch` at a time
     so memory stays flat."""
-    where, params = filters.where()
+    where, params = filters.where(dialect=store.dialect)
     last = 0
     while True:
         ids = [r[0] for r in store.conn.execute(
@@ -139,7 +162,7 @@ def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dic
 
 def archived_totals(store: Store, filters: Filters) -> tuple[int, int]:
     """(files, bytes) of the archived outputs of the tasks the filters select."""
-    where, params = filters.where()
+    where, params = filters.where(dialect=store.dialect)
     files, size = store.conn.execute(
         f"SELECT COUNT(*), COALESCE(SUM(o.size), 0) FROM outputs o JOIN tasks t ON t.id = o.task_id "
         f"WHERE o.path IS NOT NULL AND {where}", params).fetchone()
@@ -161,10 +184,12 @@ def distinct_values(store: Store, column: str) -> list[str]:
 def recent_groups(store: Store, limit: int = 50) -> list[dict]:
     """Comparison groups in view, newest first: `group_id`, how many `tasks`, which `models`, its
     `prompt` (the first task's), who submitted it (`teammates`) and when (`last_at`)."""
+    d, comma = store.dialect, "','"
+    models, teammates = d.joined("model", comma, distinct=True), d.joined("NULLIF(teammate, '')", comma, distinct=True)
     rows = store.conn.execute(
-        "SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, group_concat(DISTINCT model) AS models, "
-        "group_concat(DISTINCT NULLIF(teammate, '')) AS teammates, "
-        "(SELECT json_extract(f.request_json, '$.promptText') FROM tasks f WHERE f.group_id = t.group_id "
+        f"SELECT group_id, COUNT(*) AS tasks, MAX(created_at) AS last_at, {models} AS models, "
+        f"{teammates} AS teammates, "
+        f"(SELECT {d.json_text('f.request_json', 'promptText')} FROM tasks f WHERE f.group_id = t.group_id "
         "ORDER BY f.id LIMIT 1) AS prompt "
         f"FROM tasks t WHERE group_id IS NOT NULL AND group_id != '' AND {in_view('t')} GROUP BY group_id "
         "ORDER BY last_at DESC LIMIT ?", (limit,)).fetchall()
@@ -201,83 +226,109 @@ TASK_PAGE_URL = "/Task?task="  # pages/12_Task.py, as Streamlit serves it
 
 
 def _safe_sql(column: str) -> str:
-    """`export.safe_cell` in SQL, for a plain column: a value whose text starts like a formula gets a
-    leading quote; any other comes back as it is, numbers as numbers (the CSV writer then spells
-    them as `str` does)."""
-    starts = ", ".join(f"char({ord(c)})" for c in FORMULA_STARTS)
+    """`export.safe_cell` in SQL, for a plain text column: a value that starts like a formula gets a
+    leading quote; any other comes back as it is. (The formula starts are written into the SQL as
+    they are, tab and carriage return too: a quoted literal takes any character on both databases.)"""
+    starts = ", ".join(f"'{c}'" for c in FORMULA_STARTS)
     return f"CASE WHEN substr({column}, 1, 1) IN ({starts}) THEN '''' || {column} ELSE {column} END"
 
 
-def _outputs_sql(column: str) -> str:
+def _outputs_sql(d: Dialect, column: str) -> str:
     """One column of a task's outputs, in position order, space-separated; empty values left out."""
-    return (f"(SELECT group_concat({column}, ' ') FROM (SELECT o.{column} FROM outputs o "
-            f"WHERE o.task_id = t.id AND o.{column} != '' ORDER BY o.position))")
+    joined = d.joined(f"x.{column}", "' '")
+    return (f"(SELECT {joined} FROM (SELECT o.{column} FROM outputs o "
+            f"WHERE o.task_id = t.id AND o.{column} != '' ORDER BY o.position) AS x)")
 
 
-def _archived_urls_sql() -> str:
+def _archived_urls_sql(d: Dialect) -> str:
     """A task's archived files as dashboard URLs (a `?` for the base first), in position order,
     space-separated: `archive.static_url` in SQL, with its rule: only static/<name>, as archived files are
     never in a subfolder (a path with one has no URL here, nor in the ZIP's manifest)."""
-    return ("(SELECT group_concat(? || '" + archive.STATIC_URL + "/' || substr(path, 8), ' ') FROM (SELECT o.path "
+    joined = d.joined("CAST(? AS TEXT) || '" + archive.STATIC_URL + "/' || substr(x.path, 8)", "' '")
+    no_folder = d.position("'/'", "substr(o.path, 8)")
+    return (f"(SELECT {joined} FROM (SELECT o.path "
             "FROM outputs o WHERE o.task_id = t.id AND substr(o.path, 1, 7) = 'static/' "
-            "AND instr(substr(o.path, 8), '/') = 0 AND substr(o.path, 8) NOT IN ('', '.', '..') "
-            "ORDER BY o.position))")
+            f"AND {no_folder} = 0 AND substr(o.path, 8) NOT IN ('', '.', '..') "
+            "ORDER BY o.position) AS x)")
 
 
-# The CSV is built by SQLite, one statement per batch; export.csv_rows finishes three kinds of cell.
-# Cells the dashboard writes itself from a fixed vocabulary (ids, task types, models, statuses,
-# backends, timestamps, estimates, dashboard URLs) cannot start like a formula; every cell a
-# person or the API wrote is neutralised: plain columns in SQL, computed cells (from the
-# request's JSON and the outputs) in Python, as SQL would compute them twice.
+# The CSV is built by the database: on SQLite one statement per batch, on PostgreSQL one statement
+# read through a server-side cursor; export.csv_rows finishes a few kinds of cell. Cells the
+# dashboard writes itself from a fixed vocabulary (ids, task types, models, statuses, backends,
+# timestamps, estimates, dashboard URLs) cannot start like a formula; every cell a person or the API
+# wrote is neutralised: plain text columns in SQL; computed cells (from the request's JSON and the
+# outputs) and the charged cost (a number, which each database would spell its own way as text) in
+# Python.
 _TRUSTED = {"id", "task_type", "model", "status", "backend", "created_at", "started_at", "finished_at",
             "estimated_credits", "parent_task_id", "removed_at"}
-_COMPUTED = {
-    # In integer milliseconds, so that Python rounds it to tenths exactly as `history.run_seconds` does.
-    "run_seconds": "CAST(round((julianday(NULLIF(t.finished_at, '')) - julianday(COALESCE(NULLIF(t.submitted_at, "
-                   "''), t.created_at))) * 86400000) AS INTEGER)",
-    "ratio": "json_extract(t.request_json, '$.ratio')",
-    "duration": "json_extract(t.request_json, '$.duration')",
-    "seed": "json_extract(t.request_json, '$.seed')",
-    "prompt": "json_extract(t.request_json, '$.promptText')",
-    # The request's JSON, only when it may hold a media input (a top-level key always shows in
-    # the text as "name":, so this test never misses one); Python then lists the inputs exactly.
-    "input_sources": "CASE WHEN " + " OR ".join(f"instr(t.request_json, '\"{name}\":')"
-                                                for name in catalog.MEDIA_NAMES) + " THEN t.request_json END",
-    "output_urls": _outputs_sql("url"),
-    # Dashboard URLs: the base (a `?` each, bound first) is checked by the caller and starts
-    # with http or is empty, so neither starts like a formula.
-    "task_url": f"? || '{TASK_PAGE_URL}' || t.id",
-    "archived_urls": _archived_urls_sql(),
-}
+_NUMBERS = {"cost_credits"}
+
+
+def _computed(d: Dialect) -> dict[str, str]:
+    started, ended = "COALESCE(NULLIF(t.submitted_at, ''), t.created_at)", "NULLIF(t.finished_at, '')"
+    media = " OR ".join(d.position("'\"" + name + "\":'", "t.request_json") + " > 0"
+                        for name in sorted(catalog.MEDIA_NAMES))
+    return {
+        # In integer milliseconds, so that Python rounds it to tenths exactly as `history.run_seconds` does.
+        "run_seconds": f"CAST(ROUND({d.seconds_between(started, ended)} * 1000) AS BIGINT)",
+        "ratio": d.json_text("t.request_json", "ratio"),
+        "duration": d.json_text("t.request_json", "duration"),
+        "seed": d.json_text("t.request_json", "seed"),
+        "prompt": d.json_text("t.request_json", "promptText"),
+        # The request's JSON, only when it may hold a media input (a top-level key always shows in
+        # the text as "name":, so this test never misses one); Python then lists the inputs exactly.
+        "input_sources": f"CASE WHEN {media} THEN t.request_json END",
+        "output_urls": _outputs_sql(d, "url"),
+        # Dashboard URLs: the base (a `?` each, bound first) is checked by the caller and starts
+        # with http or is empty, so neither starts like a formula.
+        "task_url": f"CAST(? AS TEXT) || '{TASK_PAGE_URL}' || t.id",
+        "archived_urls": _archived_urls_sql(d),
+    }
+
+
 _BASE_PARAMS = 2  # the `?` of task_url and of archived_urls, before the filters' own
 # The team's review, its four cells from one look-up, made only for a task someone reviewed (four
 # look-ups for every task took 0.5 s more over 100,000 tasks):
 # [average, how many rated, winner votes, each note on a line after its author's name, as
 # store.team_review writes them], or NULL for a task nobody reviewed.
 _REVIEW_CELLS = ("rating_average", "rating_count", "winner_votes", "notes")
-_REVIEWS_SQL = (
-    "CASE WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.task_id = t.id) THEN (SELECT json_array("
-    "round(AVG(rating), 2), COUNT(rating), SUM(winner != 0), "
-    "group_concat(CASE WHEN notes != '' THEN who || ': ' || notes END, char(10))) "
-    "FROM (SELECT CASE r.reviewer WHEN '' THEN '(no name)' ELSE r.reviewer END AS who, r.rating, r.winner, r.notes "
-    "FROM reviews r WHERE r.task_id = t.id ORDER BY r.reviewer)) END")
-_EXPORT_SQL = (
-    "SELECT " + ", ".join("NULL" if c in _REVIEW_CELLS else _COMPUTED.get(c)
-                          or (f"t.{c}" if c in _TRUSTED else _safe_sql(f"t.{c}")) for c in CSV_COLUMNS)
-    + f", {_REVIEWS_SQL} FROM tasks t WHERE {{where}} AND t.id > ? ORDER BY t.id LIMIT ?")
+
+
+def _reviews_sql(d: Dialect) -> str:
+    notes = d.joined("CASE WHEN notes != '' THEN who || ': ' || notes END", d.newline())
+    array = d.json_array("ROUND(CAST(AVG(rating) AS NUMERIC), 2)", "COUNT(rating)",
+                         "SUM(CASE WHEN winner != 0 THEN 1 ELSE 0 END)", notes)
+    return (f"CASE WHEN EXISTS (SELECT 1 FROM reviews r WHERE r.task_id = t.id) THEN (SELECT {array} "
+            "FROM (SELECT CASE r.reviewer WHEN '' THEN '(no name)' ELSE r.reviewer END AS who, r.rating, r.winner, "
+            "r.notes FROM reviews r WHERE r.task_id = t.id ORDER BY r.reviewer) AS v) END")
+
+
+@functools.cache
+def _export_sql(d: Dialect) -> str:
+    """The export's SELECT over `tasks t` (`{where}` to fill in), by id: on SQLite the batch after
+    an id (`t.id > ?`, `LIMIT ?`), on PostgreSQL every row, for a server-side cursor."""
+    computed = _computed(d)
+    cells = ", ".join("NULL" if c in _REVIEW_CELLS else computed.get(c)
+                      or (f"t.{c}" if c in _TRUSTED | _NUMBERS else _safe_sql(f"t.{c}")) for c in CSV_COLUMNS)
+    rest = "ORDER BY t.id" if d.postgres else "AND t.id > ? ORDER BY t.id LIMIT ?"
+    return f"SELECT {cells}, {_reviews_sql(d)} FROM tasks t WHERE {{where}} {rest}"
 
 
 def csv_cells(store: Store, filters: Filters, batch: int = 1000, base: str = "") -> Iterator[tuple]:
-    """The CSV's rows as SQLite builds them, oldest task first: the cells of CSV_COLUMNS (the four
-    review cells NULL), then the team's review as a JSON array, or NULL for a task nobody reviewed.
-    Read `batch` tasks at a time, so memory stays flat however long the history. With no filter,
-    every task on record: removed ones too, so the credits add up to what was spent. `base`
-    (`scheme://host` of the dashboard, checked) starts the task and archive URLs."""
-    where, params = (filters if filters.active else replace(filters, removed=True)).where()
-    sql = _EXPORT_SQL.replace("{where}", where)
-    cursor = store.conn.cursor()
-    cursor.row_factory = None  # plain tuples, straight to the CSV writer
+    """The CSV's rows as the database builds them, oldest task first: the cells of CSV_COLUMNS (the
+    four review cells NULL), then the team's review as a JSON array, or NULL for a task nobody
+    reviewed. Memory stays flat however long the history: SQLite reads `batch` tasks at a time,
+    each batch a statement after the last id; PostgreSQL runs one statement, which a server-side
+    cursor hands over `batch` rows at a time. With no filter, every task on record: removed ones
+    too, so the credits add up to what was spent. `base` (`scheme://host` of the dashboard,
+    checked) starts the task and archive URLs."""
+    where, params = (filters if filters.active else replace(filters, removed=True)).where(dialect=store.dialect)
+    sql = _export_sql(store.dialect).replace("{where}", where)
+    if store.postgres:
+        for rows in store.stream(sql, (*[base] * _BASE_PARAMS, *params), batch):
+            yield from rows
+        return
     last = 0
-    while rows := cursor.execute(sql, (*[base] * _BASE_PARAMS, *params, last, batch)).fetchall():
+    while rows := store.tuples(sql, (*[base] * _BASE_PARAMS, *params, last, batch)):
         yield from rows
         last = rows[-1][0]
