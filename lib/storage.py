@@ -30,6 +30,7 @@ row, a page or a log is a StorageError with a plain sentence (and, in the log, t
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -235,11 +236,19 @@ class S3Storage:
 
         checked_key(key)
         try:
+            size = os.stat(source).st_size
             with open(source, "rb") as file:
                 # A file larger than one part goes up in parts; the object appears when the upload
                 # completes. No attributes, no ACL: the object is as private as the bucket.
                 obstore.put(self._store, key, file, chunk_size=UPLOAD_PART, max_concurrency=UPLOAD_CONCURRENCY)
         except Exception as exc:
+            # A completion whose answer timed out is retried, and the store then answers "no such
+            # upload" for an object it did complete. The key is random and ours alone: an object
+            # of the file's size under it is the file.
+            if not isinstance(exc, OSError) or isinstance(exc, FileNotFoundError):
+                with contextlib.suppress(Exception):
+                    if self.size(key) == size:
+                        return
             raise _plain(exc, REFUSED) from None
         finally:
             Path(source).unlink(missing_ok=True)
