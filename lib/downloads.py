@@ -241,10 +241,10 @@ async def _media_response(request: Request, name: str, mime: str | None, extra: 
     try:
         kept = archive.storage_for()
         size = await asyncio.to_thread(kept.size, key)
+    except storage.StorageError:  # an OSError too: first
+        return PlainTextResponse(STORE_DOWN_PAGE, status_code=503, headers={"Retry-After": "10"})
     except (ValueError, OSError):
         size = None
-    except storage.StorageError:
-        return PlainTextResponse(STORE_DOWN_PAGE, status_code=503, headers={"Retry-After": "10"})
     if size is None:
         return PlainTextResponse("Not found.", status_code=404)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": MEDIA_CACHE, "X-Content-Type-Options": "nosniff",

@@ -62,8 +62,10 @@ DOWN = "The bucket did not answer"
 REFUSED = "The bucket refused the write"
 
 
-class StorageError(Exception):
-    """The store could not do what was asked; the message is plain and names no endpoint or key."""
+class StorageError(OSError):
+    """The store could not do what was asked; the message is plain and names no endpoint or key.
+    An OSError, as a full disk is: whoever handles a write that failed (a submission stashing its
+    inputs says "Nothing was sent") handles this one too."""
 
 
 class Storage(Protocol):

@@ -243,6 +243,22 @@ def test_a_stashed_input_round_trips_and_goes_with_its_last_task(kept, sqlite_st
 
 # ---------------------------------------------------------------- a store that does not answer
 
+def test_a_submission_whose_inputs_the_store_cannot_take_sends_nothing(kept, sqlite_store, fake_backend,
+                                                                        fake_runway, tmp_path, monkeypatch):
+    if kept.kind == "s3":
+        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    else:
+        sqlite_store.stash_dir.write_text("not a folder")
+    image = media_samples.noisy_png(96)
+    uri = "data:image/png;base64," + __import__("base64").b64encode(image).decode()
+    result = submit_task(sqlite_store, fake_backend, task_type="image_to_video", model_id="gen4_turbo",
+                         inputs={"promptImage": uri, "ratio": "1280:720", "duration": 5})
+    assert not result.ok and result.error.startswith("Nothing was sent"), result
+    assert fake_runway.bodies() == []
+    if kept.kind == "s3":
+        assert storage.DOWN in result.error and "127.0.0.1" not in result.error
+
+
 def test_a_store_that_does_not_answer_leaves_the_output_at_risk_and_it_is_retried(
         kept, sqlite_store, fake_backend, fake_runway, tmp_path, monkeypatch):
     result = submit_task(sqlite_store, fake_backend, task_type="text_to_video", model_id="gen4.5",

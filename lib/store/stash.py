@@ -8,6 +8,7 @@ configured storage then, the bucket when DASHBOARD_STORAGE_URL names one, else t
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -16,6 +17,8 @@ from typing import Any
 
 from lib import media, storage
 from lib.storage import Storage
+
+log = logging.getLogger(__name__)
 
 INLINE_LIMIT = 2048  # data URIs longer than this are kept as files, not inline
 STASH_PREFIX = "stored:"  # marks a data URI replaced by a file in the input stash
@@ -70,7 +73,11 @@ def restore_request(where: Path | Storage, stored: dict) -> dict:
 
 
 def remove_stashed(where: Path | Storage, name: str) -> None:
-    inputs_storage(where).delete(stash_key(name))
+    """Delete a stashed input no task uses; when the store does not answer it stays, unused."""
+    try:
+        inputs_storage(where).delete(stash_key(name))
+    except storage.StorageError:
+        log.warning("an unused stashed input could not be deleted: the store did not answer")
 
 
 def input_digest(uri: str) -> str | None:
