@@ -1,12 +1,17 @@
 """The output archive: Runway's output URLs expire within 24–48 h, so every
-output of a succeeded task is downloaded into `static/`, where Streamlit
-serves it at `/app/static/<name>`.
+output of a succeeded task is downloaded into the storage (lib/storage.py: the
+local `static/` folder, or a bucket), and the dashboard serves it at
+`/app/static/<name>` (lib/downloads.py's media route, with Range requests,
+from either; Streamlit's own static serving is off).
 
-Only media types are ever written there (static serving would also serve
-HTML or SVG as such), names are random so nobody can guess them, files and
-the folder that lists them are the owner's alone, downloads are capped in
-size, time and rate, and a file appears under its final name only once it is
-complete.
+Only media types are ever kept (the bytes are sniffed before anything is
+kept), names are random so nobody can guess them, files and the folder that
+lists them are the owner's alone, downloads are capped in size, time and rate,
+and a file appears under its final name only once it is complete: it is
+written to a partial file on this machine, checked, then kept (renamed into
+`static/`, or uploaded to the bucket in parts that become the object only once
+complete). A store that does not answer leaves the output at risk, kept at
+Runway's URL, and the archive retries.
 
 An archived video gets a poster: one JPEG frame beside it (`poster_path`), made
 with the ffmpeg that imageio-ffmpeg ships, so a page can show every video
@@ -42,12 +47,17 @@ import httpcore
 import httpx
 import imageio_ffmpeg
 
-from lib import media, settings
+from lib import media, settings, storage
+from lib.storage import Storage, StorageError
 
 log = logging.getLogger(__name__)
 
-STATIC_DIR = settings.ROOT / "static"
+STATIC_DIR = storage.STATIC_DIR
+# The media route's prefix (lib/downloads.py serves it from either storage, Range and all). It is the
+# address Streamlit's static serving had, which is now off: every link ever handed out still works.
+# (Streamlit reserves /media/ for its own.)
 STATIC_URL = "/app/static"
+STORE_DOWN = "The bucket did not answer; the output is kept at Runway's URL and the archive retries"
 # A download gets settings.archive_deadline_seconds() in all, and must bring at least
 # settings.archive_min_rate() bytes a second over every RATE_WINDOW: a server trickling bytes
 # gives its download slot up within one window.
@@ -89,32 +99,93 @@ def archived_name(path: str | None) -> str | None:
     return None if name in ("", ".", "..") or "/" in name else name
 
 
-def archived_file(path: str | None, static_dir: Path = STATIC_DIR) -> Path | None:
-    """The archived file of a stored path on disk, if it is there and is the folder's own: a link
-    planted in static/ that leads elsewhere is not an archived file."""
+def storage_for(static_dir: Path | None = None) -> Storage:
+    """The storage archived files are kept in: the configured one (lib/storage.current) for None or
+    the default folder, else the local folder given (tests, benchmarks)."""
+    if static_dir is None or Path(static_dir) == STATIC_DIR:
+        return storage.current()
+    return storage.LocalStorage(Path(static_dir))
+
+
+def _key(path: str | None) -> str | None:
     name = archived_name(path)
-    target = static_dir / name if name else None
-    if target is None or not target.is_file() or target.resolve().parent != static_dir.resolve():
+    try:
+        return storage.checked_key(f"static/{name}")[0] + f"/{name}" if name else None
+    except ValueError:
         return None
-    return target
+
+
+def archived_file(path: str | None, static_dir: Path | None = None) -> Path | None:
+    """The archived file of a stored path on this machine's disk, if it is there and is the folder's
+    own: a link planted in static/ that leads elsewhere is not an archived file. None in a bucket:
+    `has_archived`, `read_archived` and `archived_chunks` serve both storages."""
+    key = _key(path)
+    return storage_for(static_dir).local_path(key) if key else None
+
+
+def has_archived(path: str | None, static_dir: Path | None = None) -> bool:
+    """Whether an output's archived file is there to offer. On disk, the file is looked at; in a
+    bucket the database's record is trusted (a path is recorded only once its object is complete),
+    rather than asking the bucket on every redraw of every page."""
+    key = _key(path)
+    if key is None:
+        return False
+    kept = storage_for(static_dir)
+    return kept.kind != "local" or kept.exists(key)
+
+
+def read_archived(path: str | None, static_dir: Path | None = None) -> bytes | None:
+    """An archived file's bytes (an earlier output reused as an input), or None when it is gone or
+    the store does not answer."""
+    key = _key(path)
+    try:
+        return storage_for(static_dir).read_bytes(key) if key else None
+    except (OSError, StorageError):
+        return None
+
+
+def archived_head(path: str | None, size: int, static_dir: Path | None = None) -> bytes | None:
+    """The first `size` bytes of an archived file (an image's header), or None."""
+    try:
+        chunks = archived_chunks(path, static_dir, 0, size)
+        return b"".join(chunks) if chunks is not None else None
+    except (OSError, StorageError):
+        return None
+
+
+def archived_chunks(path: str | None, static_dir: Path | None = None, start: int = 0,
+                    end: int | None = None):
+    """An archived file's bytes [start, end), streamed from the storage; None when it is not there.
+    Raises StorageError when the store does not answer."""
+    key = _key(path)
+    if key is None:
+        return None
+    try:
+        return storage_for(static_dir).read(key, start, end)
+    except FileNotFoundError:
+        return None
 
 
 def static_url(path: str | None) -> str | None:
-    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`)."""
+    """The browser URL of an archived file (`static/x.mp4` -> `/app/static/x.mp4`): the one place a
+    media URL is made."""
     name = archived_name(path)
     return f"{STATIC_URL}/{name}" if name else None
 
 
-def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path = STATIC_DIR,
+def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path | None = None,
              max_bytes: int | None = None, deadline: float | None = None, min_rate: float | None = None,
-             rate_window: float | None = None) -> ArchivedFile:
+             rate_window: float | None = None, store: Storage | None = None) -> ArchivedFile:
     """Stream one output URL of a task from the backend at `backend_url` into the archive
     and describe the file written.
 
     Nothing of the URL is used for the file's name or place: the name is random and the
     extension follows the bytes. Plain http is fetched only for a backend on loopback.
     `http` is `http_client()`: it is what keeps a name from leading to a private address.
+    The file is written on this machine (the storage's scratch folder) and kept in `store`
+    (default: `storage_for(static_dir)`) only once it is complete and its bytes are media.
     """
+    store = store or storage_for(static_dir)
     max_bytes = settings.archive_max_bytes() if max_bytes is None else max_bytes
     deadline = settings.archive_deadline_seconds() if deadline is None else deadline
     min_rate = settings.archive_min_rate() if min_rate is None else min_rate
@@ -124,15 +195,15 @@ def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path
     if not url.lower().startswith(schemes):
         raise ArchiveError(f"only {' or '.join(s[:-3] for s in schemes)} output URLs are archived")
     token = secrets.token_urlsafe(18)
-    # The writer's pid is in the name, so a restart removes only what a dead process left.
-    partial = static_dir / f".{token}.{os.getpid()}.part"
     digest = hashlib.sha256()
     size = 0
     ends_at = time.monotonic() + deadline
     deadline_set = _deadline.set(ends_at)
+    poster: Path | None = None
+    partial: Path | None = None
     try:
-        static_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(static_dir, 0o700)  # its listing names every archived file, and the names are the secret
+        # The writer's pid is in the name, so a restart removes only what a dead process left.
+        partial = store.scratch() / f".{token}.{os.getpid()}.part"
         # Asking for the bytes as they are keeps the declared length comparable with what
         # arrives; a server that compresses anyway is decoded below, within the cap.
         with http.stream("GET", url, follow_redirects=False, headers={"accept-encoding": "identity"},
@@ -169,11 +240,20 @@ def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path
         mime = media.sniff_mime(head)
         if mime not in media.ARCHIVABLE:
             raise ArchiveError(f"the output ({header_mime or 'no type given'}) is not an accepted media type")
-        final = static_dir / f"{token}{media.extension_for(mime)}"
-        os.replace(partial, final)
-        if mime.startswith("video/"):
-            make_poster(final)
-        return ArchivedFile(path=f"static/{final.name}", mime=mime, size=size, sha256=digest.hexdigest())
+        name = f"{token}{media.extension_for(mime)}"
+        # The poster is made from the local file, before the video leaves this machine.
+        poster = _render_poster(partial, store.scratch(), name) if mime.startswith("video/") else None
+        try:
+            store.keep(f"static/{name}", partial)
+        except StorageError as exc:
+            raise ArchiveError(STORE_DOWN if str(exc) == storage.DOWN else
+                               f"{exc}; the output is kept at Runway's URL and the archive retries") from None
+        if poster is not None:
+            try:
+                store.keep(poster_path(f"static/{name}"), poster)
+            except (OSError, StorageError) as exc:  # the video plays without one; the backfill tries again
+                log.warning("no poster kept for %s: %s", name, type(exc).__name__)
+        return ArchivedFile(path=f"static/{name}", mime=mime, size=size, sha256=digest.hexdigest())
     except httpx.TimeoutException as exc:
         if time.monotonic() >= ends_at:
             raise ArchiveError(f"the download took longer than the archive's {deadline:.0f} s limit") from exc
@@ -187,7 +267,10 @@ def download(url: str, http: httpx.Client, *, backend_url: str, static_dir: Path
         raise ArchiveError(f"the file could not be written ({exc.strerror or type(exc).__name__})") from exc
     finally:
         _deadline.reset(deadline_set)
-        partial.unlink(missing_ok=True)
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+        if poster is not None:
+            poster.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- posters
@@ -204,22 +287,48 @@ def poster_path(path: str | None) -> str | None:
     return f"static/{Path(name).stem}{POSTER_SUFFIX}" if name else None
 
 
-def delete_archived(path: str | None, static_dir: Path = STATIC_DIR) -> bool:
+def delete_archived(path: str | None, static_dir: Path | None = None) -> bool:
     """Delete an archived file and its poster; returns whether the file itself was there."""
-    name = archived_name(path)
-    if name is None:
+    key = _key(path)
+    if key is None:
         return False
-    (static_dir / archived_name(poster_path(path))).unlink(missing_ok=True)
-    target = static_dir / name
-    existed = target.is_file()
-    target.unlink(missing_ok=True)
+    kept = storage_for(static_dir)
+    _posters_seen.pop(poster_path(path), None)
+    try:
+        existed = kept.exists(key)
+        kept.delete(poster_path(path))
+        kept.delete(key)
+    except StorageError:  # no row refers to it any more: left in the private bucket, unused and unserved
+        log.warning("an archived file of a removed output could not be deleted: the store did not answer")
+        return False
     return existed
 
 
-def poster_url(path: str | None, static_dir: Path = STATIC_DIR) -> str | None:
+# Whether a poster is there, for a bucket, where each look is a request: a page of 25 videos redrawn
+# every few seconds would ask 25 times. A poster once seen stays (names are never reused); one not
+# there is looked for again after POSTER_RECHECK seconds (the backfill may make it).
+POSTER_RECHECK = 300.0
+_posters_seen: dict[str, float] = {}  # key -> time it was seen missing, or 0.0 when it is there
+
+
+def poster_url(path: str | None, static_dir: Path | None = None) -> str | None:
     """The browser URL of an archived video's poster, if it has one."""
     poster = poster_path(path)
-    return static_url(poster) if archived_file(poster, static_dir) else None
+    if poster is None or _key(poster) is None:
+        return None
+    kept = storage_for(static_dir)
+    if kept.kind == "local":
+        return static_url(poster) if kept.exists(poster) else None
+    seen = _posters_seen.get(poster)
+    if seen is None or (seen and time.monotonic() - seen > POSTER_RECHECK):
+        try:
+            there = kept.exists(poster)
+        except StorageError:
+            return None
+        if len(_posters_seen) > 50_000:
+            _posters_seen.clear()
+        _posters_seen[poster] = 0.0 if there else time.monotonic()
+    return static_url(poster) if _posters_seen[poster] == 0.0 else None
 
 
 # ffmpeg's demuxer for each video type `media.sniff_mime` recognises. Named, not guessed: ffmpeg's
@@ -230,16 +339,74 @@ _SNIFF_BYTES = 1032  # the longest ftyp box `media.sniff_mime` accepts, and the 
 
 
 def make_poster(video: Path) -> Path | None:
-    """Write the poster of an archived video beside it, owner-only like the video; None if no
-    frame could be read, or the bytes are no video type we know. Never raises: a video without a
-    poster still plays."""
+    """Write the poster of a video file beside it, owner-only like the video; None if no frame
+    could be read, or the bytes are no video type we know. Never raises: a video without a poster
+    still plays."""
+    made = _render_poster(video, video.parent, video.name)
+    if made is None:
+        return None
     final = video.with_name(video.stem + POSTER_SUFFIX)
-    partial = video.with_name(f".{secrets.token_urlsafe(9)}.{os.getpid()}.part")
+    try:
+        os.replace(made, final)
+    except OSError as exc:
+        log.warning("no poster for %s: %s", video.name, type(exc).__name__)
+        made.unlink(missing_ok=True)
+        return None
+    return final
+
+
+def make_stored_poster(path: str, static_dir: Path | None = None) -> bool:
+    """Make and keep the poster of an archived video in the storage (the backfill); whether one was
+    kept. On disk ffmpeg reads the file in place; from a bucket the video is fetched to the scratch
+    folder first, streamed, and removed after."""
+    key, poster = _key(path), poster_path(path)
+    if key is None:
+        return False
+    kept = storage_for(static_dir)
+    local = kept.local_path(key)
+    fetched = None
+    try:
+        if local is None:
+            fetched = kept.scratch() / f".{secrets.token_urlsafe(9)}.{os.getpid()}.part"
+            with open(os.open(fetched, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+                for chunk in kept.read(key):
+                    out.write(chunk)
+            local = fetched
+        made = _render_poster(local, kept.scratch(), archived_name(path) or "")
+        if made is None:
+            return False
+        kept.keep(poster, made)
+        _posters_seen.pop(poster, None)
+        return True
+    except (OSError, StorageError) as exc:  # gone meanwhile, or the store does not answer: tried at next start
+        log.warning("no poster for %s: %s", archived_name(path), type(exc).__name__)
+        return False
+    finally:
+        if fetched is not None:
+            fetched.unlink(missing_ok=True)
+
+
+def lacks_poster(path: str | None, static_dir: Path | None = None) -> bool:
+    """Whether an archived video is there without its poster."""
+    key, poster = _key(path), poster_path(path)
+    if key is None or poster is None:
+        return False
+    kept = storage_for(static_dir)
+    try:
+        return kept.exists(key) and not kept.exists(poster)
+    except StorageError:
+        return False
+
+
+def _render_poster(video: Path, out_dir: Path, name: str) -> Path | None:
+    """A poster of a local video file, as a complete owner-only partial file in `out_dir` (for the
+    caller to keep); None if no frame could be read. Never raises."""
+    partial = out_dir / f".{secrets.token_urlsafe(9)}.{os.getpid()}.part"
     try:
         with open(video, "rb") as file:
             demuxer = POSTER_DEMUXERS.get(media.sniff_mime(file.read(_SNIFF_BYTES)) or "")
         if demuxer is None:
-            log.warning("no poster for %s: not a video type ffmpeg is given", video.name)
+            log.warning("no poster for %s: not a video type ffmpeg is given", name)
             return None
         # A frame a second in, else (a shorter video) the first. The input seek keeps it quick
         # however long the video; ffmpeg gets only a size-capped JPEG to write.
@@ -254,13 +421,11 @@ def make_poster(video: Path) -> Path | None:
                                  capture_output=True, timeout=POSTER_TIMEOUT)
             if run.returncode == 0 and partial.stat().st_size > 0:
                 os.chmod(partial, 0o600)
-                os.replace(partial, final)
-                return final
-        log.warning("no poster for %s: ffmpeg read no frame", video.name)
+                return partial
+        log.warning("no poster for %s: ffmpeg read no frame", name)
     except Exception as exc:  # whatever went wrong (no ffmpeg, a full disk), the video stays
-        log.warning("no poster for %s: %s", video.name, type(exc).__name__)
-    finally:
-        partial.unlink(missing_ok=True)
+        log.warning("no poster for %s: %s", name, type(exc).__name__)
+    partial.unlink(missing_ok=True)
     return None
 
 
@@ -478,11 +643,16 @@ def _time_left(timeout: float | None) -> float | None:
     return left if timeout is None else min(timeout, left)
 
 
-def remove_partial_files(static_dir: Path = STATIC_DIR) -> int:
-    """Half-written downloads left by a crashed process; they are never shown, and are
-    removed at start. Another running process's downloads in progress are left alone."""
+def remove_partial_files(static_dir: Path | None = None) -> int:
+    """Half-written downloads left by a crashed process (in the storage's scratch folder: static/
+    itself on disk); they are never shown, and are removed at start. Another running process's
+    downloads in progress are left alone."""
     removed = 0
-    for leftover in static_dir.glob(".*.part"):
+    try:
+        scratch = storage_for(static_dir).scratch()
+    except OSError:
+        return 0
+    for leftover in scratch.glob(".*.part"):
         pid = leftover.name.split(".")[-2]
         if pid.isdigit() and _alive(int(pid)):
             continue

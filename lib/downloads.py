@@ -14,6 +14,14 @@ and after restarts, and expires after LINK_TTL. Only someone a page showed
 it to (past the password gate, when one is set) can use it; lib/guard.py
 keeps foreign host names and other sites' pages away from these routes.
 
+Archived media (outputs and posters) is served here too, at `archive.STATIC_URL/<name>`
+(/app/static/, where Streamlit's static serving had it, which is off): streamed from the storage,
+the local folder or the bucket alike, with Range requests (206, Content-Range) so a video seeks.
+Through the app rather than from the bucket: the bucket stays private, no presigned URL can leak
+or outlive its page, the same guard (lib/guard.py) sees every request, and there is no 200 MB
+limit (Streamlit's static serving has one). The check is the name itself: random, 144 bits,
+never listed; a name that is not one the archive writes is refused before the storage is asked.
+
 The CSV and the ZIP manifest give URLs at the dashboard's own address, as the
 download was asked for (`dashboard_address`), so a teammate can open them.
 """
@@ -33,10 +41,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from lib import archive, export, settings, spend
+from lib import archive, export, media, settings, spend, storage
 from lib.store import Store, queries
 
 PREFIX = "/downloads"
@@ -197,10 +205,81 @@ async def serve(request: Request) -> Response:
         output = store.archived_output(int(body["output"]))
     finally:
         store.close()
-    path = archive.archived_file(output.get("path")) if output else None
-    if path is None:
+    key = archive.archived_name(output.get("path")) if output else None
+    if key is None:
         return PlainTextResponse("That output is no longer archived.", status_code=404)
-    return FileResponse(path, media_type=output["mime"], headers=_attachment(name))
+    return await _media_response(request, key, output["mime"], _attachment(name))
 
 
-ROUTES = [Route(PREFIX + "/{name:path}", serve, methods=["GET"])]  # the name is only what the browser saves as
+# ---------------------------------------------------------------- archived media, from the storage
+
+MEDIA_CACHE = "private, max-age=86400"  # a name is never reused for other bytes
+STORE_DOWN_PAGE = "The archive's storage did not answer; try again in a moment."
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
+    """(start, end exclusive) of a single `bytes=` range; None to send the whole file (no header, or
+    one this does not serve, such as several ranges); False when it cannot be satisfied."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, dash, last = header[6:].strip().partition("-")
+    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "" or int(last) == 0:
+            return False
+        return (max(size - int(last), 0), size) if size else False
+    start = int(first)
+    end = min(int(last) + 1, size) if last else size
+    if start >= size or (last and int(last) < start):
+        return False
+    return start, end
+
+
+async def _media_response(request: Request, name: str, mime: str | None, extra: dict | None = None) -> Response:
+    key = f"static/{name}"
+    try:
+        kept = archive.storage_for()
+        size = await asyncio.to_thread(kept.size, key)
+    except storage.StorageError:  # an OSError too: first
+        return PlainTextResponse(STORE_DOWN_PAGE, status_code=503, headers={"Retry-After": "10"})
+    except (ValueError, OSError):
+        size = None
+    if size is None:
+        return PlainTextResponse("Not found.", status_code=404)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": MEDIA_CACHE, "X-Content-Type-Options": "nosniff",
+               **(extra or {})}
+    wanted = parse_range(request.headers.get("range"), size)
+    if wanted is False:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    start, end = wanted or (0, size)
+    status = 206 if wanted else 200
+    headers["Content-Length"] = str(end - start)
+    if wanted:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
+    media_type = mime or media.mime_from_name(name) or "application/octet-stream"
+    if request.method == "HEAD" or end == start:
+        return Response(status_code=status, headers=headers, media_type=media_type)
+    try:
+        chunks = await asyncio.to_thread(kept.read, key, start, end)
+    except FileNotFoundError:
+        return PlainTextResponse("Not found.", status_code=404)
+    except storage.StorageError:
+        return PlainTextResponse(STORE_DOWN_PAGE, status_code=503, headers={"Retry-After": "10"})
+    return StreamingResponse(chunks, status_code=status, headers=headers, media_type=media_type)
+
+
+async def serve_media(request: Request) -> Response:
+    """An archived output or poster by its name: only a name the archive writes, never a listing."""
+    name = request.path_params.get("name", "")
+    if archive.archived_name(f"static/{name}") is None:
+        return PlainTextResponse("Not found.", status_code=404)
+    try:
+        storage.checked_key(f"static/{name}")
+    except ValueError:
+        return PlainTextResponse("Not found.", status_code=404)
+    return await _media_response(request, name, None)
+
+
+ROUTES = [Route(PREFIX + "/{name:path}", serve, methods=["GET"]),  # the name is only what the browser saves as
+          Route(archive.STATIC_URL + "/{name:path}", serve_media, methods=["GET", "HEAD"])]

@@ -148,7 +148,7 @@ def csv_bytes(store: Store, filters: Filters, batch: int = 1000, base: str = "")
         buffer.truncate()
 
 
-def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR, base: str = "") -> BinaryIO:
+def zip_file(tasks: Iterable[dict], static_dir: Path | None = None, base: str = "") -> BinaryIO:
     """A ZIP of the tasks' archived outputs plus manifest.csv (one line per output, archived
     or not) and reviews.csv (one line per teammate's review of a task), in a temporary file,
     rewound. Media is stored, not recompressed. `base` starts the URLs, as in `csv_rows`."""
@@ -168,11 +168,14 @@ def zip_file(tasks: Iterable[dict], static_dir: Path = archive.STATIC_DIR, base:
                     vote.get("notes"), vote.get("updated_at"))])
             for output in task.get("outputs") or []:
                 # The archive's rule (`archive.archived_name`), so the file, manifest.csv and the CSV agree.
-                source = archive.archived_file(output.get("path"), static_dir)
+                # Streamed from the storage (the folder or the bucket), a piece at a time.
+                source = archive.archived_chunks(output.get("path"), static_dir)
                 name = ""
                 if source is not None:
-                    name = output_filename(task, output["position"], source.suffix)
-                    bundle.write(source, name)
+                    name = output_filename(task, output["position"], Path(output["path"]).suffix)
+                    with bundle.open(name, "w", force_zip64=True) as entry:
+                        for chunk in source:
+                            entry.write(chunk)
                 writer.writerow([safe_cell(v) for v in (
                     name or "(not archived)", task["id"], f"{base}{TASK_PAGE_URL}{task['id']}", output["position"],
                     task["task_type"], task["model"],

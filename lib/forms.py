@@ -299,10 +299,10 @@ def _media_uri(ctx: Context, f: Field, choice: MediaChoice, where: str) -> tuple
     if choice.sent is not None:
         return choice.sent, []  # checked when it was first sent
     if choice.output is not None:
-        path = archive.archived_file(choice.output.get("path"))
-        if path is None:
+        data = archive.read_archived(choice.output.get("path"))
+        if data is None:
             return None, [Issue(where, f"{f.label}: that output's archived file is missing.")]
-        choice = MediaChoice(name=path.name, data=path.read_bytes())
+        choice = MediaChoice(name=archive.archived_name(choice.output.get("path")), data=data)
     if choice.data is None:
         uri = choice.url
         kind = media.kind_of(media.mime_from_name(uri.split("?")[0])) or f.media[0]
@@ -379,8 +379,8 @@ def _image_size(choice) -> tuple[int, int] | None:
         return None
     if choice.data is not None:
         return media.image_size(choice.data)
-    path = archive.archived_file(choice.output.get("path")) if choice.output else None
-    return media.image_file_size(path) if path else None
+    head = archive.archived_head(choice.output.get("path"), media.IMAGE_HEADER_BYTES) if choice.output else None
+    return media.image_size(head) if head else None
 
 
 def ratio_warning(choice, ratios: list[str], output: str) -> str | None:

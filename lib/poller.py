@@ -16,6 +16,7 @@ made, so two pollers never make the same one at once.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
@@ -26,6 +27,7 @@ from pathlib import Path
 from lib import archive, lifecycle, settings
 from lib.backend import Backend
 from lib.client import NotFound, RunwayError, default_timeout
+from lib.storage import StorageError
 from lib.store import OUT_ARCHIVED, Store, TaskUpdate
 
 log = logging.getLogger(__name__)
@@ -42,7 +44,7 @@ POSTER_LEASE = 2 * archive.POSTER_TIMEOUT + 10  # one video's hold: both of make
 
 class Poller:
     def __init__(self, location: str | Path | None, backends: list[Backend], *, interval: float | None = None,
-                 workers: int = 8, batch: int = 100, static_dir: Path = archive.STATIC_DIR,
+                 workers: int = 8, batch: int = 100, static_dir: Path | None = None,
                  max_bytes: int | None = None, archive_lease: float | None = None):
         self.store = Store(location)
         self.archive_store = Store(self.store.location)  # the archive thread's own connection
@@ -52,7 +54,7 @@ class Poller:
         # timeout), so another poller never reads it meanwhile, however busy the machine.
         self.hold = interval + default_timeout().read
         self.batch = batch
-        self.static_dir = static_dir
+        self.static_dir = static_dir  # None: the configured storage (a local folder, or the bucket)
         self.max_bytes = settings.archive_max_bytes() if max_bytes is None else max_bytes
         self.archive_lease = settings.archive_lease_seconds() if archive_lease is None else archive_lease
         self.deadline, self.min_rate = settings.archive_deadline_seconds(), settings.archive_min_rate()
@@ -187,7 +189,8 @@ class Poller:
             if store.record_archived(row["id"], path=saved.path, mime=saved.mime, size=saved.size,
                                      sha256=saved.sha256, claim=row):
                 return 1
-            archive.delete_archived(saved.path, self.static_dir)
+            with contextlib.suppress(StorageError):  # left in the store, unused, when it does not answer
+                archive.delete_archived(saved.path, self.static_dir)
             log.info("discarded a download for output %s: the output changed or went while it ran", row["id"])
             return 0
         retry_in = min(10 * 2 ** row["attempts"], 600)
@@ -240,9 +243,7 @@ class Poller:
         return made
 
     def _lacks_poster(self, path: str | None) -> bool:
-        poster = archive.poster_path(path)
-        return (poster is not None and (self.static_dir / Path(path).name).is_file()
-                and not (self.static_dir / Path(poster).name).exists())
+        return archive.lacks_poster(path, self.static_dir)
 
     def _backfill_poster(self, store: Store, path: str) -> int:
         """One video's poster, made under a hold on every output row of its file (the archive's lease
@@ -258,13 +259,13 @@ class Poller:
         try:
             if not self._lacks_poster(path):
                 return 0  # made by the poller that held it before
-            poster = archive.make_poster(self.static_dir / Path(path).name)
-            if poster is None:
+            if not archive.make_stored_poster(path, self.static_dir):
                 return 0
             # Removing a task deletes its rows before its files, so a file with no row left has been
             # (or is being) deleted by the remover, who may have looked for a poster before this one.
             if not store.conn.execute("SELECT 1 FROM outputs WHERE path = ? LIMIT 1", (path,)).fetchone():
-                poster.unlink(missing_ok=True)
+                with contextlib.suppress(StorageError):
+                    archive.storage_for(self.static_dir).delete(archive.poster_path(path))
                 return 0
             return 1
         finally:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from lib import archive, catalog, history, media, ui
-from lib.store import Store, input_digest, stashed
+from lib import archive, catalog, history, media, storage, ui
+from lib.store import Store, input_digest, stash, stashed
 
 THUMB_SIDE = 480  # pixels: sharp at the page's 220 px on a screen of twice the density, a few tens of KB
 PLAYABLE_UPLOAD_MAX = media.DATA_URI_MAX_BYTES  # an uploaded sound is played from memory up to this size
@@ -101,7 +101,8 @@ class MediaInput:
     uri: str
     kind: str | None  # image, video, audio; None when not known
     output: dict | None = None  # the archived output of an earlier task it is
-    file: Path | None = None  # its copy in the input stash
+    file: str | None = None  # its copy in the input stash: the key there (inputs/<name>)
+    stash_dir: Path | None = None  # the store's stash folder (its storage: `stash.inputs_storage`)
     inline: bytes | None = None  # carried in the request itself (a small data URI)
 
     @property
@@ -116,6 +117,7 @@ def media_inputs(store: Store, task: dict) -> list[MediaInput]:
     found = []
     for f, uri in catalog.media_inputs(task):
         kind, output, file, inline = None, None, None, None
+        kept = stash.inputs_storage(store.stash_dir)
         if (source := history.source_task(task, uri)) is not None:
             digest = input_digest(uri)
             output = next((o for o in store.outputs_for([source])[source]
@@ -124,8 +126,10 @@ def media_inputs(store: Store, task: dict) -> list[MediaInput]:
             kind = media.kind_of(output.get("mime"))
         elif found_stash := stashed(uri):
             kind = media.kind_of(found_stash[0])
-            path = store.stash_dir / found_stash[1]
-            file = path if path.is_file() else None
+            key = stash.stash_key(found_stash[1])
+            # On disk the file is looked at; in a bucket the request's record is trusted (a stashed
+            # input stays while a task refers to it) rather than asking on every redraw.
+            file = key if kept.kind != "local" or kept.exists(key) else None
         elif uri.startswith("data:"):
             try:
                 mime, inline = media.decode_data_uri(uri)
@@ -135,7 +139,7 @@ def media_inputs(store: Store, task: dict) -> list[MediaInput]:
         else:
             kind = next(iter(f.media), None) if len(f.media) == 1 else media.kind_of(media.mime_from_name(uri))
         found.append(MediaInput(_item_label(task, f, uri), history.describe_input(task, uri), uri, kind, output,
-                                file, inline))
+                                file, store.stash_dir, inline))
     return found
 
 
@@ -150,21 +154,34 @@ def _item_label(task: dict, f: catalog.Field, uri: str) -> str:
     return f"{f.label} @{tag}" if isinstance(tag, str) and tag else f.label
 
 
+def _stashed_bytes(stash_dir: str, key: str) -> bytes | None:
+    try:
+        return stash.inputs_storage(Path(stash_dir)).read_bytes(key)
+    except (OSError, ValueError, storage.StorageError):
+        return None
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
-def _thumbnail(source: str) -> bytes | None:
-    """`media.thumbnail` of an image (a stashed file's path, or a small data URI: both name their
+def _thumbnail(source: str, stash_dir: str = "") -> bytes | None:
+    """`media.thumbnail` of an image (a stashed file's key, or a small data URI: both name their
     content, so they key the cache), at THUMB_SIDE; None if it cannot be shown."""
     try:
-        data = media.decode_data_uri(source)[1] if source.startswith("data:") else Path(source).read_bytes()
-    except (OSError, ValueError):
+        data = media.decode_data_uri(source)[1] if source.startswith("data:") else _stashed_bytes(stash_dir, source)
+    except ValueError:
         return None
-    return media.thumbnail(data, THUMB_SIDE)
+    return media.thumbnail(data, THUMB_SIDE) if data else None
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _poster(video: str) -> bytes | None:
-    """`archive.poster_of` a stashed video, cached by path, which names the file by its content."""
-    return archive.poster_of(Path(video))
+def _poster(key: str, stash_dir: str) -> bytes | None:
+    """`archive.poster_of` a stashed video, cached by its key, which names the file by its content.
+    A file on disk is read in place; one in a bucket is fetched first."""
+    kept = stash.inputs_storage(Path(stash_dir))
+    local = kept.local_path(key)
+    if local is not None:
+        return archive.poster_of(local)
+    data = _stashed_bytes(stash_dir, key)
+    return archive.poster_of(data) if data else None
 
 
 def show_media_input(item: MediaInput) -> None:
@@ -185,20 +202,29 @@ def show_media_input(item: MediaInput) -> None:
 def _show_held(item: MediaInput) -> None:
     data = item.inline
     if item.kind == "image":
-        thumb = _thumbnail(item.uri if data is not None else str(item.file))
+        thumb = _thumbnail(item.uri if data is not None else item.file, str(item.stash_dir or ""))
         if thumb:
             st.image(thumb, width="stretch")
         else:
             st.caption("This image cannot be shown.")
     elif item.kind == "video":
-        poster = _poster(str(item.file)) if item.file is not None else None
+        poster = _poster(item.file, str(item.stash_dir or "")) if item.file is not None else None
         if poster:
             st.image(poster, width="stretch")
         else:
             st.caption("No preview of this video.")
     elif item.kind == "audio":
-        size = len(data) if data is not None else item.file.stat().st_size
+        kept = stash.inputs_storage(item.stash_dir) if data is None else None
+        try:
+            size = len(data) if data is not None else kept.size(item.file) or 0
+        except storage.StorageError:
+            st.caption("The uploaded sound cannot be read now: the archive's storage did not answer.")
+            return
         if size <= PLAYABLE_UPLOAD_MAX:
-            st.audio(data if data is not None else item.file.read_bytes())
+            sound = data if data is not None else _stashed_bytes(str(item.stash_dir), item.file)
+            if sound is None:
+                st.caption("The uploaded sound cannot be read now.")
+                return
+            st.audio(sound)
         else:
             st.caption(f"An uploaded sound of {size / media.MB:.1f} MB, too large to play here.")

@@ -72,14 +72,14 @@ def test_archived_videos_without_a_poster_get_one_and_nothing_else_changes(store
 def test_two_pollers_never_make_one_poster_twice(store, tmp_path, monkeypatch):
     static = tmp_path / "static"
     paths = [_plant(store, static, media_samples.mp4(1)) for _ in range(6)]
-    made, real = Counter(), archive.make_poster
+    made, real = Counter(), archive._render_poster
 
-    def slow_make_poster(video: Path):
-        made[video.name] += 1
+    def slow_render_poster(video: Path, out_dir: Path, name: str):
+        made[name] += 1
         time.sleep(0.2)  # long enough that both pollers are at work at once
-        return real(video)
+        return real(video, out_dir, name)
 
-    monkeypatch.setattr(archive, "make_poster", slow_make_poster)
+    monkeypatch.setattr(archive, "_render_poster", slow_render_poster)
     pollers = [Poller(store.path, [], static_dir=static) for _ in range(2)]
     counts: list[int] = []
     threads = [threading.Thread(target=lambda p=p: counts.append(p.backfill_posters(pause=0))) for p in pollers]

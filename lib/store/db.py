@@ -630,7 +630,7 @@ class Store:
                 if conn.execute("SELECT 1 FROM tasks WHERE removed_at IS NULL AND "
                                 f"{self.dialect.position('?', 'request_json')} > 0 LIMIT 1",
                                 (f":{name}\"",)).fetchone() is None:
-                    (self.stash_dir / name).unlink(missing_ok=True)
+                    stash.remove_stashed(self.stash_dir, name)
 
     def tasks_by_id(self, task_ids: list[int]) -> list[dict]:
         """The tasks with these ids, in the order given (missing ids are left out)."""

@@ -1,17 +1,24 @@
 """The input stash: a media input too large to keep in a task's stored request is written once, as a
-file named by its SHA-256, to the stash folder beside the database, and the request keeps
-`stored:<mime>:<file name>` in its place. Also what a stored request carries: its stashed and
-inline inputs, and the digest each is known by."""
+file named by its SHA-256, to the storage (lib/storage.py: `inputs/` beside the database, or
+`<prefix>/inputs/` in the bucket), and the request keeps `stored:<mime>:<file name>` in its place.
+Also what a stored request carries: its stashed and inline inputs, and the digest each is known by.
+
+The stash is given as a Storage, or as the local folder the store keeps (`Store.stash_dir`): the
+configured storage then, the bucket when DASHBOARD_STORAGE_URL names one, else that folder."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from lib import media
+from lib import media, storage
+from lib.storage import Storage
+
+log = logging.getLogger(__name__)
 
 INLINE_LIMIT = 2048  # data URIs longer than this are kept as files, not inline
 STASH_PREFIX = "stored:"  # marks a data URI replaced by a file in the input stash
@@ -26,33 +33,51 @@ def stashed(value: Any) -> tuple[str, str] | None:
     return (match[1], match[2]) if match else None
 
 
-def stash_request(stash_dir: Path, body: dict) -> dict:
-    """The request with large data URIs replaced by files in the input stash `stash_dir`."""
+def inputs_storage(where: Path | Storage) -> Storage:
+    """The storage of an input stash given as a Storage or as the store's local folder."""
+    return storage.current(Path(where)) if isinstance(where, str | os.PathLike) else where
+
+
+def stash_key(name: str) -> str:
+    return f"inputs/{name}"
+
+
+def stash_request(where: Path | Storage, body: dict) -> dict:
+    """The request with large data URIs replaced by files in the input stash `where`. Raises
+    lib.storage.StorageError when the store does not take them: the task is then not sent."""
+    kept = inputs_storage(where)
+
     def stash(value: Any) -> Any:
         if isinstance(value, str) and value.startswith("data:") and len(value) > INLINE_LIMIT:
             mime, data = media.decode_data_uri(value)
             digest = hashlib.sha256(data).hexdigest()
             name = digest + media.extension_for(mime)
-            target = stash_dir / name
-            if not target.exists():
-                stash_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-                tmp = target.with_suffix(".part")
-                with open(os.open(tmp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
-                    out.write(data)
-                tmp.replace(target)
+            # Named by content: one already there is these very bytes.
+            if not kept.exists(stash_key(name)):
+                kept.put_bytes(stash_key(name), data)
             return f"{STASH_PREFIX}{mime}:{name}"
         return value
     return _map_leaves(body, stash)
 
 
-def restore_request(stash_dir: Path, stored: dict) -> dict:
+def restore_request(where: Path | Storage, stored: dict) -> dict:
     """The request as it was sent, data URIs and all (for re-running a task)."""
+    kept = inputs_storage(where)
+
     def restore(value: Any) -> Any:
         if found := stashed(value):
             mime, name = found
-            return media.encode_data_uri(mime, (stash_dir / name).read_bytes())
+            return media.encode_data_uri(mime, kept.read_bytes(stash_key(name)))
         return value
     return _map_leaves(stored, restore)
+
+
+def remove_stashed(where: Path | Storage, name: str) -> None:
+    """Delete a stashed input no task uses; when the store does not answer it stays, unused."""
+    try:
+        inputs_storage(where).delete(stash_key(name))
+    except storage.StorageError:
+        log.warning("an unused stashed input could not be deleted: the store did not answer")
 
 
 def input_digest(uri: str) -> str | None:

@@ -129,8 +129,7 @@ def output_tools(task: dict, outputs: list[dict]) -> None:
     if task["task_type"] in PAGE_FILES:
         link(PAGE_FILES[task["task_type"]], "Open in form", {"from_task": str(task["id"])}, icon="✏️")
     for output in outputs:
-        path = archive.archived_file(output.get("path"))
-        if path is None:
+        if not archive.has_archived(output.get("path")):
             continue
         number = f" {output['position'] + 1}" if len(outputs) > 1 else ""
         st.link_button(f"Download{number}", downloads.output_link(task, output), icon="⬇️")
