@@ -62,6 +62,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from obstore.exceptions import BaseError as BucketError
+
 from lib import settings
 from lib.store import connect, stash
 from lib.store.schema import REVIEW_ROWS, SPEND_KEY
@@ -70,6 +72,8 @@ BATCH = 500
 READ_CHUNK = 1024 * 1024
 SINGLE_PUT_BYTES = 8 * 1024 * 1024  # larger files go up as multipart uploads of this size
 UPLOAD_CONCURRENCY = 2  # parts in flight: memory stays near this many parts
+MAX_PARAMETERS = 60_000  # a statement's parameters, under PostgreSQL's 65,535
+FILE_ERRORS = 20  # errors of the bucket itself (not of a file's content) before the files are given up
 
 
 @dataclass(frozen=True)
@@ -100,13 +104,20 @@ class Stopped(Exception):
 @dataclass
 class Report:
     problems: list[str] = field(default_factory=list)
+    bucket_errors: int = 0
 
     def say(self, line: str = "") -> None:
-        print(line, flush=True)
+        print(printable(line), flush=True)
 
     def problem(self, line: str) -> None:
         self.problems.append(line)
-        print(f"  PROBLEM: {line}", flush=True)
+        print(f"  PROBLEM: {printable(line)}", flush=True)
+
+
+def printable(text: str) -> str:
+    """A line as it may reach a terminal: a name from the history with control characters in it
+    shows them escaped, never runs them."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def quoted(name: str) -> str:
@@ -139,6 +150,11 @@ def human(size: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size} B"
+
+
+def _key_value(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 # ---------------------------------------------------------------- the databases
@@ -220,12 +236,13 @@ def _pg_rows(store, table: Table, columns: list[str], keys: list[tuple]) -> dict
 
 
 def _key_text(table: Table, key: tuple) -> str:
-    return ", ".join(f"{k} {v!r}" for k, v in zip(table.keys, key))
+    return ", ".join(f"{k} {_key_value(v)}" for k, v in zip(table.keys, key))
 
 
 def copy_table(src, store, table: Table, columns: list[str], batch: int, report: Report) -> dict[str, int]:
     counts = {"copied": 0, "same": 0, "differ": 0}
     at = [columns.index(k) for k in table.keys]
+    batch = max(1, min(batch, MAX_PARAMETERS // len(columns)))
     for rows in source_pages(src, table, columns, batch):
         try:
             with store.immediate() as conn:
@@ -331,6 +348,8 @@ class File:
     size: int | None = None  # as recorded, when it is
     mime: str | None = None
     required: bool = True
+    checked: bool = False  # the bucket's object read back and found equal
+    failed: bool = False
 
 
 def _own_file(folder: Path, name: str) -> Path | None:
@@ -348,8 +367,8 @@ def planned_files(src, static_dir: Path, stash_dir: Path, report: Report) -> lis
     from lib import archive
 
     files: dict[str, File] = {}
-    for path, sha, size, mime in src.execute(
-            "SELECT path, sha256, size, mime FROM outputs WHERE path IS NOT NULL ORDER BY id").fetchall():
+    for path, sha, size, mime in src.conn.execute(
+            "SELECT path, sha256, size, mime FROM outputs WHERE path IS NOT NULL ORDER BY id"):
         name = archive.archived_name(path)
         if name is None:
             report.problem(f"an output's path {str(path)[:80]!r} is not an archived file's; not moved")
@@ -364,7 +383,7 @@ def planned_files(src, static_dir: Path, stash_dir: Path, report: Report) -> lis
         if poster and poster != name and (local := _own_file(static_dir, poster)):
             files.setdefault(f"static/{poster}", File("posters", f"static/{poster}", local, None, None,
                                                       "image/jpeg", required=False))
-    for request, removed in src.execute("SELECT request_json, removed_at FROM tasks ORDER BY id"):
+    for request, removed in src.conn.execute("SELECT request_json, removed_at FROM tasks ORDER BY id"):
         try:
             names = stash.stashed_names(json.loads(request or "{}"))
         except ValueError:
@@ -472,7 +491,8 @@ def copy_file(bucket, item: File, report: Report) -> str:
                 report.problem(f"{item.key}: the local file changed while it was uploaded; taken out, run again")
                 return "problem"
             return "uploaded"
-    if _remote_digest(bucket, item.key) == (size, digest):
+    if obstore.head(bucket, item.key)["size"] == size and _remote_digest(bucket, item.key) == (size, digest):
+        item.checked = True
         return "there"
     report.problem(f"{item.key}: the bucket holds a different object under this key; left as it is")
     return "problem"
@@ -483,7 +503,15 @@ def copy_files(bucket, files: list[File], report: Report) -> None:
         mine = [f for f in files if f.kind == kind]
         done = {"uploaded": [0, 0], "there": [0, 0], "missing": [0, 0], "problem": [0, 0]}
         for item in mine:
-            outcome = copy_file(bucket, item, report)
+            try:
+                outcome = copy_file(bucket, item, report)
+            except (OSError, BucketError) as exc:  # of the bucket, the network or the local disk
+                outcome = "problem"
+                report.problem(f"{item.key}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+                report.bucket_errors += 1
+                if report.bucket_errors >= FILE_ERRORS:
+                    raise Stopped(f"{FILE_ERRORS} errors of the bucket: the files are given up for this run") from None
+            item.failed = outcome == "problem"
             done[outcome][0] += 1
             done[outcome][1] += item.size or 0
         report.say(f"  {kind:<8} {len(mine)} files: {done['uploaded'][0]} uploaded ({human(done['uploaded'][1])}), "
@@ -495,9 +523,13 @@ def copy_files(bucket, files: list[File], report: Report) -> None:
 def verify_files(bucket, files: list[File], report: Report) -> None:
     checked = total = 0
     for item in files:
-        if item.local is None or item.sha256 is None or item.size is None:
+        if item.local is None or item.failed or item.sha256 is None or item.size is None:
             continue
-        found = _remote_digest(bucket, item.key)
+        try:
+            found = (item.size, item.sha256) if item.checked else _remote_digest(bucket, item.key)
+        except BucketError as exc:
+            report.problem(f"{item.key}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+            continue
         if found != (item.size, item.sha256):
             what = "missing" if found is None else f"{found[0]} bytes, sha256 {found[1][:16]}"
             report.problem(f"{item.key}: the bucket has {what}; the local file {item.size} bytes, "
@@ -553,8 +585,8 @@ def run(source: Path, static_dir: Path, database_url: str, storage_url: str, bat
                 src.conn.execute("ROLLBACK")
     except Stopped as exc:
         report.problem(str(exc))
-    except (sqlite3.Error, OSError) as exc:
-        report.problem(f"{type(exc).__name__}: {str(exc)[:300]}")
+    except (sqlite3.Error, OSError, BucketError) as exc:
+        report.problem(f"{type(exc).__name__}: {str(exc).strip()[:300]}")
     finally:
         store.close()
     if report.problems:
