@@ -43,7 +43,8 @@ Not moved, on purpose: `changes` (the counters pages redraw on; PostgreSQL keeps
 `login_failures` (the password gate's recent wrong tries, minutes old and per machine),
 `download_links` (short-lived tokens the pages make again on demand), the FTS5 `prompts` tables
 (PostgreSQL's prompt search is kept by its trigger), `_sqlite_migrations` and `sqlite_sequence`
-(the SQLite file's own bookkeeping; the sequences are moved in step 3).
+(the SQLite file's own bookkeeping; the sequences are moved in step 3), SQLite's other
+`sqlite_` tables (the planner's statistics).
 
 Stop the dashboard while moving: rows written after a table was copied are not moved, and a rerun
 reports them as differing rather than overwriting anything. No password of a URL is printed
@@ -140,8 +141,16 @@ def canonical(value, places: int | None = None):
     return value
 
 
+_PLAIN = (str, int, type(None))
+
+
 def row_text(row: Iterable, places: int | None = None) -> str:
-    return json.dumps([canonical(v, places) for v in row], ensure_ascii=False, allow_nan=True)
+    return json.dumps([v if type(v) in _PLAIN else canonical(v, places) for v in row], ensure_ascii=False,
+                      allow_nan=True)
+
+
+def same_row(mine: tuple, theirs: tuple) -> bool:
+    return mine == theirs or row_text(mine) == row_text(theirs)  # equal values, or equal once normalised
 
 
 def human(size: int) -> str:
@@ -183,7 +192,7 @@ def source_columns(src, report: Report, store) -> dict[str, list[str]]:
     """Each moved or verified table's SQLite columns, every one of them present in PostgreSQL."""
     known = {t.name for t in COPIED} | {BUILT.name} | set(SKIPPED)
     for name in src.table_names():
-        if name not in known and not name.startswith("prompts_"):
+        if name not in known and not name.startswith(("prompts_", "sqlite_")):  # FTS5's and SQLite's own
             raise Stopped(f"the SQLite file has a table this command does not know ({name[:60]!r}); "
                           "move it with the dashboard version that made it")
     columns = {}
@@ -239,23 +248,45 @@ def _key_text(table: Table, key: tuple) -> str:
     return ", ".join(f"{k} {_key_value(v)}" for k, v in zip(table.keys, key))
 
 
+def _pg_range(store, table: Table, columns: list[str], first: tuple, last: tuple) -> dict[tuple, tuple]:
+    """PostgreSQL's rows of the table from key `first` to key `last`, by key: one walk of its index."""
+    keys = f"({', '.join(quoted(k) for k in table.keys)})"
+    one = f"({', '.join('?' * len(table.keys))})"
+    rows = store.conn.execute(
+        f"SELECT {', '.join(quoted(c) for c in columns)} FROM {quoted(table.name)} "
+        f"WHERE {keys} >= {one} AND {keys} <= {one}", [*first, *last], plain=True).fetchall()
+    at = [columns.index(k) for k in table.keys]
+    return {tuple(r[i] for i in at): tuple(r) for r in rows}
+
+
 def copy_table(src, store, table: Table, columns: list[str], batch: int, report: Report) -> dict[str, int]:
+    """Copies a page at a time: the rows PostgreSQL lacks are inserted in one transaction, those it
+    has are compared with SQLite's."""
     counts = {"copied": 0, "same": 0, "differ": 0}
     at = [columns.index(k) for k in table.keys]
+    key_of = lambda row: tuple(row[i] for i in at)
     batch = max(1, min(batch, MAX_PARAMETERS // len(columns)))
     for rows in source_pages(src, table, columns, batch):
-        try:
-            with store.immediate() as conn:
-                inserted = {tuple(r) for r in conn.execute(
-                    _insert_sql(table, columns, len(rows)), [v for r in rows for v in r], plain=True).fetchall()}
-        except sqlite3.Error:
-            inserted = _copy_one_by_one(store, table, columns, rows, report)
+        there = _pg_range(store, table, columns, key_of(rows[0]), key_of(rows[-1]))
+        fresh = [r for r in rows if key_of(r) not in there]
+        inserted: set[tuple] = set()
+        if fresh:
+            try:
+                with store.immediate() as conn:
+                    inserted = {tuple(r) for r in conn.execute(
+                        _insert_sql(table, columns, len(fresh)), [v for r in fresh for v in r], plain=True)
+                        .fetchall()}
+            except sqlite3.Error:
+                inserted = _copy_one_by_one(store, table, columns, fresh, report)
         counts["copied"] += len(inserted)
-        skipped = [r for r in rows if tuple(r[i] for i in at) not in inserted]
-        there = _pg_rows(store, table, columns, [tuple(r[i] for i in at) for r in skipped])
-        for row in skipped:
-            key = tuple(row[i] for i in at)
-            if key in there and row_text(there[key]) == row_text(row):
+        # Written by someone else since the range was read, or in the way of another unique key.
+        late = [key_of(r) for r in fresh if key_of(r) not in inserted]
+        there.update(_pg_rows(store, table, columns, late))
+        for row in rows:
+            key = key_of(row)
+            if key in inserted:
+                continue
+            if key in there and same_row(there[key], row):
                 counts["same"] += 1
             else:
                 counts["differ"] += 1
