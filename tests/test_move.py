@@ -87,6 +87,12 @@ class Planted:
             self._output(store, self.removed_id, f"gone{position}gone{position}gone{position}.mp4", b"x" * 10, position)
             del self.files[f"static/gone{position}gone{position}gone{position}.mp4"]
         store.remove_task(self.removed_id, teammate="Maya")
+        # Removed too, and its stashed input with it (no task in view used it): nothing to move.
+        other = {**body, "promptImage": "data:image/png;base64," + base64.b64encode(os.urandom(4000)).decode()}
+        dropped = store.record_submission(backend="simulator", task_type="image_to_video", model="gen4_turbo",
+                                          endpoint="/v1/image_to_video", body=other, teammate="Leo")
+        store.remove_task(dropped)
+        assert len(list((self.db.parent / "inputs").iterdir())) == 1
         for position in range(2):
             (self.static / f"gone{position}gone{position}gone{position}.mp4").unlink()
         insert_reviews(store, [
@@ -172,12 +178,12 @@ def test_a_history_moves_with_its_ids_and_files_and_verifies(planted, target, ca
     assert "PROBLEM" not in out
     password = urlsplit_password(env["DASHBOARD_DATABASE_URL"])
     assert f":{password}@" not in out and env["AWS_SECRET_ACCESS_KEY"] not in out
-    assert "tasks        6 rows: 6 copied, 0 already there" in out
+    assert "tasks        7 rows: 7 copied, 0 already there" in out
     assert "outputs      3 rows: 3 copied" in out
     assert f"{REVIEW_ROWS:<12} 4 rows: 4 copied" in out
     assert "budgets      2 rows: 2 copied" in out
     assert "outputs  3 files: 3 uploaded" in out and "posters  1 files: 1 uploaded" in out
-    assert "inputs   1 files: 1 uploaded" in out
+    assert "inputs   2 files: 1 uploaded (3.9 KB), 0 already there (0 B), 1 gone with removed tasks" in out
 
     store = _pg(env)
     try:
@@ -224,14 +230,14 @@ def test_run_again_moves_nothing_and_verifies_as_a_real_command(planted, target,
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert "Moved and verified." in out
-    assert "tasks        6 rows: 0 copied, 6 already there" in out
+    assert "tasks        7 rows: 0 copied, 7 already there" in out
     assert "outputs  3 files: 0 uploaded (0 B), 3 already there" in out
-    assert "tasks        6 rows, sha256" in out and ": equal" in out
+    assert "tasks        7 rows, sha256" in out and ": equal" in out
     assert urlsplit_password(env["DASHBOARD_DATABASE_URL"]) + "@" not in out
     assert _bucket_objects(s3_server, bucket) == before
     store = _pg(env)
     try:
-        assert store.tuples("SELECT COUNT(*) FROM tasks")[0][0] == 6
+        assert store.tuples("SELECT COUNT(*) FROM tasks")[0][0] == 7
     finally:
         store.close()
 
@@ -262,7 +268,7 @@ def test_an_interrupted_move_keeps_what_it_committed_and_a_rerun_completes(plant
     conn.close()
     code, out = _run(capsys, planted, "--batch", "2")
     assert code == 0, out
-    assert "tasks        6 rows: 3 copied, 3 already there" in out
+    assert "tasks        7 rows: 4 copied, 3 already there" in out
     assert "Moved and verified." in out
     assert _bucket_objects(s3_server, bucket) == {f"{PREFIX}/{k}": v for k, v in planted.files.items()}
 
@@ -284,7 +290,7 @@ def test_a_killed_move_is_picked_up_by_the_next(planted, target, s3_server):
     rerun = subprocess.run([sys.executable, "-m", "lib.store.move", *_move(planted)], cwd=ROOT, capture_output=True,
                            text=True, timeout=300, env={**os.environ, **env})
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "tasks        6 rows: 0 copied, 6 already there" in rerun.stdout
+    assert "tasks        7 rows: 0 copied, 7 already there" in rerun.stdout
     assert "Moved and verified." in rerun.stdout
     assert _bucket_objects(s3_server, bucket) == {f"{PREFIX}/{k}": v for k, v in planted.files.items()}
 
@@ -367,3 +373,16 @@ def test_an_unknown_sqlite_table_stops_the_move(planted, target, capsys):
         assert store.tuples("SELECT COUNT(*) FROM tasks")[0][0] == 0
     finally:
         store.close()
+
+
+def test_a_stored_path_outside_the_archive_is_never_read(planted, target, capsys, s3_server, tmp_path):
+    env, bucket = target
+    (tmp_path / "secret.txt").write_bytes(b"not an output")
+    conn = sqlite3.connect(planted.db)
+    with conn:
+        conn.execute("UPDATE outputs SET path = 'static/../secret.txt' WHERE id = (SELECT MIN(id) FROM outputs)")
+    conn.close()
+    code, out = _run(capsys, planted)
+    assert code == 1
+    assert "PROBLEM: an output's path 'static/../secret.txt' is not an archived file's; not moved" in out
+    assert b"not an output" not in _bucket_objects(s3_server, bucket).values()
