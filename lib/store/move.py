@@ -15,9 +15,11 @@ What it does, in order:
    newer dashboard's table is never silently left behind).
 2. Copies the team's rows, ids kept: tasks, outputs, events, review_rows (every teammate's
    review, those of removed tasks too) and budgets. Each table in pages read by key (sqlite-utils'
-   `rows_where`), each page one PostgreSQL transaction of `INSERT ... ON CONFLICT DO NOTHING`. A row
-   already there with the same values is counted as such; one that differs is reported, never
-   overwritten. Interrupted, a run keeps the pages it committed, and the next one picks up.
+   `rows_where`); the rows of a page PostgreSQL lacks go in as one transaction of
+   `INSERT ... ON CONFLICT DO NOTHING`. A row already there with the same values is counted as
+   such; one that differs is reported, never overwritten. A row PostgreSQL refuses (text with a
+   NUL character, an output of a task that is not there) stops the move, named by its key, after
+   the rows before it. Interrupted, a run keeps the pages it committed, and the next one picks up.
 3. Moves each identity sequence (tasks, outputs, events) past the largest id either database has
    given, SQLite's `sqlite_sequence` included: a removed task's outputs are deleted, and their ids
    are never given again. A sequence is never moved back.
