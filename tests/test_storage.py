@@ -29,6 +29,7 @@ from lib.simulator import SimulatorConfig, SimulatorServer
 from lib.store import queries
 from lib.tasks import submit_task
 from tests.support import media_samples, services
+from tests.support.launch import Dashboard
 from tests.support.net import free_port
 
 VIDEO = media_samples.mp4(2)
@@ -317,3 +318,24 @@ def test_errors_never_name_the_endpoint_or_the_credentials(kept, monkeypatch):
     text = str(raised.value)
     assert kept.server.url not in text and missing not in text and services.S3_SECRET not in text
     assert "kept at Runway's URL" in text
+
+
+# ---------------------------------------------------------------- in a browser
+
+def test_chromium_plays_and_seeks_an_archived_video_through_the_app(kept, tmp_path, page):
+    video = media_samples.mp4(6)
+    path = f"static/{secrets.token_urlsafe(18)}.mp4"
+    kept.storage.put_bytes(path, video)
+    with Dashboard(tmp_path) as app:  # the storage settings of `kept`, inherited
+        page.goto(app.url)
+        page.get_by_text("Runway task dashboard").first.wait_for(timeout=60_000)
+        duration, at, seekable = page.evaluate("""async src => {
+            const v = document.createElement('video'); v.muted = true; v.preload = 'auto'; v.src = src;
+            document.body.appendChild(v);
+            await new Promise((ok, no) => { v.onloadedmetadata = ok;
+                                            v.onerror = () => no(new Error('' + v.error.code)); });
+            v.currentTime = 4;
+            await new Promise(ok => { v.onseeked = ok; });
+            return [v.duration, v.currentTime, v.seekable.length ? v.seekable.end(0) : 0]; }""",
+                                               archive.static_url(path))
+    assert duration > 5 and abs(at - 4) < 0.5 and seekable > 5
