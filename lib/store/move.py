@@ -75,7 +75,6 @@ BATCH = 500
 READ_CHUNK = 1024 * 1024
 SINGLE_PUT_BYTES = 8 * 1024 * 1024  # larger files go up as multipart uploads of this size
 UPLOAD_CONCURRENCY = 2  # parts in flight: memory stays near this many parts
-MAX_PARAMETERS = 60_000  # a statement's parameters, under PostgreSQL's 65,535
 FILE_ERRORS = 20  # errors of the bucket itself (not of a file's content) before the files are given up
 
 
@@ -234,6 +233,21 @@ def _insert_sql(table: Table, columns: list[str], n: int) -> str:
             f"{', '.join([one] * n)} ON CONFLICT DO NOTHING RETURNING {', '.join(quoted(k) for k in table.keys)}")
 
 
+def _array_insert_sql(table: Table, columns: list[str], types: dict[str, str]) -> str:
+    """A page's rows in one statement of one parameter per column, an array of its values (a
+    statement of a placeholder per value costs the driver more to read than PostgreSQL to run)."""
+    names = ", ".join(quoted(c) for c in columns)
+    arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
+    return (f"INSERT INTO {quoted(table.name)} ({names}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT DO NOTHING RETURNING {', '.join(quoted(k) for k in table.keys)}")
+
+
+def pg_types(store, table: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in store.conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = ?", (table,), plain=True).fetchall()}
+
+
 def _pg_rows(store, table: Table, columns: list[str], keys: list[tuple]) -> dict[tuple, tuple]:
     if not keys:
         return {}
@@ -267,7 +281,7 @@ def copy_table(src, store, table: Table, columns: list[str], batch: int, report:
     counts = {"copied": 0, "same": 0, "differ": 0}
     at = [columns.index(k) for k in table.keys]
     key_of = lambda row: tuple(row[i] for i in at)
-    batch = max(1, min(batch, MAX_PARAMETERS // len(columns)))
+    types = pg_types(store, table.name)
     for rows in source_pages(src, table, columns, batch):
         there = _pg_range(store, table, columns, key_of(rows[0]), key_of(rows[-1]))
         fresh = [r for r in rows if key_of(r) not in there]
@@ -276,7 +290,7 @@ def copy_table(src, store, table: Table, columns: list[str], batch: int, report:
             try:
                 with store.immediate() as conn:
                     inserted = {tuple(r) for r in conn.execute(
-                        _insert_sql(table, columns, len(fresh)), [v for r in fresh for v in r], plain=True)
+                        _array_insert_sql(table, columns, types), [list(c) for c in zip(*fresh)], plain=True)
                         .fetchall()}
             except sqlite3.Error:
                 inserted = _copy_one_by_one(store, table, columns, fresh, report)
