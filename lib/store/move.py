@@ -58,6 +58,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
@@ -71,6 +72,7 @@ from lib import settings
 from lib.store import connect, stash
 from lib.store.schema import REVIEW_ROWS, SPEND_KEY
 
+_MIME = re.compile(r"[\w.+-]+/[\w.+-]+")
 BATCH = 500
 READ_CHUNK = 1024 * 1024
 SINGLE_PUT_BYTES = 8 * 1024 * 1024  # larger files go up as multipart uploads of this size
@@ -432,24 +434,19 @@ def planned_files(src, static_dir: Path, stash_dir: Path, report: Report) -> lis
                                                       "image/jpeg", required=False))
     for request, removed in src.conn.execute("SELECT request_json, removed_at FROM tasks ORDER BY id"):
         try:
-            names = stash.stashed_names(json.loads(request or "{}"))
-        except ValueError:
-            continue  # not JSON: moved as text, refers to no file
-        for name in names:
+            named = {found[1]: found[0] for uri in stash.carried_uris(json.loads(request or "{}"))
+                     if (found := stash.stashed(uri))}
+        except (ValueError, RecursionError):
+            continue  # not JSON (or nested past reading): moved as text, refers to no file
+        for name, mime in named.items():
             key = f"inputs/{name}"
             found = files.get(key)
             if found is None:
-                mime = next((m for v in _strings(request) if (m := stash.stashed(v)) and m[1] == name), (None,))[0]
                 files[key] = found = File("inputs", key, _own_file(stash_dir, name), Path(name).stem, None, mime,
                                           required=False)
             # A removed task's stashed inputs go once no task in view uses them.
             found.required = found.required or removed is None
     return list(files.values())
-
-
-def _strings(request: str) -> Iterator[str]:
-    with contextlib.suppress(ValueError):
-        yield from (v for v in stash._leaves(json.loads(request)) if isinstance(v, str))
 
 
 def open_bucket(url: str):
@@ -518,7 +515,7 @@ def copy_file(bucket, item: File, report: Report) -> str:
         report.problem(f"{item.key}: the local file has {size} bytes, the database records {item.size}; not moved")
         return "problem"
     item.sha256, item.size = digest, size
-    attributes = {"Content-Type": item.mime} if item.mime else None
+    attributes = {"Content-Type": item.mime} if item.mime and _MIME.fullmatch(item.mime) else None
     if not _exists(bucket, item.key):
         h = hashlib.sha256()
         try:
