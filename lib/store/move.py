@@ -26,7 +26,10 @@ What it does, in order:
 4. Copies each archived output, each poster beside it and each stashed input to
    `<prefix>/static/<name>` and `<prefix>/inputs/<name>`, streamed from disk (a file up to
    `SINGLE_PUT_BYTES` in one PUT that fails if the key exists; a larger one as a multipart
-   upload, visible under its key only once complete), checked against its SHA-256 (the one
+   upload, visible under its key only once complete, once the key was found free: S3 takes no
+   condition on a multipart upload, and no one else writes these names, random or content
+   hashes, so a race is only with a second move into the same prefix, which the verification
+   would report), checked against its SHA-256 (the one
    `outputs.sha256` records, a stashed input's own name, else computed). An object already under
    the key with the same size and SHA-256 is skipped; a different one is reported and left as it is.
 5. Verifies: each table's row count and a SHA-256 over its rows in key order (the SQLite columns,
