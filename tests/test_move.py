@@ -212,6 +212,12 @@ def test_a_history_moves_with_its_ids_and_files_and_verifies(planted, target, ca
     finally:
         store.close()
     assert _bucket_objects(s3_server, bucket) == {f"{PREFIX}/{k}": v for k, v in planted.files.items()}
+    client = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1",
+                          aws_access_key_id=services.S3_KEY_ID, aws_secret_access_key=services.S3_SECRET)
+    kinds = {key: client.head_object(Bucket=bucket, Key=f"{PREFIX}/{key}")["ContentType"] for key in planted.files}
+    assert kinds["static/aaaaaaaaaaaaaaaaaaaaaaaa.mp4"] == kinds["static/cccccccccccccccccccccccc.mp4"] == "video/mp4"
+    assert kinds["static/aaaaaaaaaaaaaaaaaaaaaaaa.poster.jpg"] == "image/jpeg"
+    assert {kinds[k] for k in planted.files if k.startswith("inputs/")} == {"image/png"}
 
 
 def urlsplit_password(url: str) -> str:

@@ -26,7 +26,10 @@ What it does, in order:
 4. Copies each archived output, each poster beside it and each stashed input to
    `<prefix>/static/<name>` and `<prefix>/inputs/<name>`, streamed from disk (a file up to
    `SINGLE_PUT_BYTES` in one PUT that fails if the key exists; a larger one as a multipart
-   upload, visible under its key only once complete), checked against its SHA-256 (the one
+   upload, visible under its key only once complete, once the key was found free: S3 takes no
+   condition on a multipart upload, and no one else writes these names, random or content
+   hashes, so a race is only with a second move into the same prefix, which the verification
+   would report), checked against its SHA-256 (the one
    `outputs.sha256` records, a stashed input's own name, else computed). An object already under
    the key with the same size and SHA-256 is skipped; a different one is reported and left as it is.
 5. Verifies: each table's row count and a SHA-256 over its rows in key order (the SQLite columns,
@@ -58,6 +61,7 @@ import argparse
 import contextlib
 import hashlib
 import json
+import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
@@ -71,11 +75,11 @@ from lib import settings
 from lib.store import connect, stash
 from lib.store.schema import REVIEW_ROWS, SPEND_KEY
 
+_MIME = re.compile(r"[\w.+-]+/[\w.+-]+")
 BATCH = 500
 READ_CHUNK = 1024 * 1024
 SINGLE_PUT_BYTES = 8 * 1024 * 1024  # larger files go up as multipart uploads of this size
 UPLOAD_CONCURRENCY = 2  # parts in flight: memory stays near this many parts
-MAX_PARAMETERS = 60_000  # a statement's parameters, under PostgreSQL's 65,535
 FILE_ERRORS = 20  # errors of the bucket itself (not of a file's content) before the files are given up
 
 
@@ -234,6 +238,21 @@ def _insert_sql(table: Table, columns: list[str], n: int) -> str:
             f"{', '.join([one] * n)} ON CONFLICT DO NOTHING RETURNING {', '.join(quoted(k) for k in table.keys)}")
 
 
+def _array_insert_sql(table: Table, columns: list[str], types: dict[str, str]) -> str:
+    """A page's rows in one statement of one parameter per column, an array of its values (a
+    statement of a placeholder per value costs the driver more to read than PostgreSQL to run)."""
+    names = ", ".join(quoted(c) for c in columns)
+    arrays = ", ".join(f"?::{types[c]}[]" for c in columns)
+    return (f"INSERT INTO {quoted(table.name)} ({names}) SELECT * FROM unnest({arrays}) "
+            f"ON CONFLICT DO NOTHING RETURNING {', '.join(quoted(k) for k in table.keys)}")
+
+
+def pg_types(store, table: str) -> dict[str, str]:
+    return {r[0]: r[1] for r in store.conn.execute(
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = ?", (table,), plain=True).fetchall()}
+
+
 def _pg_rows(store, table: Table, columns: list[str], keys: list[tuple]) -> dict[tuple, tuple]:
     if not keys:
         return {}
@@ -267,7 +286,7 @@ def copy_table(src, store, table: Table, columns: list[str], batch: int, report:
     counts = {"copied": 0, "same": 0, "differ": 0}
     at = [columns.index(k) for k in table.keys]
     key_of = lambda row: tuple(row[i] for i in at)
-    batch = max(1, min(batch, MAX_PARAMETERS // len(columns)))
+    types = pg_types(store, table.name)
     for rows in source_pages(src, table, columns, batch):
         there = _pg_range(store, table, columns, key_of(rows[0]), key_of(rows[-1]))
         fresh = [r for r in rows if key_of(r) not in there]
@@ -276,7 +295,7 @@ def copy_table(src, store, table: Table, columns: list[str], batch: int, report:
             try:
                 with store.immediate() as conn:
                     inserted = {tuple(r) for r in conn.execute(
-                        _insert_sql(table, columns, len(fresh)), [v for r in fresh for v in r], plain=True)
+                        _array_insert_sql(table, columns, types), [list(c) for c in zip(*fresh)], plain=True)
                         .fetchall()}
             except sqlite3.Error:
                 inserted = _copy_one_by_one(store, table, columns, fresh, report)
@@ -418,24 +437,19 @@ def planned_files(src, static_dir: Path, stash_dir: Path, report: Report) -> lis
                                                       "image/jpeg", required=False))
     for request, removed in src.conn.execute("SELECT request_json, removed_at FROM tasks ORDER BY id"):
         try:
-            names = stash.stashed_names(json.loads(request or "{}"))
-        except ValueError:
-            continue  # not JSON: moved as text, refers to no file
-        for name in names:
+            named = {found[1]: found[0] for uri in stash.carried_uris(json.loads(request or "{}"))
+                     if (found := stash.stashed(uri))}
+        except (ValueError, RecursionError):
+            continue  # not JSON (or nested past reading): moved as text, refers to no file
+        for name, mime in named.items():
             key = f"inputs/{name}"
             found = files.get(key)
             if found is None:
-                mime = next((m for v in _strings(request) if (m := stash.stashed(v)) and m[1] == name), (None,))[0]
                 files[key] = found = File("inputs", key, _own_file(stash_dir, name), Path(name).stem, None, mime,
                                           required=False)
             # A removed task's stashed inputs go once no task in view uses them.
             found.required = found.required or removed is None
     return list(files.values())
-
-
-def _strings(request: str) -> Iterator[str]:
-    with contextlib.suppress(ValueError):
-        yield from (v for v in stash._leaves(json.loads(request)) if isinstance(v, str))
 
 
 def open_bucket(url: str):
@@ -504,7 +518,7 @@ def copy_file(bucket, item: File, report: Report) -> str:
         report.problem(f"{item.key}: the local file has {size} bytes, the database records {item.size}; not moved")
         return "problem"
     item.sha256, item.size = digest, size
-    attributes = {"Content-Type": item.mime} if item.mime else None
+    attributes = {"Content-Type": item.mime} if item.mime and _MIME.fullmatch(item.mime) else None
     if not _exists(bucket, item.key):
         h = hashlib.sha256()
         try:
