@@ -57,7 +57,11 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
     auth.require_password()
     _load_secrets()
     backend = _backend()
-    location = settings.database()
+    try:
+        location = settings.database()
+    except settings.SettingError as exc:  # names the variable, never its value
+        st.error(str(exc), icon="🛑")
+        st.stop()
     where = masked(location) if isinstance(location, str) else str(location)  # never a password
     try:
         poller = _poller(backend, location, str(location))

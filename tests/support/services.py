@@ -101,3 +101,21 @@ class S3Server:
         self.process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(10)
+
+
+def restart_postgres() -> None:
+    """Restart the machine's PostgreSQL cluster, as an operator or a crash would: every connection
+    drops. Only for the cluster tests/services.sh runs (DASHBOARD_TEST_POSTGRES_URL unset), as root
+    or through sudo."""
+    if os.environ.get("DASHBOARD_TEST_POSTGRES_URL"):
+        unavailable("a restartable PostgreSQL (DASHBOARD_TEST_POSTGRES_URL names a server of someone else's)")
+    listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=False).stdout
+    version = next((line.split()[0] for line in listed.splitlines() if line.split()[1:2] == ["main"]), None)
+    if version is None:
+        unavailable("the machine's PostgreSQL cluster (pg_lsclusters)")
+    command = ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart", "--mode", "fast"]
+    if os.geteuid() != 0:
+        command = ["sudo", "-n", *command]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        unavailable(f"a restart of PostgreSQL ({done.stderr.strip()[:200]})")
