@@ -10,6 +10,7 @@ without PostgreSQL they skip, under CI they fail.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -318,3 +319,19 @@ def test_a_connection_that_cannot_be_made_names_neither_the_url_nor_its_password
         for leak in (secret, bad, connect.masked(bad), urlsplit(bad).hostname, urlsplit(bad).username):
             assert leak not in message, (leak, message)
         assert caught.value.__suppress_context__  # no traceback shows psycopg's own words either
+
+
+def test_the_store_s_key_and_created_log_name_it_without_its_password(pg_store, tmp_path):
+    """The key (in caches and logs) and the created log's name are the URL masked and a hash of
+    it without the password: a password changed names the same database, and no hash of the
+    password is ever written anywhere."""
+    url = pg_store.location
+    password = "Zq7-a-password-9xW"
+    assert connect.identity(_with(url, password=password)) == connect.identity(url)  # the same database
+    assert password not in connect.identity(_with(url, password=password))
+    assert connect.identity(url + "&password=" + password) == connect.identity(url)
+    digest = hashlib.sha256(connect.identity(url).encode()).hexdigest()[:12]
+    assert pg_store.key == f"{connect.masked(url)}#{digest}"
+    assert pg_store.created_log.name == f"postgresql-{digest}.created"
+    other = services.postgres_url()  # the same server, another schema: another database to the store
+    assert connect.identity(other) != connect.identity(url)

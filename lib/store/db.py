@@ -107,7 +107,8 @@ class Store:
         self.postgres = connect.is_postgres(location)
         if self.postgres:
             self.location: str | Path = str(location)
-            self.key = f"{connect.masked(self.location)}#{hashlib.sha256(self.location.encode()).hexdigest()[:12]}"
+            digest = hashlib.sha256(connect.identity(self.location).encode()).hexdigest()[:12]
+            self.key = f"{connect.masked(self.location)}#{digest}"
             self.path = None
             # What stays on this machine beside a shared database: the created log of this process.
             self.data_dir = settings.db_path().parent
@@ -128,7 +129,9 @@ class Store:
             self.db = Database(self.conn)
             self._migrate()
         self.stash_dir = self.data_dir / "inputs"
-        self.created_log = self.data_dir / ((self.path.name if self.path else "postgresql") + ".created")
+        # Beside a PostgreSQL database, named after it: a log is replayed only into its own database.
+        own = self.path.name if self.path else f"postgresql-{self.key.rsplit('#', 1)[1]}"
+        self.created_log = self.data_dir / f"{own}.created"
         self.replay_created_log()
 
     def _migrate(self) -> None:
