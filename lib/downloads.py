@@ -53,12 +53,13 @@ LINK_TTL = 3600  # seconds a link stays valid
 # same token while at least half its life is left, rather than a new database row per redraw.
 _issued: dict[tuple[str, str], tuple[str, float]] = {}
 _issued_lock = threading.Lock()
-_link_stores: dict[str, Store] = {}  # database path -> the connection links are saved with, under the lock
+_link_stores: dict[str, Store] = {}  # database -> the connection links are saved with, under the lock
 
 
 def _link(kind: str, filename: str, **payload) -> str:
     body = {"kind": kind, "name": filename, **payload}
-    key = (str(settings.db_path()), json.dumps(body, sort_keys=True))
+    location = settings.database()
+    key = (str(location), json.dumps(body, sort_keys=True))
     now = time.time()
     with _issued_lock:
         for old in [k for k, (_, expires) in _issued.items() if expires - now < LINK_TTL / 2]:
@@ -67,7 +68,7 @@ def _link(kind: str, filename: str, **payload) -> str:
             token = secrets.token_urlsafe(24)
             # One connection per database for all the links handed out, not one per link: a page of
             # 25 archived outputs drew 25 links, each opening (and migrating) the store.
-            store = _link_stores.get(key[0]) or _link_stores.setdefault(key[0], Store(key[0]))
+            store = _link_stores.get(key[0]) or _link_stores.setdefault(key[0], Store(location))
             store.save_link(token, body, now + LINK_TTL)
             _issued[key] = (token, now + LINK_TTL)
         token = _issued[key][0]

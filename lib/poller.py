@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import sqlite3
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -29,6 +30,7 @@ from lib.backend import Backend
 from lib.client import NotFound, RunwayError, default_timeout
 from lib.storage import StorageError
 from lib.store import OUT_ARCHIVED, Store, TaskUpdate
+from lib.store.connect import UnreachableDatabase
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +173,16 @@ class Poller:
         if not self._in_flight:
             return 0
         finished, pending = wait(self._in_flight, timeout=timeout, return_when=FIRST_COMPLETED)
-        done = sum(self._record_download(self._in_flight.pop(future), *future.result()) for future in finished)
+        done = 0
+        for future in finished:
+            row = self._in_flight.pop(future)
+            try:
+                done += self._record_download(row, *future.result())
+            except sqlite3.OperationalError as exc:
+                # The database did not take the record (PostgreSQL restarting, say): the file is kept
+                # and recorded on a later round; recording the same file twice counts once.
+                self._in_flight[future] = row
+                log.warning("output %s is downloaded but not recorded yet: %s", row["id"], exc)
         if pending and time.monotonic() >= self._renew_leases_at:
             self.archive_store.renew_archive_leases([self._in_flight[f] for f in pending], self.archive_lease)
             self._renew_leases_at = time.monotonic() + self.archive_lease / 3
@@ -320,6 +331,9 @@ class Poller:
         while not self._stop.is_set():
             try:
                 pause = one_round()
+            except UnreachableDatabase as exc:  # said once a round, without a traceback: it is no bug
+                log.warning("%s: %s", one_round.__name__, exc)
+                pause = self._tick
             except Exception:  # the loop must outlive any single bad round
                 log.exception("%s failed", one_round.__name__)
                 pause = self._tick
