@@ -6,6 +6,9 @@ the posters that videos archived before posters existed still lack
 
 `app.py` hands `lifespan` to `st.App`; `streamlit run app.py` then runs it
 once per server process.
+
+With DASHBOARD_POLLING=off (web replicas beside a `python -m lib.worker`) the server starts its
+backend but no poller: the worker polls and archives, and the pages only read the database.
 """
 from __future__ import annotations
 
@@ -21,11 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def start_background_work() -> None:
-    """The process's backend (starting the simulator when no key is set) and its poller."""
+    """The process's backend (starting the simulator when no key is set) and, unless polling is
+    off, its poller."""
     # A key kept in .streamlit/secrets.toml reaches the environment only once Streamlit loads the file.
     if problem := settings.load_secrets():
         log.warning(problem)
-    ensure_poller(current_backend())
+    backend = current_backend()
+    if not settings.polling():
+        log.info("DASHBOARD_POLLING is off: this server polls nothing; a worker (python -m lib.worker) does")
+        return
+    ensure_poller(backend)
 
 
 @contextlib.asynccontextmanager

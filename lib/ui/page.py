@@ -1,5 +1,6 @@
 """Every page's set-up: page config, password, secrets, the backend, the store and the poller (one
-backend and one poller per server, cached), then the sidebar and the task news."""
+backend and one poller per server, cached; no poller with DASHBOARD_POLLING=off, where a worker
+process polls), then the sidebar and the task news."""
 from __future__ import annotations
 
 import logging
@@ -32,7 +33,7 @@ DATABASE_UNREACHABLE = ("The task database (PostgreSQL, at DASHBOARD_DATABASE_UR
 class Context:
     backend: Backend
     store: Store
-    poller: Poller
+    poller: Poller | None  # None with DASHBOARD_POLLING=off: a worker polls
     teammate: str
 
 
@@ -59,12 +60,13 @@ def setup_page(title: str, icon: str = "🎬") -> Context:
     backend = _backend()
     try:
         location = settings.database()
+        polling = settings.polling()
     except settings.SettingError as exc:  # names the variable, never its value
         st.error(str(exc), icon="🛑")
         st.stop()
     where = masked(location) if isinstance(location, str) else str(location)  # never a password
     try:
-        poller = _poller(backend, location, str(location))
+        poller = _poller(backend, location, str(location)) if polling else None
         store = st.session_state.get("_store")
         if store is None or store.location != location:
             store = st.session_state["_store"] = Store(location)
