@@ -1,0 +1,63 @@
+"""A local cluster for tests: `deploy/cluster.py`'s simulator, replicas, optional worker and
+HAProxy, in a temp folder, with the fast timings of the other process tests.
+
+    with local_cluster(tmp_path, replicas=3) as cluster:
+        cluster.url            # the balancer
+        cluster.web[i].url     # replica i directly; cluster.kill(i) SIGKILLs it
+        cluster.admin()        # the simulator's request log and faults
+        cluster.store()        # the shared database, as the replicas see it
+
+On the way out every process is stopped, and the files the cluster's SQLite database
+archived under static/ are removed (nothing else there is touched).
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from deploy.cluster import Cluster
+from lib.backend import Backend
+from lib.store import Store
+from tests.support.launch import remove_archived_outputs
+from tests.support.simulator import SimulatorAdmin
+from tests.support.simulator_env import FAST_SIMULATOR
+
+
+class TestCluster(Cluster):
+    __test__ = False  # not a test class, whatever its name
+
+    def admin(self) -> SimulatorAdmin:
+        return SimulatorAdmin(self.simulator_url, self.simulator_key)
+
+    def backend(self) -> Backend:
+        """The backend every replica uses (live mode, on the shared simulator): a task submitted
+        with it is the replicas' to poll."""
+        return Backend(name=self.simulator_url, base_url=self.simulator_url, api_key=self.simulator_key)
+
+    def location(self) -> str | Path:
+        return self.database_url or self.db_path
+
+    def store(self) -> Store:
+        return Store(self.location())
+
+    def pids(self) -> list[int]:
+        return [part.proc.pid for part in [*self.web, *self.workers]]
+
+
+@contextlib.contextmanager
+def local_cluster(tmp: Path, *, replicas: int = 3, worker: bool = False, database_url: str = "",
+                  storage: dict[str, str] | None = None, **env: str) -> Iterator[TestCluster]:
+    """A started cluster; `env` overrides the fast timings, `storage` is an S3 server's settings
+    (tests/support/services.py `S3Server.env`), passed to every replica and worker as given."""
+    settings = {**FAST_SIMULATOR, "DASHBOARD_PASSWORD": "", **(storage or {}), **env}
+    cluster = TestCluster(tmp / "cluster", replicas=replicas, worker=worker, database_url=database_url,
+                          env=settings)
+    if storage:
+        cluster.storage_url = storage["DASHBOARD_STORAGE_URL"]
+    try:
+        with cluster:
+            yield cluster
+    finally:
+        if not database_url:
+            remove_archived_outputs(cluster.db_path)

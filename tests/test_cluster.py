@@ -1,0 +1,254 @@
+"""Scale-out on one machine: replicas behind HAProxy, a worker beside web replicas with polling
+off, all on one database and one Runway (the simulator as its own process, in live mode), as
+`python -m deploy.cluster` starts them (tests/support/cluster.py).
+
+- a worker polls and archives while the web replicas, with polling off, only read;
+- a task submitted on one replica shows on another's History;
+- 3 replicas with 9 open tabs read each task from Runway as often as 1 replica with 1 tab;
+- end to end through the balancer: Chromium uploads an image on Image to Video, the video plays,
+  and a replica killed with SIGKILL mid-download costs nothing: the output lands exactly once.
+
+Runs on SQLite and the local folder; with DASHBOARD_TEST_SCALE_OUT=1 the end-to-end test also runs
+on PostgreSQL and an S3 server (tests/support/services.py), where it must not skip under CI.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from lib import archive, lifecycle
+from lib.store import Store
+from lib.tasks import submit_task
+from tests.support import ROOT, chromium
+from tests.support.cluster import local_cluster
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.subprocess
+
+STATIC = ROOT / "static"
+INTERVAL = 1.0  # DASHBOARD_POLL_INTERVAL of every replica (tests/support/simulator_env.FAST_SIMULATOR)
+
+
+@contextlib.contextmanager
+def _browser():
+    if not chromium.installed():
+        pytest.fail("Debian's chromium is not installed; run `bash tests/run.sh`, which installs it.")
+    with chromium.browser() as browser:
+        yield browser
+
+
+def _tab(browser):
+    """A tab of its own browser profile: its own cookies, so the balancer may pin it to any replica."""
+    return browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+
+
+def _submit(store: Store, backend, prompt: str, task_type: str = "text_to_video") -> int:
+    inputs = {"promptText": prompt, "ratio": "1280:720", "duration": 2}
+    result = submit_task(store, backend, task_type=task_type, model_id="gen4.5", inputs=inputs)
+    assert result.ok, result
+    return result.task_id
+
+
+def _task(location, task_id: int) -> dict:
+    store = Store(location)
+    try:
+        return store.task(task_id)
+    finally:
+        store.close()
+
+
+def _outputs(location, task_id: int) -> list[dict]:
+    store = Store(location)
+    try:
+        return [dict(r) for r in store.conn.execute("SELECT * FROM outputs WHERE task_id = ?", (task_id,))]
+    finally:
+        store.close()
+
+
+def _archived(location, task_id: int) -> list[dict] | None:
+    rows = _outputs(location, task_id)
+    return rows if rows and all(r["state"] == "archived" for r in rows) else None
+
+
+# ---------------------------------------------------------------- a worker, and web replicas with polling off
+
+@pytest.mark.browser
+def test_a_worker_polls_and_archives_while_pages_with_polling_off_only_read(tmp_path):
+    with local_cluster(tmp_path, replicas=1, worker=True) as cluster, _browser() as browser:
+        admin = cluster.admin()
+        worker = cluster.workers[0]
+        worker.proc.send_signal(signal.SIGTERM)  # stops cleanly: its threads end, it says so
+        assert worker.proc.wait(timeout=20) == 0
+        assert "worker stopped" in worker.log.read_text()
+
+        store = cluster.store()
+        task_id = _submit(store, cluster.backend(), "A lighthouse seen from a worker")
+        uuid = store.task(task_id)["task_uuid"]
+        tab = _tab(browser)
+        tab.goto(f"{cluster.url}/History")  # a page view on the replica: with polling off it starts no poller
+        tab.get_by_text("A lighthouse seen from a worker").first.wait_for(timeout=30_000)
+        tab.wait_for_timeout(int(4 * INTERVAL * 1000))
+        assert admin.reads()[uuid] == 0, "a replica with DASHBOARD_POLLING=off read a task from Runway"
+        assert _task(cluster.location(), task_id)["status"] not in lifecycle.TERMINAL
+
+        cluster.start_worker()  # now the task is polled to the end and archived, by the worker alone
+        wait_until(lambda: _archived(cluster.location(), task_id), 60, "the worker to archive the output")
+        assert _task(cluster.location(), task_id)["status"] == lifecycle.SUCCEEDED
+        tab.get_by_text("SUCCEEDED").first.wait_for(timeout=30_000)  # and the page shows what the worker wrote
+        log = "".join(p.log.read_text() for p in cluster.workers)
+        assert cluster.simulator_key not in log and "worker polling" in log
+
+
+# ---------------------------------------------------------------- one history across replicas
+
+@pytest.mark.browser
+def test_a_task_submitted_on_one_replica_shows_on_another_replicas_history(tmp_path):
+    with local_cluster(tmp_path, replicas=3) as cluster, _browser() as browser:
+        watcher = _tab(browser)
+        watcher.goto(f"{cluster.web[1].url}/History")
+        watcher.get_by_text("No tasks").first.wait_for(timeout=30_000)
+
+        submitter = _tab(browser)
+        submitter.goto(f"{cluster.web[0].url}/Text_to_Video")
+        submitter.get_by_role("textbox", name="Prompt").fill("A harbour crane at dawn")
+        submitter.get_by_role("button", name="Generate").click()
+        submitter.get_by_text("submitted to gen4.5").wait_for(timeout=30_000)
+
+        # Replica B's open History redraws itself (every DASHBOARD_REFRESH_SECONDS) with A's task.
+        watcher.get_by_text("A harbour crane at dawn").first.wait_for(timeout=20_000)
+        watcher.get_by_text("SUCCEEDED").first.wait_for(timeout=60_000)
+
+
+# ---------------------------------------------------------------- polling reads do not grow with replicas or tabs
+
+READ_TIMINGS = {"SIMULATOR_PENDING_SECONDS": "1", "SIMULATOR_RUN_SECONDS": "10"}  # ~12 reads a task
+READ_TASKS = 4
+
+
+def _reads_per_task(tmp: Path, replicas: int, tabs: int) -> float:
+    with local_cluster(tmp, replicas=replicas, **READ_TIMINGS) as cluster, _browser() as browser:
+        pages = [_tab(browser) for _ in range(tabs)]
+        for tab in pages:
+            tab.goto(f"{cluster.url}/History")
+        store = cluster.store()
+        ids = [_submit(store, cluster.backend(), f"A kite, number {i}") for i in range(READ_TASKS)]
+        uuids = [store.task(i)["task_uuid"] for i in ids]
+        for task_id in ids:
+            wait_until(lambda task_id=task_id: _archived(cluster.location(), task_id), 90, "every task to finish")
+        for tab in pages:  # every tab stayed open and drew the tasks
+            tab.get_by_text("A kite, number 0").first.wait_for(timeout=30_000)
+        reads = cluster.admin().reads()
+        store.close()
+    return sum(reads[u] for u in uuids) / len(uuids)
+
+
+@pytest.mark.browser
+def test_polling_reads_per_task_with_3_replicas_and_9_tabs_stay_those_of_one(tmp_path):
+    one = _reads_per_task(tmp_path / "one", replicas=1, tabs=1)
+    many = _reads_per_task(tmp_path / "many", replicas=3, tabs=9)
+    assert one >= 5  # the tasks ran long enough for the ratio to mean something
+    assert many <= 1.05 * one, f"{many:.2f} reads a task with 3 replicas and 9 tabs, {one:.2f} with one"
+
+
+# ---------------------------------------------------------------- end to end, with a replica killed mid-download
+
+def _scale_out_params():
+    params = [pytest.param("sqlite+folder", id="sqlite-folder")]
+    if os.environ.get("DASHBOARD_TEST_SCALE_OUT") == "1" or os.environ.get("CI", "").lower() == "true":
+        params.append(pytest.param("postgresql+s3", id="postgresql-s3"))
+    return params
+
+
+@pytest.fixture
+def scale_out(request):
+    """(database URL or "", storage settings or {}) for the backend pair under test."""
+    if request.param == "sqlite+folder":
+        yield "", {}
+        return
+    from tests.support.services import S3Server, fresh_postgres
+
+    s3 = S3Server()
+    try:
+        with fresh_postgres() as url:
+            yield url, s3.env(s3.make_bucket())
+    finally:
+        s3.stop()
+
+
+def _partial_of(pids: list[int]) -> int | None:
+    """The replica whose download is half written in static/ right now, if any."""
+    for partial in STATIC.glob(".*.part"):
+        pid = partial.name.split(".")[-2]
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            if int(pid) in pids and partial.stat().st_size > 0:
+                return int(pid)
+    return None
+
+
+def _wait_for_playing_video(tab) -> dict:
+    video = tab.locator("video").first
+    video.wait_for(state="attached", timeout=60_000)
+    return tab.evaluate("""async () => {
+        const v = document.querySelector('video');
+        v.muted = true;
+        await v.play();
+        const start = v.currentTime;
+        await new Promise(r => setTimeout(r, 1000));
+        return {start, time: v.currentTime, ready: v.readyState, error: v.error && v.error.code};
+    }""")
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scale_out", _scale_out_params(), indirect=True)
+def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_download(tmp_path, scale_out):
+    from tests.support import media_samples
+
+    database_url, storage = scale_out
+    image = tmp_path / "portrait.png"
+    image.write_bytes(media_samples.png(90, 160, (30, 120, 200)))
+    before = set(STATIC.iterdir()) if STATIC.exists() else set()
+    # A short lease: the killed replica's download is taken up by another within seconds.
+    with local_cluster(tmp_path, replicas=3, database_url=database_url, storage=storage,
+                       DASHBOARD_ARCHIVE_LEASE_SECONDS="4") as cluster, _browser() as browser:
+        admin = cluster.admin()
+        # The first download of an output stalls half written, long enough to kill its replica.
+        admin.faults({"path_prefix": "/outputs/", "method": "GET", "slow_body": 60, "count": 1})
+        tab = _tab(browser)
+        tab.goto(f"{cluster.url}/Image_to_Video?teammate=Dee")
+        tab.get_by_role("textbox", name="Prompt").fill("The portrait slowly smiles")
+        tab.locator("input[type=file]").first.set_input_files(str(image))
+        tab.get_by_text("portrait.png").wait_for(timeout=20_000)
+        tab.get_by_role("button", name="Generate").click()
+        tab.get_by_text("submitted to gen4.5").wait_for(timeout=30_000)
+
+        store = cluster.store()
+        task_id = store.recent_tasks(limit=1)[0]["id"]
+        pids = [p.proc.pid for p in cluster.web]
+        if storage:  # a bucket has no half-written file to see: the stalled download is the simulator's to report
+            wait_until(lambda: not admin.active_faults(), 60, "the first download to start")
+            downloading = None
+        else:
+            downloading = wait_until(lambda: _partial_of(pids), 60, "a replica to start the download")
+        victim = pids.index(downloading) if downloading else 0
+        cluster.kill(victim)
+
+        rows = wait_until(lambda: _archived(cluster.location(), task_id), 90, "another replica to archive the output")
+        assert _task(cluster.location(), task_id)["status"] == lifecycle.SUCCEEDED
+        assert len(rows) == 1 and rows[0]["size"] > 0  # one output, archived once
+        downloads = [r for r in admin.requests() if r["method"] == "GET" and r["path"].startswith("/outputs/")]
+        assert len(downloads) == 2  # the one cut short by the kill, and the one that finished
+
+        tab.goto(f"{cluster.url}/History")
+        tab.get_by_text("The portrait slowly smiles").first.wait_for(timeout=30_000)
+        playing = _wait_for_playing_video(tab)
+        assert playing["error"] is None and playing["ready"] >= 2 and playing["time"] > playing["start"]
+        store.close()
+        if not storage:
+            # Exactly one file was archived (and its poster beside it); the killed replica's half file is
+            # a hidden .part, never served, removed by the next start.
+            new = {f"static/{p.name}" for p in set(STATIC.iterdir()) - before if not p.name.startswith(".")}
+            assert rows[0]["path"] in new and new <= {rows[0]["path"], archive.poster_path(rows[0]["path"])}
