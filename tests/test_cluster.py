@@ -227,13 +227,13 @@ def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_downl
 
         store = cluster.store()
         task_id = store.recent_tasks(limit=1)[0]["id"]
-        pids = [p.proc.pid for p in cluster.web]
-        if storage:  # a bucket has no half-written file to see: the stalled download is the simulator's to report
-            wait_until(lambda: not admin.active_faults(), 60, "the first download to start")
-            downloading = None
-        else:
-            downloading = wait_until(lambda: _partial_of(pids), 60, "a replica to start the download")
-        victim = pids.index(downloading) if downloading else 0
+        # The stalled download, and the replica whose connection it is on (every replica polls and archives).
+        stalled = wait_until(lambda: [r for r in admin.requests() if r["path"].startswith("/outputs/")], 60,
+                             "a replica to start the download")[0]
+        [victim] = wait_until(lambda: [i for i in [cluster.sender(stalled)] if i is not None], 10,
+                              "the downloading replica's connection")
+        if not storage:  # the half-written file is there, in the victim's name
+            assert wait_until(lambda: _partial_of([cluster.web[victim].proc.pid]), 30, "the half-written file")
         cluster.kill(victim)
 
         rows = wait_until(lambda: _archived(cluster.location(), task_id), 90, "another replica to archive the output")

@@ -196,8 +196,10 @@ class _Frontdoor:
         method, path = scope["method"], scope["path"]
         headers = Headers(scope=scope)
         admin = path.startswith("/_simulator/")
+        # The client's address and port: a test with several dashboard processes finds which one sent it.
+        client = scope.get("client") or ("", 0)
         entry = {"method": method, "path": path, "time": sim.clock(),
-                 "auth": "authorization" in headers, "status": None}
+                 "auth": "authorization" in headers, "status": None, "client": f"{client[0]}:{client[1]}"}
 
         async def logged_send(message: dict) -> None:
             if message["type"] == "http.response.start":

@@ -13,6 +13,7 @@ archived under static/ are removed (nothing else there is touched).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,6 +44,38 @@ class TestCluster(Cluster):
 
     def pids(self) -> list[int]:
         return [part.proc.pid for part in [*self.web, *self.workers]]
+
+    def sender(self, entry: dict) -> int | None:
+        """Which replica (index into `web`) holds the connection a simulator request came on,
+        while it is still open (a download in progress): its local port, found in /proc."""
+        port = int(entry.get("client", ":0").rsplit(":", 1)[1] or 0)
+        inodes = _socket_inodes(port)
+        for i, part in enumerate(self.web):
+            if inodes & _process_sockets(part.proc.pid):
+                return i
+        return None
+
+
+def _socket_inodes(local_port: int) -> set[str]:
+    """The inodes of the loopback TCP sockets bound to `local_port` (IPv4 and IPv6)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == local_port:
+                found.add(fields[9])
+    return found
+
+
+def _process_sockets(pid: int) -> set[str]:
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            with contextlib.suppress(OSError):
+                target = os.readlink(fd)
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+    return inodes
 
 
 @contextlib.contextmanager
