@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from lib import settings
 
 log = logging.getLogger("lib.worker")
+RETRY_START = 5.0  # seconds between two tries to open a database that is not reachable yet
 
 
 def where(location: str | Path) -> str:
@@ -40,11 +42,21 @@ def run(stop: threading.Event) -> int:
         location = settings.database()
         settings.storage_url()  # a bad URL stops the start with its message, not task by task
         backend = current_backend()
-        poller = Poller(location, [backend])
     except settings.SettingError as exc:
         log.error("not started: %s", exc)
         return 2
-    poller.start()
+    poller = None
+    while poller is None:
+        try:
+            poller = Poller(location, [backend]).start()
+        except settings.SettingError as exc:
+            log.error("not started: %s", exc)
+            return 2
+        except sqlite3.DatabaseError as exc:  # a database not up yet: wait for it, as the pages do
+            log.warning("the database %s cannot be used yet (%s); trying again in %g s", where(location),
+                        type(exc).__name__, RETRY_START)
+            if stop.wait(RETRY_START):
+                return 0
     log.info("worker polling %s for %s (every %g s)", where(location), backend.label, poller.interval)
     try:
         stop.wait()

@@ -252,3 +252,63 @@ def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_downl
             # a hidden .part, never served, removed by the next start.
             new = {f"static/{p.name}" for p in set(STATIC.iterdir()) - before if not p.name.startswith(".")}
             assert rows[0]["path"] in new and new <= {rows[0]["path"], archive.poster_path(rows[0]["path"])}
+
+
+# ---------------------------------------------------------------- the pieces on their own
+
+def test_the_balancers_config_is_valid_haproxy_and_keeps_sessions_on_one_replica(tmp_path):
+    import subprocess
+
+    from deploy.cluster import HAPROXY, TEMPLATE, haproxy_config
+
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(haproxy_config(18500, [18601, 18602]))
+    for path in (TEMPLATE, config):  # as checked in, and as the cluster writes it
+        checked = subprocess.run([HAPROXY, "-c", "-f", str(path)], capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    text = config.read_text()
+    assert "bind 127.0.0.1:18500" in text and text.count("    server replica") == 2
+    assert "cookie DASHBOARD_REPLICA insert" in text and "timeout tunnel" in text
+    assert "uri /_stcore/health" in text
+
+
+def test_the_worker_stops_on_a_bad_setting_with_its_name_and_masks_the_database_password(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support.simulator_env import clean_env
+
+    def worker(**env):
+        return subprocess.run([sys.executable, "-m", "lib.worker"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60, env=clean_env(RUNWAYML_API_SECRET="key-not-to-show", **env))
+
+    bad = worker(DASHBOARD_POLL_INTERVAL="soon", DASHBOARD_DB=str(tmp_path / "d.db"))
+    assert bad.returncode == 2 and "DASHBOARD_POLL_INTERVAL" in bad.stderr
+    wrong = worker(DASHBOARD_DATABASE_URL="mysql://u:hunter2@127.0.0.1/db")
+    assert wrong.returncode == 2 and "DASHBOARD_DATABASE_URL" in wrong.stderr
+    assert "hunter2" not in wrong.stderr and "key-not-to-show" not in bad.stderr + wrong.stderr
+
+
+def test_the_worker_waits_for_an_unreachable_database_naming_it_masked_and_stops_on_sigint(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support.net import free_port
+    from tests.support.simulator_env import clean_env
+
+    log = tmp_path / "worker.log"
+    url = f"postgresql://dash:hunter2@127.0.0.1:{free_port()}/db"  # nothing listens there
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "lib.worker"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env=clean_env(RUNWAYML_API_SECRET="key-not-to-show", RUNWAYML_BASE_URL="http://127.0.0.1:9",
+                                              DASHBOARD_DATABASE_URL=url))
+    try:
+        wait_until(lambda: "cannot be used yet" in log.read_text(), 60, "the worker to report the database")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = log.read_text()
+    assert "postgresql://dash:***@127.0.0.1" in text
+    assert "hunter2" not in text and "key-not-to-show" not in text and "Traceback" not in text
