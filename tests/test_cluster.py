@@ -157,26 +157,29 @@ def test_polling_reads_per_task_with_3_replicas_and_9_tabs_stay_those_of_one(tmp
 # ---------------------------------------------------------------- end to end, with a replica killed mid-download
 
 def _scale_out_params():
-    params = [pytest.param("sqlite+folder", id="sqlite-folder")]
-    if os.environ.get("DASHBOARD_TEST_SCALE_OUT") == "1" or os.environ.get("CI", "").lower() == "true":
-        params.append(pytest.param("postgresql+s3", id="postgresql-s3"))
+    """SQLite and the local folder always; PostgreSQL (with the folder, and with an S3 server) when
+    DASHBOARD_TEST_SCALE_OUT=1, which CI sets once both backends are in."""
+    params = [pytest.param(("", False), id="sqlite-folder")]
+    if os.environ.get("DASHBOARD_TEST_SCALE_OUT") == "1":
+        params += [pytest.param(("postgresql", False), id="postgresql-folder"),
+                   pytest.param(("postgresql", True), id="postgresql-s3")]
     return params
 
 
 @pytest.fixture
 def scale_out(request):
-    """(database URL or "", storage settings or {}) for the backend pair under test."""
-    if request.param == "sqlite+folder":
-        yield "", {}
-        return
+    """(database URL or "", storage settings or {}) for the backends under test."""
+    database, bucket = request.param
     from tests.support.services import S3Server, fresh_postgres
 
-    s3 = S3Server()
-    try:
-        with fresh_postgres() as url:
-            yield url, s3.env(s3.make_bucket())
-    finally:
-        s3.stop()
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(fresh_postgres()) if database else ""
+        storage = {}
+        if bucket:
+            s3 = S3Server()
+            stack.callback(s3.stop)
+            storage = s3.env(s3.make_bucket())
+        yield url, storage
 
 
 def _partial_of(pids: list[int]) -> int | None:

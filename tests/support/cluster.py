@@ -92,5 +92,21 @@ def local_cluster(tmp: Path, *, replicas: int = 3, worker: bool = False, databas
         with cluster:
             yield cluster
     finally:
-        if not database_url:
-            remove_archived_outputs(cluster.db_path)
+        _remove_archived_outputs(cluster.location())
+
+
+def _remove_archived_outputs(location: str | Path) -> None:
+    """The files under static/ this cluster's database archived, and nothing else."""
+    if isinstance(location, Path):
+        remove_archived_outputs(location)
+        return
+    from lib import archive
+
+    with contextlib.suppress(Exception):  # a database already gone has nothing left to clean
+        store = Store(location)
+        try:
+            paths = [r["path"] for r in store.conn.execute("SELECT path FROM outputs WHERE path LIKE 'static/%'")]
+        finally:
+            store.close()
+        for path in paths:
+            archive.delete_archived(path, archive.STATIC_DIR)
