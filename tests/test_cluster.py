@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,6 @@ from lib.tasks import submit_task
 from tests.support import ROOT, chromium
 from tests.support.cluster import local_cluster
 from tests.support.waiting import wait_until
-
-pytestmark = pytest.mark.subprocess
 
 STATIC = ROOT / "static"
 INTERVAL = 1.0  # DASHBOARD_POLL_INTERVAL of every replica (tests/support/simulator_env.FAST_SIMULATOR)
@@ -76,6 +75,34 @@ def _archived(location, task_id: int) -> list[dict] | None:
 
 # ---------------------------------------------------------------- a worker, and web replicas with polling off
 
+def test_with_polling_off_neither_the_server_start_nor_the_pages_read_runway(app_env, monkeypatch):
+    from lib import server
+    from lib.backend import current_backend
+    from tests.support.apptest import open_page
+    from tests.support.simulator import SimulatorAdmin
+
+    monkeypatch.setenv("DASHBOARD_POLLING", "off")
+    monkeypatch.setenv("DASHBOARD_POLL_INTERVAL", "0.2")
+    server.start_background_work()  # what `streamlit run` does at start
+    backend = current_backend()
+    store = Store(app_env / "dashboard.db")
+    task_id = _submit(store, backend, "A quiet harbour")
+    uuid = store.task(task_id)["task_uuid"]
+    for _ in range(4):  # four page views, well over the task's whole run in the simulator
+        at = open_page("pages/10_History.py")
+        shown = " ".join(str(e.value) for kind in (at.markdown, at.caption, at.subheader, at.text) for e in kind)
+        assert not at.exception and "A quiet harbour" in shown.replace("\\", "")
+        time.sleep(0.3)  # the poll interval is 0.2 s: a poller would have read it by now
+    admin = SimulatorAdmin(backend.base_url, backend.api_key)
+    assert admin.reads()[uuid] == 0
+    assert store.task(task_id)["status"] not in lifecycle.TERMINAL
+
+    monkeypatch.setenv("DASHBOARD_POLLING", "sometimes")
+    at = open_page("pages/10_History.py")
+    assert [e.value for e in at.error] == ["DASHBOARD_POLLING takes on or off; it is set to 'sometimes'."]
+
+
+@pytest.mark.subprocess
 @pytest.mark.browser
 def test_a_worker_polls_and_archives_while_pages_with_polling_off_only_read(tmp_path):
     with local_cluster(tmp_path, replicas=1, worker=True) as cluster, _browser() as browser:
@@ -105,6 +132,7 @@ def test_a_worker_polls_and_archives_while_pages_with_polling_off_only_read(tmp_
 
 # ---------------------------------------------------------------- one history across replicas
 
+@pytest.mark.subprocess
 @pytest.mark.browser
 def test_a_task_submitted_on_one_replica_shows_on_another_replicas_history(tmp_path):
     with local_cluster(tmp_path, replicas=3) as cluster, _browser() as browser:
@@ -146,6 +174,7 @@ def _reads_per_task(tmp: Path, replicas: int, tabs: int) -> float:
     return sum(reads[u] for u in uuids) / len(uuids)
 
 
+@pytest.mark.subprocess
 @pytest.mark.browser
 def test_polling_reads_per_task_with_3_replicas_and_9_tabs_stay_those_of_one(tmp_path):
     one = _reads_per_task(tmp_path / "one", replicas=1, tabs=1)
@@ -205,6 +234,7 @@ def _wait_for_playing_video(tab) -> dict:
     }""")
 
 
+@pytest.mark.subprocess
 @pytest.mark.browser
 @pytest.mark.parametrize("scale_out", _scale_out_params(), indirect=True)
 def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_download(tmp_path, scale_out):
@@ -259,6 +289,7 @@ def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_downl
 
 # ---------------------------------------------------------------- the pieces on their own
 
+@pytest.mark.subprocess
 def test_the_balancers_config_is_valid_haproxy_and_keeps_sessions_on_one_replica(tmp_path):
     import subprocess
 
@@ -275,6 +306,7 @@ def test_the_balancers_config_is_valid_haproxy_and_keeps_sessions_on_one_replica
     assert "uri /_stcore/health" in text
 
 
+@pytest.mark.subprocess
 def test_the_worker_stops_on_a_bad_setting_with_its_name_and_masks_the_database_password(tmp_path):
     import subprocess
     import sys
@@ -292,6 +324,7 @@ def test_the_worker_stops_on_a_bad_setting_with_its_name_and_masks_the_database_
     assert "hunter2" not in wrong.stderr and "key-not-to-show" not in bad.stderr + wrong.stderr
 
 
+@pytest.mark.subprocess
 def test_the_worker_waits_for_an_unreachable_database_naming_it_masked_and_stops_on_sigint(tmp_path):
     import subprocess
     import sys
