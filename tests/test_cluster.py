@@ -151,6 +151,27 @@ def test_a_task_submitted_on_one_replica_shows_on_another_replicas_history(tmp_p
         watcher.get_by_text("SUCCEEDED").first.wait_for(timeout=60_000)
 
 
+@pytest.mark.subprocess
+def test_a_replica_killed_mid_poll_leaves_the_task_to_another_which_finishes_it(tmp_path):
+    # A read holds its task for one interval plus one request's timeout: 1 + 4 s here.
+    with local_cluster(tmp_path, replicas=3, DASHBOARD_API_TIMEOUT="4") as cluster:
+        admin = cluster.admin()
+        admin.faults({"path_prefix": "/v1/tasks/", "method": "GET", "delay": 3, "count": 1})  # the first read hangs
+        store = cluster.store()
+        task_id = _submit(store, cluster.backend(), "A ferry crossing at night")
+        uuid = store.task(task_id)["task_uuid"]
+        first = wait_until(lambda: [r for r in admin.requests() if r["path"] == f"/v1/tasks/{uuid}"], 30,
+                           "the first read")[0]
+        [victim] = wait_until(lambda: [i for i in [cluster.sender(first)] if i is not None], 10,
+                              "the reading replica's connection")
+        cluster.kill(victim)  # mid-poll: its read is in flight, its claim on the task unanswered
+
+        rows = wait_until(lambda: _archived(cluster.location(), task_id), 90, "another replica to finish the task")
+        assert _task(cluster.location(), task_id)["status"] == lifecycle.SUCCEEDED
+        assert len(rows) == 1
+        store.close()
+
+
 # ---------------------------------------------------------------- polling reads do not grow with replicas or tabs
 
 READ_TIMINGS = {"SIMULATOR_PENDING_SECONDS": "1", "SIMULATOR_RUN_SECONDS": "10"}  # ~12 reads a task
