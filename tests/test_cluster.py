@@ -318,7 +318,7 @@ def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_downl
         store.close()
         if not storage:
             # Exactly one file was archived (and its poster beside it); the killed replica's half file is
-            # a hidden .part, never served, removed by the next start.
+            # a hidden .part, never served, removed by the next start (and by local_cluster on its way out).
             new = {f"static/{p.name}" for p in set(STATIC.iterdir()) - before if not p.name.startswith(".")}
             assert rows[0]["path"] in new and new <= {rows[0]["path"], archive.poster_path(rows[0]["path"])}
 
