@@ -29,6 +29,7 @@ from tests.support.cluster import local_cluster
 from tests.support.waiting import wait_until
 
 STATIC = ROOT / "static"
+ARTIFACTS = ROOT / "test-artifacts"
 INTERVAL = 1.0  # DASHBOARD_POLL_INTERVAL of every replica (tests/support/simulator_env.FAST_SIMULATOR)
 
 
@@ -38,6 +39,18 @@ def _browser():
         pytest.fail("Debian's chromium is not installed; run `bash tests/run.sh`, which installs it.")
     with chromium.browser() as browser:
         yield browser
+
+
+@contextlib.contextmanager
+def _kept_on_failure(tab, name: str):
+    """A failing step leaves a screenshot of the tab in test-artifacts/, to see which one it was."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        with contextlib.suppress(Exception):
+            tab.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+        raise
 
 
 def _tab(browser):
@@ -151,6 +164,27 @@ def test_a_task_submitted_on_one_replica_shows_on_another_replicas_history(tmp_p
         watcher.get_by_text("SUCCEEDED").first.wait_for(timeout=60_000)
 
 
+@pytest.mark.subprocess
+def test_a_replica_killed_mid_poll_leaves_the_task_to_another_which_finishes_it(tmp_path):
+    # A read holds its task for one interval plus one request's timeout: 1 + 4 s here.
+    with local_cluster(tmp_path, replicas=3, DASHBOARD_API_TIMEOUT="4") as cluster:
+        admin = cluster.admin()
+        admin.faults({"path_prefix": "/v1/tasks/", "method": "GET", "delay": 3, "count": 1})  # the first read hangs
+        store = cluster.store()
+        task_id = _submit(store, cluster.backend(), "A ferry crossing at night")
+        uuid = store.task(task_id)["task_uuid"]
+        first = wait_until(lambda: [r for r in admin.requests() if r["path"] == f"/v1/tasks/{uuid}"], 30,
+                           "the first read")[0]
+        [victim] = wait_until(lambda: [i for i in [cluster.sender(first)] if i is not None], 10,
+                              "the reading replica's connection")
+        cluster.kill(victim)  # mid-poll: its read is in flight, its claim on the task unanswered
+
+        rows = wait_until(lambda: _archived(cluster.location(), task_id), 90, "another replica to finish the task")
+        assert _task(cluster.location(), task_id)["status"] == lifecycle.SUCCEEDED
+        assert len(rows) == 1
+        store.close()
+
+
 # ---------------------------------------------------------------- polling reads do not grow with replicas or tabs
 
 READ_TIMINGS = {"SIMULATOR_PENDING_SECONDS": "1", "SIMULATOR_RUN_SECONDS": "10"}  # ~12 reads a task
@@ -251,38 +285,40 @@ def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_downl
         # The first download of an output stalls half written, long enough to kill its replica.
         admin.faults({"path_prefix": "/outputs/", "method": "GET", "slow_body": 60, "count": 1})
         tab = _tab(browser)
-        tab.goto(f"{cluster.url}/Image_to_Video?teammate=Dee")
-        tab.get_by_role("textbox", name="Prompt").fill("The portrait slowly smiles")
-        tab.locator("input[type=file]").first.set_input_files(str(image))
-        tab.get_by_text("portrait.png").wait_for(timeout=20_000)
-        tab.get_by_role("button", name="Generate").click()
-        tab.get_by_text("submitted to gen4.5").wait_for(timeout=30_000)
+        with _kept_on_failure(tab, "cluster_image_to_video"):
+            tab.goto(f"{cluster.url}/Image_to_Video?teammate=Dee")
+            tab.get_by_role("textbox", name="Prompt").fill("The portrait slowly smiles")
+            tab.locator("input[type=file]").first.set_input_files(str(image))
+            tab.get_by_text("portrait.png").wait_for(timeout=30_000)
+            tab.get_by_role("button", name="Generate").click()
+            tab.get_by_text("submitted to gen4.5").wait_for(timeout=30_000)
 
-        store = cluster.store()
-        task_id = store.recent_tasks(limit=1)[0]["id"]
-        # The stalled download, and the replica whose connection it is on (every replica polls and archives).
-        stalled = wait_until(lambda: [r for r in admin.requests() if r["path"].startswith("/outputs/")], 60,
-                             "a replica to start the download")[0]
-        [victim] = wait_until(lambda: [i for i in [cluster.sender(stalled)] if i is not None], 10,
-                              "the downloading replica's connection")
-        if not storage:  # the half-written file is there, in the victim's name
-            assert wait_until(lambda: _partial_of([cluster.web[victim].proc.pid]), 30, "the half-written file")
-        cluster.kill(victim)
+            store = cluster.store()
+            task_id = store.recent_tasks(limit=1)[0]["id"]
+            # The stalled download, and the replica whose connection it is on (every replica polls and archives).
+            stalled = wait_until(lambda: [r for r in admin.requests() if r["path"].startswith("/outputs/")], 60,
+                                 "a replica to start the download")[0]
+            [victim] = wait_until(lambda: [i for i in [cluster.sender(stalled)] if i is not None], 10,
+                                  "the downloading replica's connection")
+            if not storage:  # the half-written file is there, in the victim's name
+                assert wait_until(lambda: _partial_of([cluster.web[victim].proc.pid]), 30, "the half-written file")
+            cluster.kill(victim)
 
-        rows = wait_until(lambda: _archived(cluster.location(), task_id), 90, "another replica to archive the output")
-        assert _task(cluster.location(), task_id)["status"] == lifecycle.SUCCEEDED
-        assert len(rows) == 1 and rows[0]["size"] > 0  # one output, archived once
-        downloads = [r for r in admin.requests() if r["method"] == "GET" and r["path"].startswith("/outputs/")]
-        assert len(downloads) == 2  # the one cut short by the kill, and the one that finished
+            rows = wait_until(lambda: _archived(cluster.location(), task_id), 90,
+                              "another replica to archive the output")
+            assert _task(cluster.location(), task_id)["status"] == lifecycle.SUCCEEDED
+            assert len(rows) == 1 and rows[0]["size"] > 0  # one output, archived once
+            downloads = [r for r in admin.requests() if r["method"] == "GET" and r["path"].startswith("/outputs/")]
+            assert len(downloads) == 2  # the one cut short by the kill, and the one that finished
 
-        tab.goto(f"{cluster.url}/History")
-        tab.get_by_text("The portrait slowly smiles").first.wait_for(timeout=30_000)
-        playing = _wait_for_playing_video(tab)
-        assert playing["error"] is None and playing["ready"] >= 2 and playing["time"] > playing["start"]
+            tab.goto(f"{cluster.url}/History")
+            tab.get_by_text("The portrait slowly smiles").first.wait_for(timeout=30_000)
+            playing = _wait_for_playing_video(tab)
+            assert playing["error"] is None and playing["ready"] >= 2 and playing["time"] > playing["start"]
         store.close()
         if not storage:
             # Exactly one file was archived (and its poster beside it); the killed replica's half file is
-            # a hidden .part, never served, removed by the next start.
+            # a hidden .part, never served, removed by the next start (and by local_cluster on its way out).
             new = {f"static/{p.name}" for p in set(STATIC.iterdir()) - before if not p.name.startswith(".")}
             assert rows[0]["path"] in new and new <= {rows[0]["path"], archive.poster_path(rows[0]["path"])}
 

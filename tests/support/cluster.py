@@ -93,6 +93,9 @@ def local_cluster(tmp: Path, *, replicas: int = 3, worker: bool = False, databas
             yield cluster
     finally:
         _remove_archived_outputs(cluster.location())
+        from lib import archive
+
+        archive.remove_partial_files(archive.STATIC_DIR)  # a killed replica's half file (only dead processes')
 
 
 def _remove_archived_outputs(location: str | Path) -> None:
