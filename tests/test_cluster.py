@@ -8,13 +8,12 @@ off, all on one database and one Runway (the simulator as its own process, in li
 - end to end through the balancer: Chromium uploads an image on Image to Video, the video plays,
   and a replica killed with SIGKILL mid-download costs nothing: the output lands exactly once.
 
-Runs on SQLite and the local folder; with DASHBOARD_TEST_SCALE_OUT=1 the end-to-end test also runs
-on PostgreSQL and an S3 server (tests/support/services.py), where it must not skip under CI.
+Runs on SQLite and the local folder; the end-to-end test also runs on PostgreSQL and an S3 server
+(tests/support/services.py), where it must not skip under CI.
 """
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import time
 from pathlib import Path
@@ -220,13 +219,8 @@ def test_polling_reads_per_task_with_3_replicas_and_9_tabs_stay_those_of_one(tmp
 # ---------------------------------------------------------------- end to end, with a replica killed mid-download
 
 def _scale_out_params():
-    """SQLite and the local folder always; PostgreSQL (with the folder, and with an S3 server) when
-    DASHBOARD_TEST_SCALE_OUT=1, which CI sets once both backends are in."""
-    params = [pytest.param(("", False), id="sqlite-folder")]
-    if os.environ.get("DASHBOARD_TEST_SCALE_OUT") == "1":
-        params += [pytest.param(("postgresql", False), id="postgresql-folder"),
-                   pytest.param(("postgresql", True), id="postgresql-s3")]
-    return params
+    """SQLite and the local folder, the default; PostgreSQL and an S3 bucket, the scaled-out set-up."""
+    return [pytest.param(("", False), id="sqlite-folder"), pytest.param(("postgresql", True), id="postgresql-s3")]
 
 
 @pytest.fixture
@@ -243,6 +237,18 @@ def scale_out(request):
             stack.callback(s3.stop)
             storage = s3.env(s3.make_bucket())
         yield url, storage
+
+
+def _bucket_names(storage: dict) -> set[str]:
+    """The archive's object names in the bucket the settings name (`<prefix>/static/<name>`)."""
+    import boto3
+
+    bucket, _, prefix = storage["DASHBOARD_STORAGE_URL"].removeprefix("s3://").partition("/")
+    s3 = boto3.client("s3", endpoint_url=storage["AWS_ENDPOINT_URL"], region_name=storage["AWS_REGION"],
+                      aws_access_key_id=storage["AWS_ACCESS_KEY_ID"],
+                      aws_secret_access_key=storage["AWS_SECRET_ACCESS_KEY"])
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}/static/").get("Contents", [])
+    return {f"static/{o['Key'].rsplit('/', 1)[1]}" for o in listed}
 
 
 def _partial_of(pids: list[int]) -> int | None:
@@ -316,7 +322,10 @@ def test_image_to_video_through_the_balancer_survives_a_replica_killed_mid_downl
             playing = _wait_for_playing_video(tab)
             assert playing["error"] is None and playing["ready"] >= 2 and playing["time"] > playing["start"]
         store.close()
-        if not storage:
+        if storage:  # exactly one object was archived (and its poster beside it), in the bucket
+            names = _bucket_names(storage)
+            assert rows[0]["path"] in names and names <= {rows[0]["path"], archive.poster_path(rows[0]["path"])}
+        else:
             # Exactly one file was archived (and its poster beside it); the killed replica's half file is
             # a hidden .part, never served, removed by the next start (and by local_cluster on its way out).
             new = {f"static/{p.name}" for p in set(STATIC.iterdir()) - before if not p.name.startswith(".")}
