@@ -368,14 +368,14 @@ def _shown_ids(at) -> list[int]:
                                        " ".join(x.value for x in at.markdown))]
 
 
+# The page tests take `store` (each backend) with `app_env`: the page opens the store's database.
 def _app_store(app_env):
     from lib.store import Store
 
     return Store(app_env / "dashboard.db")
 
 
-def test_history_page_filters_sorts_and_pages_from_the_address(app_env):
-    store = _app_store(app_env)
+def test_history_page_filters_sorts_and_pages_from_the_address(store, app_env):
     insert_tasks(store, [task_row(prompt=f"shot {i} of a {'kite' if i % 2 else 'fox'}", teammate="Ana" if i < 30
                                   else "Bo", status="FAILED" if i % 5 == 0 else "SUCCEEDED",
                                   failure="Flagged" if i % 5 == 0 else None, created=START + timedelta(minutes=i))
@@ -400,8 +400,7 @@ def test_history_page_filters_sorts_and_pages_from_the_address(app_env):
     store.close()
 
 
-def test_history_offers_what_each_task_allows(app_env):
-    store = _app_store(app_env)
+def test_history_offers_what_each_task_allows(store, app_env):
     done = insert_task(store, prompt="a kite")
     archived = archive.STATIC_DIR / f"test-{uuid.uuid4().hex}.mp4"
     archived.parent.mkdir(exist_ok=True)
@@ -430,8 +429,7 @@ def test_history_offers_what_each_task_allows(app_env):
     store.close()
 
 
-def test_history_removes_a_task_only_after_confirmation(app_env):
-    store = _app_store(app_env)
+def test_history_removes_a_task_only_after_confirmation(store, app_env):
     keep, gone = insert_task(store, prompt="keep me"), insert_task(store, prompt="remove me")
     at = _page(HISTORY_PAGE)
     at.button(key=f"remove_{gone}").click().run()
@@ -482,8 +480,7 @@ def test_history_cancel_and_rerun_buttons_drive_the_simulator(app_env, monkeypat
     store.close()
 
 
-def test_task_page_shows_request_timeline_outputs_and_lineage(app_env):
-    store = _app_store(app_env)
+def test_task_page_shows_request_timeline_outputs_and_lineage(store, app_env):
     parent = insert_task(store, prompt="a <b>bold</b> *kite*", task_type="text_to_image", model="gen4_image",
                          request={"model": "gen4_image", "promptText": "a <b>bold</b> *kite*", "ratio": "1360:768"})
     task = store.record_submission(backend="simulator", task_type="image_to_video", model="gen4_turbo",
@@ -522,8 +519,7 @@ def test_task_page_shows_request_timeline_outputs_and_lineage(app_env):
     store.close()
 
 
-def test_tasks_picked_on_history_open_compare_together(app_env):
-    store = _app_store(app_env)
+def test_tasks_picked_on_history_open_compare_together(store, app_env):
     first, _, third = (insert_task(store, prompt=p) for p in ("one", "two", "three"))
     at = _page(HISTORY_PAGE)
     at.checkbox(key=f"pick_{third}").check().run()

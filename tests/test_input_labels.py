@@ -56,8 +56,7 @@ def test_an_output_sent_on_is_named_in_the_csv(store):
     assert rows[upload]["input_sources"] == "videoUri=uploaded file"  # no output holds it: a file someone uploaded
 
 
-def test_history_and_the_task_page_say_output_of(app_env):
-    store = Store(app_env / "dashboard.db")
+def test_history_and_the_task_page_say_output_of(store, app_env):  # the page opens `store`
     first, upscaled, _ = _lineage(store)
     at = open_page("pages/10_History.py")
     assert not at.exception

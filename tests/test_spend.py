@@ -193,8 +193,7 @@ def test_the_form_warns_past_the_budget_and_sends_nothing_until_confirmed(app_en
     store.close()
 
 
-def test_the_spend_page_shows_the_figures_and_sets_a_budget(app_env):
-    store = Store()
+def test_the_spend_page_shows_the_figures_and_sets_a_budget(store, app_env):  # the page opens `store`
     # Both early today (UTC): in this month and this period whenever the test runs.
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=1, microsecond=0)
     insert_tasks(store, [task_row(teammate="Ana", cost_credits=60.0, created=today),
@@ -216,8 +215,7 @@ def test_the_spend_page_shows_the_figures_and_sets_a_budget(app_env):
 
 
 
-def test_the_spend_page_follows_a_task_that_finishes_while_it_is_open(app_env):
-    store = Store()
+def test_the_spend_page_follows_a_task_that_finishes_while_it_is_open(store, app_env):
     today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=1, microsecond=0)
     insert_tasks(store, [task_row(teammate="Ana", cost_credits=60.0, created=today)])
     at = open_page(SPEND_PAGE)

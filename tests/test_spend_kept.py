@@ -56,8 +56,7 @@ def test_credits_say_what_was_charged():
         assert ui.credits_text({**task, "status": status, "cost_credits": 12.0}) == "12 credits charged"
 
 
-def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(app_env):
-    store = Store(app_env / "dashboard.db")
+def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(store, app_env):  # the page opens `store`
     insert_task(store, prompt="stopped early", status=lifecycle.CANCELLED, cost_credits=None, estimated_credits=60.0)
     at = open_page("pages/10_History.py")
     assert not at.exception
@@ -66,22 +65,12 @@ def test_history_shows_a_cancelled_tasks_charge_not_its_estimate(app_env):
     store.close()
 
 
-def test_a_removed_tasks_own_link_says_it_was_removed_and_shows_nothing_else(app_env):
-    store = Store(app_env / "dashboard.db")
+def test_a_removed_tasks_own_link_says_it_was_removed_and_shows_nothing_else(store, app_env):
     gone = insert_task(store, prompt="a kite", cost_credits=40.0)
     tasks.remove(store, gone, static_dir=app_env / "static", teammate="Leo")
-    store.close()
     at = open_page("pages/12_Task.py", task=str(gone))
     assert not at.exception
     assert [i.value for i in at.main.info] == [
-        f"Task #{gone} was removed from the history on {history_day(app_env, gone)}. What it was charged "
+        f"Task #{gone} was removed from the history on {store.task(gone)['removed_at'][:10]}. What it was charged "
         "stays in the record."]
     assert "a kite" not in " ".join(t.value for t in at.text)
-
-
-def history_day(app_env, task_id: int) -> str:
-    again = Store(app_env / "dashboard.db")
-    try:
-        return again.task(task_id)["removed_at"][:10]
-    finally:
-        again.close()
