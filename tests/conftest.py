@@ -47,6 +47,16 @@ def store(request, tmp_path, monkeypatch):
         s = Store(url)
         yield s
         s.close()
+        _stop_pollers_of(url)  # a page the test opened started one; its schema goes now
+
+
+def _stop_pollers_of(location: str) -> None:
+    from lib import poller
+
+    with poller._lock:
+        running = [poller._running.pop(key) for key in [k for k in poller._running if k[0] == location]]
+    for each in running:
+        each.stop()
 
 
 @pytest.fixture

@@ -328,6 +328,10 @@ class PgConnection:
             # text: none of them is passed on, only what to fix.
             raise _refused(exc) from None
         conn.adapters.register_loader("numeric", _numeric_loader())
+        # No JIT: its cost estimates of the store's longer statements (the CSV export's few subqueries
+        # a row over every row) made PostgreSQL compile them first, seconds before the first row,
+        # for plans that do little per row (30,000 tasks: 4.1 s with it, 1.1 s without).
+        conn.execute("SET jit = off")
         self._conn = conn
 
     @property
