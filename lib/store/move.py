@@ -185,12 +185,6 @@ def open_source(path: Path):
     return Database(path)
 
 
-def pg_columns(store, table: str) -> list[str]:
-    return [r[0] for r in store.conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = ?", (table,), plain=True).fetchall()]
-
-
 def source_columns(src, report: Report, store) -> dict[str, list[str]]:
     """Each moved or verified table's SQLite columns, every one of them present in PostgreSQL."""
     known = {t.name for t in COPIED} | {BUILT.name} | set(SKIPPED)
@@ -201,7 +195,7 @@ def source_columns(src, report: Report, store) -> dict[str, list[str]]:
     columns = {}
     for table in (*COPIED, BUILT):
         mine = [c.name for c in src[table.name].columns]
-        theirs = set(pg_columns(store, table.name))
+        theirs = set(pg_types(store, table.name))
         missing = [c for c in mine if c not in theirs]
         if missing:
             raise Stopped(f"PostgreSQL's {table.name} lacks the columns {', '.join(m[:40] for m in missing)}")
@@ -245,6 +239,7 @@ def _array_insert_sql(table: Table, columns: list[str], types: dict[str, str]) -
 
 
 def pg_types(store, table: str) -> dict[str, str]:
+    """PostgreSQL's columns of the table, each with its type."""
     return {r[0]: r[1] for r in store.conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
         "AND table_name = ?", (table,), plain=True).fetchall()}
@@ -258,8 +253,7 @@ def _pg_rows(store, table: Table, columns: list[str], keys: list[tuple]) -> dict
         f"SELECT {', '.join(quoted(c) for c in columns)} FROM {quoted(table.name)} "
         f"WHERE ({', '.join(quoted(k) for k in table.keys)}) IN ({', '.join([one] * len(keys))})",
         [v for key in keys for v in key], plain=True).fetchall()
-    at = [columns.index(k) for k in table.keys]
-    return {tuple(r[i] for i in at): tuple(r) for r in rows}
+    return _by_key(table, columns, rows)
 
 
 def _key_text(table: Table, key: tuple) -> str:
@@ -273,6 +267,10 @@ def _pg_range(store, table: Table, columns: list[str], first: tuple, last: tuple
     rows = store.conn.execute(
         f"SELECT {', '.join(quoted(c) for c in columns)} FROM {quoted(table.name)} "
         f"WHERE {keys} >= {one} AND {keys} <= {one}", [*first, *last], plain=True).fetchall()
+    return _by_key(table, columns, rows)
+
+
+def _by_key(table: Table, columns: list[str], rows) -> dict[tuple, tuple]:
     at = [columns.index(k) for k in table.keys]
     return {tuple(r[i] for i in at): tuple(r) for r in rows}
 
@@ -409,11 +407,8 @@ def planned_files(src, local: storage.LocalStorage, report: Report) -> list[File
     files: dict[str, File] = {}
     for path, sha, size, mime in src.conn.execute(
             "SELECT path, sha256, size, mime FROM outputs WHERE path IS NOT NULL ORDER BY id"):
-        name = archive.archived_name(path)
-        key = f"static/{name}" if name else ""
-        try:
-            storage.checked_key(key)
-        except ValueError:
+        key = archive._key(path)  # the one rule every reader of a stored path holds to
+        if key is None:
             report.problem(f"an output's path {str(path)[:80]!r} is not an archived file's; not moved")
             continue
         if key in files:
@@ -421,10 +416,9 @@ def planned_files(src, local: storage.LocalStorage, report: Report) -> list[File
                 report.problem(f"{key}: outputs record two different SHA-256 for it")
             continue
         files[key] = File("outputs", key, local.local_path(key), sha or None, size, mime)
-        poster = archive.archived_name(archive.poster_path(path))
-        if poster and poster != name and (found := local.local_path(f"static/{poster}")):
-            files.setdefault(f"static/{poster}", File("posters", f"static/{poster}", found, None, None,
-                                                      "image/jpeg", required=False))
+        poster = archive._key(archive.poster_path(path))
+        if poster and poster != key and (found := local.local_path(poster)):
+            files.setdefault(poster, File("posters", poster, found, None, None, "image/jpeg", required=False))
     for request, removed in src.conn.execute("SELECT request_json, removed_at FROM tasks ORDER BY id"):
         try:
             named = {found[1]: found[0] for uri in stash.carried_uris(json.loads(request or "{}"))
