@@ -23,6 +23,14 @@ What each write guarantees, on either backend:
   memory at most), never the whole file;
 - nothing is listed, and no ACL is ever sent: the bucket's objects stay as private as the bucket.
 
+`upload` is `keep` without the move: the file stays where it is (the move command,
+`python -m lib.store.move`, copies a team's archive folder into a bucket and leaves the folder as it
+was), it returns the SHA-256 of the bytes it sent, and `if_absent=True` never replaces an object
+already under the key (one PUT that fails if the key exists; a file larger than one part goes up in
+parts once the key was found free: S3 takes no condition on a multipart upload). `digest` reads an
+object through for its size and SHA-256. The move opens its bucket as the app does, with the same
+timeouts, retries and plain errors.
+
 obstore retries 10 times over about 3 minutes by default; here a store that does not answer is
 given up on within seconds (RETRIES, TIMEOUT) and the archive retries later, with the output kept
 at risk. obstore's errors name the endpoint and bucket: they are never passed on. What reaches a
@@ -31,6 +39,7 @@ row, a page or a log is a StorageError with a plain sentence (and, in the log, t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -57,6 +66,7 @@ RETRY_WINDOW = timedelta(seconds=10)
 # A name the archive or the stash writes: letters, digits, - and _, an optional extension; never a
 # folder, never hidden (partial files start with a dot).
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+_MIME = re.compile(r"[\w.+-]+/[\w.+-]+")  # a media type sent as an object's Content-Type, nothing else
 
 DOWN = "The bucket did not answer"
 REFUSED = "The bucket refused the write"
@@ -79,6 +89,11 @@ class Storage(Protocol):
     def keep(self, key: str, source: Path) -> None:
         """Make the complete local file `source` the object `key`, at once or not at all; `source`
         is gone afterwards (moved, or uploaded and removed)."""
+
+    def upload(self, key: str, source: Path, *, if_absent: bool = False, mime: str | None = None) -> str | None:
+        """Copy the complete local file `source` to the object `key`, streamed, at once or not at all;
+        `source` stays. Returns the SHA-256 of the bytes copied, or None when `if_absent` and an
+        object is already under the key (left as it is). `mime` is the object's media type."""
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Keep small bytes (an input's) under `key`, at once or not at all."""
@@ -139,13 +154,36 @@ class LocalStorage:
         os.replace(source, target)
 
     def put_bytes(self, key: str, data: bytes) -> None:
+        self._place(key, lambda out: out.write(data))
+
+    def upload(self, key: str, source: Path, *, if_absent: bool = False, mime: str | None = None) -> str | None:
+        h = hashlib.sha256()
+
+        def copy(out) -> None:
+            with open(source, "rb") as file:
+                while chunk := file.read(CHUNK):
+                    h.update(chunk)
+                    out.write(chunk)
+
+        return h.hexdigest() if self._place(key, copy, if_absent=if_absent) else None
+
+    def _place(self, key: str, write, *, if_absent: bool = False) -> bool:
+        """Write a partial file beside the key's and put it in place in one step (a link that fails
+        if the name is taken, when `if_absent`); False when it was taken."""
         target = self._path(key)
         folder = self._folder(checked_key(key)[0])
         partial = folder / f".{target.name}.{os.getpid()}.{threading.get_ident()}.part"
         try:
             with open(os.open(partial, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600), "wb") as out:
-                out.write(data)
-            os.replace(partial, target)
+                write(out)
+            if not if_absent:
+                os.replace(partial, target)
+                return True
+            try:
+                os.link(partial, target)
+            except FileExistsError:
+                return False
+            return True
         finally:
             partial.unlink(missing_ok=True)
 
@@ -234,26 +272,45 @@ class S3Storage:
         return self._scratch
 
     def keep(self, key: str, source: Path) -> None:
+        try:
+            self.upload(key, source)
+        finally:
+            Path(source).unlink(missing_ok=True)
+
+    def upload(self, key: str, source: Path, *, if_absent: bool = False, mime: str | None = None) -> str | None:
         import obstore
+        from obstore.exceptions import AlreadyExistsError
 
         checked_key(key)
+        # No ACL: the object is as private as the bucket. A media type only if it is one.
+        attributes = {"Content-Type": mime} if mime and _MIME.fullmatch(mime) else None
+        h, size = hashlib.sha256(), None
         try:
             size = os.stat(source).st_size
-            with open(source, "rb") as file:
-                # A file larger than one part goes up in parts; the object appears when the upload
-                # completes. No attributes, no ACL: the object is as private as the bucket.
-                obstore.put(self._store, key, file, chunk_size=UPLOAD_PART, max_concurrency=UPLOAD_CONCURRENCY)
+            if size <= UPLOAD_PART:  # one PUT, of at most one part's bytes
+                with open(source, "rb") as file:
+                    data = file.read()
+                h.update(data)
+                obstore.put(self._store, key, data, use_multipart=False, attributes=attributes,
+                            mode="create" if if_absent else "overwrite")
+            else:
+                if if_absent and self.size(key) is not None:
+                    return None
+                # In parts, a few at a time; the object appears when the upload completes.
+                obstore.put(self._store, key, _hashed_chunks(source, h), use_multipart=True, chunk_size=UPLOAD_PART,
+                            max_concurrency=UPLOAD_CONCURRENCY, attributes=attributes)
+        except AlreadyExistsError:
+            return None
         except Exception as exc:
             # A completion whose answer timed out is retried, and the store then answers "no such
             # upload" for an object it did complete. The key is random and ours alone: an object
-            # of the file's size under it is the file.
-            if not isinstance(exc, OSError) or isinstance(exc, FileNotFoundError):
+            # of the file's size under it is the file (and the move reads it back to be sure).
+            if size is not None and (not isinstance(exc, OSError) or isinstance(exc, FileNotFoundError)):
                 with contextlib.suppress(Exception):
                     if self.size(key) == size:
-                        return
+                        return h.hexdigest()
             raise _plain(exc, REFUSED) from None
-        finally:
-            Path(source).unlink(missing_ok=True)
+        return h.hexdigest()
 
     def put_bytes(self, key: str, data: bytes) -> None:
         import obstore
@@ -311,6 +368,27 @@ class S3Storage:
 
     def local_path(self, key: str) -> Path | None:
         return None
+
+
+def _hashed_chunks(source: Path, h) -> Iterator[bytes]:
+    """A file's bytes a part at a time, each added to the hash `h` as it is handed on."""
+    with open(source, "rb") as file:
+        while chunk := file.read(UPLOAD_PART):
+            h.update(chunk)
+            yield chunk
+
+
+def digest(store: Storage, key: str) -> tuple[int, str] | None:
+    """(size, SHA-256) of the object `key`, read through as a stream; None when there is none."""
+    try:
+        chunks = store.read(key)
+    except FileNotFoundError:
+        return None
+    h, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        h.update(chunk)
+        size += len(chunk)
+    return size, h.hexdigest()
 
 
 def _s3_chunks(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

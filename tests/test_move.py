@@ -16,11 +16,12 @@ from pathlib import Path
 import boto3
 import pytest
 
-from lib import settings
+from lib import settings, storage
 from lib.store import REVIEW_ROWS, Store, TaskUpdate, move
 from lib.store.schema import SPEND_KEY
 from tests.support import history, services
 from tests.support.history import insert_output, insert_reviews, insert_task
+from tests.support.net import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ("tasks", "outputs", "events", REVIEW_ROWS, "budgets")
@@ -71,7 +72,7 @@ class Planted:
         self.files["static/aaaaaaaaaaaaaaaaaaaaaaaa.poster.jpg"] = poster
         self._output(store, self.task_ids[1], "bbbbbbbbbbbbbbbbbbbbbbbb.png", os.urandom(3000), mime="image/png")
         # Larger than one PUT: goes up in parts.
-        self._output(store, self.task_ids[2], "cccccccccccccccccccccccc.mp4", os.urandom(move.SINGLE_PUT_BYTES + 1234))
+        self._output(store, self.task_ids[2], "cccccccccccccccccccccccc.mp4", os.urandom(storage.UPLOAD_PART + 1234))
         # A task submitted with an image too big to keep inline: the request holds its stashed name.
         image = os.urandom(4000)
         body = {"model": "gen4_turbo", "promptText": "the fox runs",
@@ -212,6 +213,11 @@ def test_a_history_moves_with_its_ids_and_files_and_verifies(planted, target, ca
     finally:
         store.close()
     assert _bucket_objects(s3_server, bucket) == {f"{PREFIX}/{k}": v for k, v in planted.files.items()}
+    # The team's own folders are left as they were: copied, never moved out.
+    for key, data in planted.files.items():
+        area, name = key.split("/")
+        folder = planted.static if area == "static" else planted.db.parent / "inputs"
+        assert (folder / name).read_bytes() == data, key
     client = boto3.client("s3", endpoint_url=s3_server.url, region_name="us-east-1",
                           aws_access_key_id=services.S3_KEY_ID, aws_secret_access_key=services.S3_SECRET)
     kinds = {key: client.head_object(Bucket=bucket, Key=f"{PREFIX}/{key}")["ContentType"] for key in planted.files}
@@ -392,3 +398,21 @@ def test_a_stored_path_outside_the_archive_is_never_read(planted, target, capsys
     assert code == 1
     assert "PROBLEM: an output's path 'static/../secret.txt' is not an archived file's; not moved" in out
     assert b"not an output" not in _bucket_objects(s3_server, bucket).values()
+
+
+def test_a_bucket_that_does_not_answer_is_said_plainly_and_a_rerun_completes(planted, target, capsys, s3_server,
+                                                                             monkeypatch):
+    env, bucket = target
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    code, out = _run(capsys, planted)
+    assert code == 1 and "NOT DONE" in out
+    assert "PROBLEM: static/aaaaaaaaaaaaaaaaaaaaaaaa.mp4: StorageError: The bucket did not answer" in out
+    # The bucket layer's plain sentence: no endpoint, bucket name or credential in what the files say
+    # (the first line names the target as given, its password masked).
+    files = out.split("files:")[1]
+    assert "127.0.0.1" not in files and bucket not in files and env["AWS_SECRET_ACCESS_KEY"] not in out
+    assert all((planted.static / k.split("/")[1]).is_file() for k in planted.files if k.startswith("static/"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", env["AWS_ENDPOINT_URL"])
+    code, out = _run(capsys, planted)
+    assert code == 0, out
+    assert _bucket_objects(s3_server, bucket) == {f"{PREFIX}/{k}": v for k, v in planted.files.items()}

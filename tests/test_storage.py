@@ -52,6 +52,7 @@ class Kept:
                       for p in folder.iterdir() if p.name not in self.before)
 
     before: frozenset = frozenset()
+    env: dict = None  # the settings that name this storage, for a dashboard process of its own
 
     def key(self, key: str) -> str:
         """Where a key lands: `<prefix>/key` in the bucket, the key itself on disk."""
@@ -70,9 +71,10 @@ def kept(request, tmp_path, monkeypatch):
     if request.param == "s3":
         server = request.getfixturevalue("s3_server")
         bucket = server.make_bucket()
-        for name, value in server.env(bucket).items():
+        env = server.env(bucket)
+        for name, value in env.items():
             monkeypatch.setenv(name, value)
-        yield Kept("s3", storage.current(), bucket, server)
+        yield Kept("s3", storage.current(), bucket, server, env=env)
         return
     local = storage.current()
     before = frozenset(p.name for p in storage.STATIC_DIR.iterdir()) if storage.STATIC_DIR.is_dir() else frozenset()
@@ -153,6 +155,52 @@ def test_the_bucket_stays_private(kept):
         assert grants and public == [], grants
     # And nobody reaches the object without the credentials.
     assert httpx.get(f"{kept.server.url}/{kept.bucket}/{kept.key(saved.path)}").status_code == 403
+
+
+def test_an_upload_leaves_its_file_and_never_replaces_an_object_when_asked_not_to(kept, tmp_path):
+    # What the move command does with a team's archive folder: copy each file, keep the folder.
+    small, big = tmp_path / "small.mp4", tmp_path / "big.mp4"
+    small.write_bytes(VIDEO)
+    big.write_bytes(VIDEO + os.urandom(storage.UPLOAD_PART + 300_000))  # in parts on S3
+    keys = {}
+    for source in (small, big):
+        key = keys[source] = f"static/{secrets.token_urlsafe(18)}.mp4"
+        sent = kept.storage.upload(key, source, if_absent=True, mime="video/mp4")
+        assert sent == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert source.is_file()  # still there, unchanged
+        assert storage.digest(kept.storage, key) == (source.stat().st_size, sent)
+        # Asked again, with other bytes: the object stays as it was, and the caller is told.
+        other = tmp_path / "other.mp4"
+        other.write_bytes(b"someone else's")
+        assert kept.storage.upload(key, other, if_absent=True) is None
+        assert hashlib.sha256(b"".join(kept.storage.read(key))).hexdigest() == sent
+    # Without if_absent an upload replaces the object (as `keep` does, which also removes the file).
+    assert kept.storage.upload(keys[small], tmp_path / "other.mp4") == hashlib.sha256(b"someone else's").hexdigest()
+    assert kept.storage.read_bytes(keys[small]) == b"someone else's"
+    assert storage.digest(kept.storage, f"static/{secrets.token_urlsafe(18)}.mp4") is None
+    assert sorted(kept.objects()) == sorted(kept.key(k) for k in keys.values())
+    assert not list(kept.storage.scratch().glob(".*.part"))
+    if kept.kind == "s3":  # the media type it was given, and only a media type
+        head = _s3(kept.server).head_object(Bucket=kept.bucket, Key=kept.key(keys[big]))
+        assert head["ContentType"] == "video/mp4"
+        odd = f"static/{secrets.token_urlsafe(18)}.mp4"
+        kept.storage.upload(odd, small, mime="video/mp4\r\nX-Amz-Acl: public-read")
+        assert _s3(kept.server).head_object(Bucket=kept.bucket, Key=kept.key(odd))["ContentType"] != "video/mp4"
+    else:
+        assert stat.S_IMODE(os.stat(storage.STATIC_DIR / Path(keys[big]).name).st_mode) == 0o600
+    with pytest.raises(ValueError):
+        kept.storage.upload("static/../dashboard.db", small)
+
+
+def test_an_upload_the_store_cannot_take_says_so_plainly(kept, tmp_path, monkeypatch):
+    if kept.kind == "local":
+        return
+    source = tmp_path / "out.mp4"
+    source.write_bytes(VIDEO)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(storage.StorageError) as raised:
+        storage.current().upload(f"static/{secrets.token_urlsafe(18)}.mp4", source, if_absent=True)
+    assert str(raised.value) == storage.DOWN and source.read_bytes() == VIDEO
 
 
 # ---------------------------------------------------------------- the media route
@@ -326,7 +374,7 @@ def test_chromium_plays_and_seeks_an_archived_video_through_the_app(kept, tmp_pa
     video = media_samples.mp4(6)
     path = f"static/{secrets.token_urlsafe(18)}.mp4"
     kept.storage.put_bytes(path, video)
-    with Dashboard(tmp_path) as app:  # the storage settings of `kept`, inherited
+    with Dashboard(tmp_path, **(kept.env or {})) as app:  # the storage settings of `kept` (a child inherits none)
         page.goto(app.url)
         page.get_by_text("Runway task dashboard").first.wait_for(timeout=60_000)
         duration, at, seekable = page.evaluate("""async src => {

@@ -24,14 +24,18 @@ What it does, in order:
    given, SQLite's `sqlite_sequence` included: a removed task's outputs are deleted, and their ids
    are never given again. A sequence is never moved back.
 4. Copies each archived output, each poster beside it and each stashed input to
-   `<prefix>/static/<name>` and `<prefix>/inputs/<name>`, streamed from disk (a file up to
-   `SINGLE_PUT_BYTES` in one PUT that fails if the key exists; a larger one as a multipart
+   `<prefix>/static/<name>` and `<prefix>/inputs/<name>` through the app's own bucket layer
+   (lib/storage.py: the same client, timeouts, retries and plain error messages), streamed from
+   disk and the local file left as it is (`S3Storage.upload(..., if_absent=True)`: a file up to
+   `storage.UPLOAD_PART` in one PUT that fails if the key exists; a larger one as a multipart
    upload, visible under its key only once complete, once the key was found free: S3 takes no
    condition on a multipart upload, and no one else writes these names, random or content
    hashes, so a race is only with a second move into the same prefix, which the verification
    would report), checked against its SHA-256 (the one
    `outputs.sha256` records, a stashed input's own name, else computed). An object already under
    the key with the same size and SHA-256 is skipped; a different one is reported and left as it is.
+   The local folders are read as the app reads them (`LocalStorage`): only the names the dashboard
+   writes, and no link planted in a folder that leads elsewhere.
 5. Verifies: each table's row count and a SHA-256 over its rows in key order (the SQLite columns,
    values normalised: a whole float as an integer), and spend_days; each file present in the
    bucket with the local size and SHA-256 (read back). Exits 1 on any difference or problem.
@@ -61,7 +65,6 @@ import argparse
 import contextlib
 import hashlib
 import json
-import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Iterator
@@ -69,17 +72,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from obstore.exceptions import BaseError as BucketError
-
-from lib import settings
+from lib import settings, storage
 from lib.store import connect, stash
 from lib.store.schema import REVIEW_ROWS, SPEND_KEY
 
-_MIME = re.compile(r"[\w.+-]+/[\w.+-]+")
 BATCH = 500
-READ_CHUNK = 1024 * 1024
-SINGLE_PUT_BYTES = 8 * 1024 * 1024  # larger files go up as multipart uploads of this size
-UPLOAD_CONCURRENCY = 2  # parts in flight: memory stays near this many parts
 FILE_ERRORS = 20  # errors of the bucket itself (not of a file's content) before the files are given up
 
 
@@ -188,12 +185,6 @@ def open_source(path: Path):
     return Database(path)
 
 
-def pg_columns(store, table: str) -> list[str]:
-    return [r[0] for r in store.conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
-        "AND table_name = ?", (table,), plain=True).fetchall()]
-
-
 def source_columns(src, report: Report, store) -> dict[str, list[str]]:
     """Each moved or verified table's SQLite columns, every one of them present in PostgreSQL."""
     known = {t.name for t in COPIED} | {BUILT.name} | set(SKIPPED)
@@ -204,7 +195,7 @@ def source_columns(src, report: Report, store) -> dict[str, list[str]]:
     columns = {}
     for table in (*COPIED, BUILT):
         mine = [c.name for c in src[table.name].columns]
-        theirs = set(pg_columns(store, table.name))
+        theirs = set(pg_types(store, table.name))
         missing = [c for c in mine if c not in theirs]
         if missing:
             raise Stopped(f"PostgreSQL's {table.name} lacks the columns {', '.join(m[:40] for m in missing)}")
@@ -248,6 +239,7 @@ def _array_insert_sql(table: Table, columns: list[str], types: dict[str, str]) -
 
 
 def pg_types(store, table: str) -> dict[str, str]:
+    """PostgreSQL's columns of the table, each with its type."""
     return {r[0]: r[1] for r in store.conn.execute(
         "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
         "AND table_name = ?", (table,), plain=True).fetchall()}
@@ -261,8 +253,7 @@ def _pg_rows(store, table: Table, columns: list[str], keys: list[tuple]) -> dict
         f"SELECT {', '.join(quoted(c) for c in columns)} FROM {quoted(table.name)} "
         f"WHERE ({', '.join(quoted(k) for k in table.keys)}) IN ({', '.join([one] * len(keys))})",
         [v for key in keys for v in key], plain=True).fetchall()
-    at = [columns.index(k) for k in table.keys]
-    return {tuple(r[i] for i in at): tuple(r) for r in rows}
+    return _by_key(table, columns, rows)
 
 
 def _key_text(table: Table, key: tuple) -> str:
@@ -276,6 +267,10 @@ def _pg_range(store, table: Table, columns: list[str], first: tuple, last: tuple
     rows = store.conn.execute(
         f"SELECT {', '.join(quoted(c) for c in columns)} FROM {quoted(table.name)} "
         f"WHERE {keys} >= {one} AND {keys} <= {one}", [*first, *last], plain=True).fetchall()
+    return _by_key(table, columns, rows)
+
+
+def _by_key(table: Table, columns: list[str], rows) -> dict[tuple, tuple]:
     at = [columns.index(k) for k in table.keys]
     return {tuple(r[i] for i in at): tuple(r) for r in rows}
 
@@ -404,37 +399,26 @@ class File:
     failed: bool = False
 
 
-def _own_file(folder: Path, name: str) -> Path | None:
-    """`folder/name` if it is a regular file of that folder (not a link leading elsewhere)."""
-    target = folder / name
-    try:
-        if target.is_file() and target.resolve().parent == folder.resolve():
-            return target
-    except OSError:
-        pass
-    return None
-
-
-def planned_files(src, static_dir: Path, stash_dir: Path, report: Report) -> list[File]:
+def planned_files(src, local: storage.LocalStorage, report: Report) -> list[File]:
+    """Every file the history refers to, each found (or not) in the local folders as the app finds
+    its own: a name the dashboard writes, a regular file of its folder, no link leading elsewhere."""
     from lib import archive
 
     files: dict[str, File] = {}
     for path, sha, size, mime in src.conn.execute(
             "SELECT path, sha256, size, mime FROM outputs WHERE path IS NOT NULL ORDER BY id"):
-        name = archive.archived_name(path)
-        if name is None:
+        key = archive._key(path)  # the one rule every reader of a stored path holds to
+        if key is None:
             report.problem(f"an output's path {str(path)[:80]!r} is not an archived file's; not moved")
             continue
-        key = f"static/{name}"
         if key in files:
             if sha and files[key].sha256 and sha != files[key].sha256:
                 report.problem(f"{key}: outputs record two different SHA-256 for it")
             continue
-        files[key] = File("outputs", key, _own_file(static_dir, name), sha or None, size, mime)
-        poster = archive.archived_name(archive.poster_path(path))
-        if poster and poster != name and (local := _own_file(static_dir, poster)):
-            files.setdefault(f"static/{poster}", File("posters", f"static/{poster}", local, None, None,
-                                                      "image/jpeg", required=False))
+        files[key] = File("outputs", key, local.local_path(key), sha or None, size, mime)
+        poster = archive._key(archive.poster_path(path))
+        if poster and poster != key and (found := local.local_path(poster)):
+            files.setdefault(poster, File("posters", poster, found, None, None, "image/jpeg", required=False))
     for request, removed in src.conn.execute("SELECT request_json, removed_at FROM tasks ORDER BY id"):
         try:
             named = {found[1]: found[0] for uri in stash.carried_uris(json.loads(request or "{}"))
@@ -442,75 +426,25 @@ def planned_files(src, static_dir: Path, stash_dir: Path, report: Report) -> lis
         except (ValueError, RecursionError):
             continue  # not JSON (or nested past reading): moved as text, refers to no file
         for name, mime in named.items():
-            key = f"inputs/{name}"
+            key = stash.stash_key(name)
             found = files.get(key)
             if found is None:
-                files[key] = found = File("inputs", key, _own_file(stash_dir, name), Path(name).stem, None, mime,
+                files[key] = found = File("inputs", key, local.local_path(key), Path(name).stem, None, mime,
                                           required=False)
             # A removed task's stashed inputs go once no task in view uses them.
             found.required = found.required or removed is None
     return list(files.values())
 
 
-def open_bucket(url: str):
-    from obstore.store import S3Store
-
-    options = settings.s3_options()
-    client = {"allow_http": True} if options.get("endpoint", "").startswith("http://") else {}
-    return S3Store.from_url(url, client_options=client, **options)
-
-
-def _local_digest(path: Path) -> tuple[int, str]:
-    h, size = hashlib.sha256(), 0
-    with open(path, "rb") as source:
-        while chunk := source.read(READ_CHUNK):
-            h.update(chunk)
-            size += len(chunk)
-    return size, h.hexdigest()
-
-
-def _remote_digest(bucket, key: str) -> tuple[int, str] | None:
-    import obstore
-
-    try:
-        result = obstore.get(bucket, key)
-    except FileNotFoundError:
-        return None
-    h, size = hashlib.sha256(), 0
-    for chunk in result.stream(min_chunk_size=READ_CHUNK):
-        h.update(chunk)
-        size += len(chunk)
-    return size, h.hexdigest()
-
-
-def _exists(bucket, key: str) -> bool:
-    import obstore
-
-    try:
-        obstore.head(bucket, key)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _chunks(path: Path, h) -> Iterator[bytes]:
-    with open(path, "rb") as source:
-        while chunk := source.read(SINGLE_PUT_BYTES):
-            h.update(chunk)
-            yield chunk
-
-
-def copy_file(bucket, item: File, report: Report) -> str:
+def copy_file(local: storage.LocalStorage, bucket: storage.Storage, item: File, report: Report) -> str:
     """Uploads one file; returns "uploaded", "there", "missing" or "problem"."""
-    import obstore
-    from obstore.exceptions import AlreadyExistsError
-
-    if item.local is None:
+    found = storage.digest(local, item.key) if item.local is not None else None
+    if found is None:
         if item.required:
             report.problem(f"{item.key}: not in the local folder (the database lists it)")
             return "problem"
         return "missing"
-    size, digest = _local_digest(item.local)
+    size, digest = found
     if item.sha256 and digest != item.sha256:
         report.problem(f"{item.key}: the local file's SHA-256 is not the one recorded for it; not moved")
         return "problem"
@@ -518,43 +452,38 @@ def copy_file(bucket, item: File, report: Report) -> str:
         report.problem(f"{item.key}: the local file has {size} bytes, the database records {item.size}; not moved")
         return "problem"
     item.sha256, item.size = digest, size
-    attributes = {"Content-Type": item.mime} if item.mime and _MIME.fullmatch(item.mime) else None
-    if not _exists(bucket, item.key):
-        h = hashlib.sha256()
-        try:
-            if size <= SINGLE_PUT_BYTES:
-                data = item.local.read_bytes()
-                h.update(data)
-                obstore.put(bucket, item.key, data, mode="create", attributes=attributes)
-            else:  # streamed in parts; the object appears under its key when the upload completes
-                obstore.put(bucket, item.key, _chunks(item.local, h), use_multipart=True, chunk_size=SINGLE_PUT_BYTES,
-                            max_concurrency=UPLOAD_CONCURRENCY, attributes=attributes)
-        except AlreadyExistsError:
-            pass  # written meanwhile: checked below like any object already there
-        else:
-            if h.hexdigest() != digest:
-                with contextlib.suppress(Exception):
-                    obstore.delete(bucket, item.key)
-                report.problem(f"{item.key}: the local file changed while it was uploaded; taken out, run again")
-                return "problem"
-            return "uploaded"
-    if obstore.head(bucket, item.key)["size"] == size and _remote_digest(bucket, item.key) == (size, digest):
+    sent = bucket.upload(item.key, item.local, if_absent=True, mime=item.mime)
+    if sent is not None:
+        if sent != digest:
+            with contextlib.suppress(OSError):
+                bucket.delete(item.key)
+            report.problem(f"{item.key}: the local file changed while it was uploaded; taken out, run again")
+            return "problem"
+        return "uploaded"
+    # Already there (or written meanwhile): kept only if it is this file.
+    if bucket.size(item.key) == size and storage.digest(bucket, item.key) == (size, digest):
         item.checked = True
         return "there"
     report.problem(f"{item.key}: the bucket holds a different object under this key; left as it is")
     return "problem"
 
 
-def copy_files(bucket, files: list[File], report: Report) -> None:
+def _error(item: File, exc: OSError) -> str:
+    """A failed file's line: the bucket layer's plain sentence (never its endpoint, bucket or key)."""
+    text = str(exc).strip()
+    return f"{item.key}: {type(exc).__name__}" + (f": {text.splitlines()[0][:200]}" if text else "")
+
+
+def copy_files(local: storage.LocalStorage, bucket: storage.Storage, files: list[File], report: Report) -> None:
     for kind in ("outputs", "posters", "inputs"):
         mine = [f for f in files if f.kind == kind]
         done = {"uploaded": [0, 0], "there": [0, 0], "missing": [0, 0], "problem": [0, 0]}
         for item in mine:
             try:
-                outcome = copy_file(bucket, item, report)
-            except (OSError, BucketError) as exc:  # of the bucket, the network or the local disk
+                outcome = copy_file(local, bucket, item, report)
+            except OSError as exc:  # of the bucket (a StorageError), the network or the local disk
                 outcome = "problem"
-                report.problem(f"{item.key}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+                report.problem(_error(item, exc))
                 report.bucket_errors += 1
                 if report.bucket_errors >= FILE_ERRORS:
                     raise Stopped(f"{FILE_ERRORS} errors of the bucket: the files are given up for this run") from None
@@ -567,15 +496,15 @@ def copy_files(bucket, files: list[File], report: Report) -> None:
                    + (f", {done['problem'][0]} with problems" if done["problem"][0] else ""))
 
 
-def verify_files(bucket, files: list[File], report: Report) -> None:
+def verify_files(bucket: storage.Storage, files: list[File], report: Report) -> None:
     checked = total = 0
     for item in files:
         if item.local is None or item.failed or item.sha256 is None or item.size is None:
             continue
         try:
-            found = (item.size, item.sha256) if item.checked else _remote_digest(bucket, item.key)
-        except BucketError as exc:
-            report.problem(f"{item.key}: {type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
+            found = (item.size, item.sha256) if item.checked else storage.digest(bucket, item.key)
+        except OSError as exc:
+            report.problem(_error(item, exc))
             continue
         if found != (item.size, item.sha256):
             what = "missing" if found is None else f"{found[0]} bytes, sha256 {found[1][:16]}"
@@ -620,10 +549,11 @@ def run(source: Path, static_dir: Path, database_url: str, storage_url: str, bat
                 move_sequences(src, store, report)
                 files = []
                 if storage_url:
-                    files = planned_files(src, static_dir, source.parent / "inputs", report)
-                    bucket = open_bucket(storage_url)
+                    local = storage.LocalStorage(static_dir, source.parent / "inputs")
+                    files = planned_files(src, local, report)
+                    bucket = storage.S3Storage(storage_url, settings.s3_options())
                     report.say("files:")
-                    copy_files(bucket, files, report)
+                    copy_files(local, bucket, files, report)
                 report.say("verification:")
                 verify_tables(src, store, columns, report)
                 if storage_url:
@@ -632,7 +562,9 @@ def run(source: Path, static_dir: Path, database_url: str, storage_url: str, bat
                 src.conn.execute("ROLLBACK")
     except Stopped as exc:
         report.problem(str(exc))
-    except (sqlite3.Error, OSError, BucketError) as exc:
+    except settings.SettingError as exc:  # a storage URL without a bucket
+        report.problem(str(exc))
+    except (sqlite3.Error, OSError) as exc:
         report.problem(f"{type(exc).__name__}: {str(exc).strip()[:300]}")
     finally:
         store.close()
