@@ -35,7 +35,7 @@ def _every_task_done(store: Store, ids: list[int]) -> bool:
 
 def test_a_postgresql_restart_mid_run_loses_nothing(tmp_path):
     with services.fresh_postgres() as url:
-        env = base_env(DASHBOARD_DB=str(tmp_path / "local.db"), SIMULATOR_RUN_SECONDS="4", SIMULATOR_CONCURRENCY="4")
+        env = base_env(DASHBOARD_DB=str(tmp_path / "local.db"), SIMULATOR_RUN_SECONDS="8", SIMULATOR_CONCURRENCY="4")
         simulator, sim_url, key = start_simulator(tmp_path / "simulator", tmp_path / "simulator.log", env)
         admin = SimulatorAdmin(sim_url, key)
         app_log = tmp_path / "app.log"
@@ -50,9 +50,11 @@ def test_a_postgresql_restart_mid_run_loses_nothing(tmp_path):
                 result = submit_task(store, backend, task_type=task_type, model_id=model, inputs=inputs)
                 assert result.ok, result
                 ids.append(result.task_id)
-            wait_until(lambda: store.conn.execute("SELECT COUNT(*) FROM tasks WHERE status = ?",
-                                                  (lifecycle.PROCESSING,)).fetchone()[0] >= 1, 60,
-                       "a task to be seen running")
+            # Mid-run: the app has read a task from Runway, and none has finished yet.
+            wait_until(lambda: store.conn.execute(
+                "SELECT COUNT(*) FROM tasks WHERE api_status IS NOT NULL").fetchone()[0] >= 1, 60,
+                "the app to have read a task")
+            assert store.unfinished_count() == len(ids)
 
             services.restart_postgres()  # every connection of the app (and of this test) drops
 
