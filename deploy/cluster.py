@@ -3,7 +3,7 @@
     python -m deploy.cluster                      # 3 replicas, each polling, behind HAProxy
     python -m deploy.cluster --replicas 2 --worker   # one worker, 2 web replicas with polling off
     python -m deploy.cluster --s3                 # archive to a bucket on a local S3 server (moto)
-    python -m deploy.cluster --database-url postgresql://user:pass@127.0.0.1:5432/db
+    DASHBOARD_DATABASE_URL=postgresql://user:pass@127.0.0.1:5432/db python -m deploy.cluster
 
 It starts, each as a process of its own: the Runway simulator (`python -m lib.simulator`, the
 one Runway every replica talks to, in live mode: RUNWAYML_BASE_URL and its key), optionally an
@@ -42,6 +42,16 @@ S3_KEY_ID, S3_SECRET = "cluster-key", "cluster-secret"  # moto's local server ta
 # What a child must not inherit from whoever started the cluster: the cluster sets each itself.
 NOT_INHERITED = ("RUNWAYML_API_SECRET", "RUNWAYML_BASE_URL", "DASHBOARD_DB", "DASHBOARD_DATABASE_URL",
                  "DASHBOARD_STORAGE_URL", "DASHBOARD_POLLING", "SIMULATOR_STATE_DIR", "STREAMLIT_SERVER_COOKIE_SECRET")
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """`sig` to a part and everything it started (each part leads its own process group: ffmpeg
+    under a replica, moto's threads), so nothing is left running."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(sig)
 
 
 class ClusterError(RuntimeError):
@@ -240,7 +250,7 @@ class Cluster:
         """SIGKILL replica `i` (0-based), as a crash would; the balancer's checks mark it down."""
         part = self.web[i]
         if part.alive():
-            part.proc.send_signal(signal.SIGKILL)
+            _signal_group(part.proc, signal.SIGKILL)
         part.proc.wait(timeout=15)
 
     def stop(self) -> None:
@@ -248,14 +258,14 @@ class Cluster:
         parts = [self.balancer, *self.web, *self.workers, self.s3_server, self.simulator]
         for part in parts:
             if part is not None and part.alive():
-                part.proc.send_signal(signal.SIGTERM)
+                _signal_group(part.proc, signal.SIGTERM)
         for part in parts:
             if part is None:
                 continue
             try:
                 part.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                part.proc.kill()
+                _signal_group(part.proc, signal.SIGKILL)
                 part.proc.wait()
 
     def __enter__(self) -> Cluster:
@@ -293,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dashboard-cluster-"))
     cluster = Cluster(workdir, replicas=args.replicas, worker=args.worker, database_url=args.database_url,
                       s3=args.s3, port=args.port)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Whatever ends this process ends the cluster: Ctrl-C, SIGTERM, or the terminal closing (SIGHUP).
+    for each in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(each, lambda *_: sys.exit(0))
     try:
         cluster.start()
         print(cluster.describe(), "\nCtrl-C stops everything.", flush=True)

@@ -308,6 +308,8 @@ def delete_archived(path: str | None, static_dir: Path | None = None) -> bool:
 # every few seconds would ask 25 times. A poster once seen stays (names are never reused); one not
 # there is looked for again after POSTER_RECHECK seconds (the backfill may make it).
 POSTER_RECHECK = 300.0
+BUCKET_QUIET = 30.0  # seconds no poster is looked for after the bucket did not answer
+_bucket_quiet_until = 0.0
 _posters_seen: dict[str, float] = {}  # key -> time it was seen missing, or 0.0 when it is there
 
 
@@ -319,16 +321,20 @@ def poster_url(path: str | None, static_dir: Path | None = None) -> str | None:
     kept = storage_for(static_dir)
     if kept.kind == "local":
         return static_url(poster) if kept.exists(poster) else None
+    global _bucket_quiet_until
     seen = _posters_seen.get(poster)
     if seen is None or (seen and time.monotonic() - seen > POSTER_RECHECK):
+        if time.monotonic() < _bucket_quiet_until:
+            return None  # the bucket did not answer a moment ago: no page waits on it once per video
         try:
             there = kept.exists(poster)
         except StorageError:
+            _bucket_quiet_until = time.monotonic() + BUCKET_QUIET
             return None
         if len(_posters_seen) > 50_000:
             _posters_seen.clear()
-        _posters_seen[poster] = 0.0 if there else time.monotonic()
-    return static_url(poster) if _posters_seen[poster] == 0.0 else None
+        seen = _posters_seen[poster] = 0.0 if there else time.monotonic()
+    return static_url(poster) if seen == 0.0 else None
 
 
 # ffmpeg's demuxer for each video type `media.sniff_mime` recognises. Named, not guessed: ffmpeg's

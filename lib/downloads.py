@@ -218,23 +218,29 @@ MEDIA_CACHE = "private, max-age=86400"  # a name is never reused for other bytes
 STORE_DOWN_PAGE = "The archive's storage did not answer; try again in a moment."
 
 
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
+
+
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
-    """(start, end exclusive) of a single `bytes=` range; None to send the whole file (no header, or
-    one this does not serve, such as several ranges); False when it cannot be satisfied."""
-    if not header or not header.startswith("bytes=") or "," in header:
+    """(start, end exclusive) of a single `bytes=` range; None to send the whole file (no header,
+    one this does not serve, such as several ranges, or one that is not a valid range, which RFC
+    9110 says to ignore); False when a valid range cannot be satisfied. Digits are ASCII only."""
+    match = _RANGE.fullmatch((header or "").strip())
+    if match is None:
         return None
-    first, dash, last = header[6:].strip().partition("-")
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    first, last = match.groups()
+    if first == last == "":
         return None
     if first == "":
-        if last == "" or int(last) == 0:
+        if int(last) == 0:
             return False
         return (max(size - int(last), 0), size) if size else False
     start = int(first)
-    end = min(int(last) + 1, size) if last else size
-    if start >= size or (last and int(last) < start):
+    if last and int(last) < start:
+        return None  # "bytes=5-2" is no valid range: the whole file
+    if start >= size:
         return False
-    return start, end
+    return start, min(int(last) + 1, size) if last else size
 
 
 async def _media_response(request: Request, name: str, mime: str | None, extra: dict | None = None) -> Response:

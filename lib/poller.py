@@ -183,8 +183,10 @@ class Poller:
                 # and recorded on a later round; recording the same file twice counts once.
                 self._in_flight[future] = row
                 log.warning("output %s is downloaded but not recorded yet: %s", row["id"], exc)
-        if pending and time.monotonic() >= self._renew_leases_at:
-            self.archive_store.renew_archive_leases([self._in_flight[f] for f in pending], self.archive_lease)
+        # Every claim held is renewed: those still downloading, and those downloaded but not yet
+        # recorded (a database that is back after longer than a lease finds them still ours).
+        if self._in_flight and time.monotonic() >= self._renew_leases_at:
+            self.archive_store.renew_archive_leases(list(self._in_flight.values()), self.archive_lease)
             self._renew_leases_at = time.monotonic() + self.archive_lease / 3
         return done
 

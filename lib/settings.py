@@ -17,7 +17,6 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from lib.media import MB
 
@@ -139,7 +138,7 @@ def database() -> str | Path:
     else the SQLite file. Never shown or logged as it is: `lib.store.connect.masked` hides the
     password."""
     url = DATABASE_URL.text().strip()
-    if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+    if url and url.partition("://")[0].lower() not in ("postgresql", "postgres"):
         raise SettingError("DASHBOARD_DATABASE_URL takes a postgresql://user:password@host:5432/database URL; "
                            "unset, the dashboard uses its SQLite file.")
     return url or db_path()
@@ -149,7 +148,7 @@ def storage_url() -> str:
     """Where archived outputs and uploaded inputs live: DASHBOARD_STORAGE_URL (`s3://bucket/prefix`)
     when set, else "" for the local folders."""
     url = STORAGE_URL.text().strip()
-    if url and urlsplit(url).scheme != "s3":
+    if url and url.partition("://")[0].lower() != "s3":
         raise SettingError("DASHBOARD_STORAGE_URL takes an s3://bucket/prefix URL; unset, outputs are kept in "
                            "the local static/ folder.")
     return url

@@ -130,3 +130,16 @@ def test_a_zip_named_after_a_group_with_a_slash_still_downloads(client, tmp_path
     assert link.startswith("/downloads/runway-compare-team%2Fa.zip?t=")
     answer = client.get(link)
     assert answer.status_code == 200 and answer.headers["content-type"] == "application/zip"
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (None, None), ("bytes=0-99", (0, 100)), ("bytes=10-", (10, 1000)), ("bytes=-100", (900, 1000)),
+    ("bytes=990-2000", (990, 1000)), ("bytes=0-0", (0, 1)),
+    ("bytes=1000-", False), ("bytes=-0", False),  # valid ranges no byte of the file satisfies: 416
+    ("bytes=5-2", None), ("bytes=0-1,5-9", None), ("bytes=\xb2-", None), ("bytes=\u0663-", None),
+    ("items=0-9", None), ("bytes=-", None), ("bytes= 1-2", None), ("bytes=" + "9" * 30 + "-", None),
+])
+def test_a_range_is_read_as_rfc_9110_says_and_nothing_else(header, expected):
+    from lib.downloads import parse_range
+
+    assert parse_range(header, 1000) == expected

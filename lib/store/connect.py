@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 log = logging.getLogger(__name__)
 
@@ -33,31 +33,39 @@ CONNECT_TIMEOUT_S = 10
 
 
 def is_postgres(location: object) -> bool:
-    return isinstance(location, str) and urlsplit(location).scheme in POSTGRES_SCHEMES
+    return isinstance(location, str) and location.partition("://")[0].lower() in POSTGRES_SCHEMES
+
+
+def _parts(url: str) -> tuple[str, str, str, str]:
+    """(scheme, user info, host and path, query) of a URL, read as a person may have typed it: the
+    user info runs to the LAST `@`, since a password may hold `/`, `?`, `#` or `@` unencoded
+    (which `urllib.parse` would read as the start of the path, query or fragment, and show)."""
+    scheme, _, rest = url.partition("://")
+    at = rest.rfind("@")
+    userinfo, place = (rest[:at], rest[at + 1:]) if at >= 0 else ("", rest)
+    place, _, query = place.split("#", 1)[0].partition("?")
+    return scheme, userinfo, place, query
 
 
 def masked(url: str) -> str:
     """The URL with its password (and any query, which may carry one) replaced by `***`: the only
-    form in which a database or storage URL is ever mentioned."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        netloc = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else f"{user}@{host}"
-    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+    form in which a database or storage URL is ever mentioned. Never raises, whatever the text."""
+    if "://" not in url:
+        return "***"
+    scheme, userinfo, place, query = _parts(url)
+    user = userinfo.split(":", 1)[0]
+    who = f"{user}:***@" if ":" in userinfo else f"{user}@" if userinfo else ""
+    return f"{scheme}://{who}{place}{'?***' if query else ''}"
 
 
 def identity(url: str) -> str:
     """What names a database without its password: the URL, query and all, with the password
     left out, so a key made from it (a hash, in caches and logs) cannot be tried against
     guessed passwords, and stays the same when the password is changed."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        user, host = netloc.rsplit("@", 1)
-        netloc = f"{user.split(':', 1)[0]}@{host}"
-    query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "password"])
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    scheme, userinfo, place, query = _parts(url)
+    user = userinfo.split(":", 1)[0]
+    kept = urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "password"])
+    return f"{scheme}://{user}@{place}" + (f"?{kept}" if kept else "")
 
 
 # ---------------------------------------------------------------- dialects
@@ -270,7 +278,15 @@ def _refused(exc: Exception) -> sqlite3.Error:
                                         "(postgresql://user:password@host:5432/database).")
     if sqlstate and not sqlstate.startswith("08") and sqlstate not in ("57P01", "57P02", "57P03"):
         return sqlite3.OperationalError(f"PostgreSQL refused the connection (SQLSTATE {sqlstate}).")
-    return _translated(exc)
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError):  # no answer: refused, timed out, closed
+        return _translated(exc)
+    # Anything else is libpq refusing the URL itself, and its words quote the part it could not
+    # read, which may be the password: none of them is passed on.
+    return sqlite3.OperationalError("DASHBOARD_DATABASE_URL is not a URL PostgreSQL can use "
+                                    "(postgresql://user:password@host:5432/database; a password with "
+                                    "characters such as @ / ? # % must be percent-encoded).")
 
 
 class _PgCursor:

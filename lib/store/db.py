@@ -227,6 +227,10 @@ class Store:
                           estimated_credits: float | None = None) -> int:
         """Write the task row before the API call, so a crash cannot lose what was asked."""
         now = utcnow()
+        # The inputs go to the stash before the write lock is taken: an upload to a bucket may take
+        # seconds, and every replica's writes wait on that lock. Under the lock they are stashed
+        # again, which finds them there (a look, no upload) unless a removal took one meanwhile.
+        self.stash_request(body)
         with self.immediate() as conn:
             cur = conn.execute(
                 "INSERT INTO tasks (backend, task_type, model, endpoint, request_json, submit_state, status, "

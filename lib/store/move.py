@@ -1,7 +1,7 @@
 """Moving a team from its SQLite file and local folders to PostgreSQL and a bucket:
 
-    python -m lib.store.move --from data/dashboard.db --static static/ \\
-        --to-database postgresql://user:password@host:5432/db --to-storage s3://bucket/prefix
+    DASHBOARD_DATABASE_URL=postgresql://user:password@host:5432/db DASHBOARD_STORAGE_URL=s3://bucket/prefix \\
+        python -m lib.store.move --from data/dashboard.db --static static/
 
 Each option defaults to the setting that names it (DASHBOARD_DB, DASHBOARD_DATABASE_URL,
 DASHBOARD_STORAGE_URL; the bucket's endpoint and credentials come from the AWS_* settings).

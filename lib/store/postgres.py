@@ -21,6 +21,8 @@ Migrations run under an advisory lock, so replicas that start together apply eac
 """
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from collections.abc import Callable
 
 from lib import lifecycle
@@ -206,6 +208,13 @@ def migrate(conn) -> list[str]:
                 continue
             conn.execute("BEGIN")
             try:
+                # The lock once more, for this transaction: a connection made again after a break
+                # (a read meeting it reconnects quietly) holds no session lock any more, so each
+                # migration takes it here and looks again whether another process applied it.
+                conn.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+                if conn.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone():
+                    conn.execute("ROLLBACK")
+                    continue
                 apply(conn)
                 conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, to_char(now() AT TIME ZONE 'UTC', "
                              "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'))", (name,))
@@ -215,5 +224,6 @@ def migrate(conn) -> list[str]:
             conn.execute("COMMIT")
             applied.append(name)
     finally:
-        conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
+        with contextlib.suppress(sqlite3.Error):  # a session that broke has no lock left to give up
+            conn.execute("SELECT pg_advisory_unlock(?)", (MIGRATION_LOCK,))
     return applied
