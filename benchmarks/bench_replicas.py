@@ -28,6 +28,7 @@ import time
 from common import ROOT, UNLIMITED, chromium, machine, open_history, print_table, submit_text_to_video, temp_dir
 from common import verdict as met
 
+from lib.store import placeholders
 from tests.support.cluster import local_cluster
 
 TIMINGS = {"SIMULATOR_PENDING_SECONDS": "1", "SIMULATOR_RUN_SECONDS": "10", "SIMULATOR_CONCURRENCY": "50",
@@ -48,13 +49,15 @@ def run(replicas: int, sessions: int, tasks: int, database_url: str) -> dict:
         admin.clear_requests()
         ids = submit_text_to_video(store, cluster.backend(), tasks, prompt="replicas", duration=2)
         uuids = {store.task(i)["task_uuid"] for i in ids}
+        # This run's tasks only: on PostgreSQL both runs share the database.
+        mine = f"task_id IN ({placeholders(ids)})"
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            rows = store.conn.execute("SELECT state FROM outputs").fetchall()
+            rows = store.conn.execute(f"SELECT state FROM outputs WHERE {mine}", ids).fetchall()
             if len(rows) >= tasks and all(r["state"] == "archived" for r in rows):
                 break
             time.sleep(0.5)
-        outputs = store.conn.execute("SELECT COUNT(*) AS n FROM outputs").fetchone()["n"]
+        outputs = store.conn.execute(f"SELECT COUNT(*) AS n FROM outputs WHERE {mine}", ids).fetchone()["n"]
         requests = admin.requests()
         reads = admin.reads(requests)
         downloads = sum(1 for r in requests if r["method"] == "GET" and r["path"].startswith("/outputs/"))

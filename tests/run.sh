@@ -16,4 +16,5 @@ fi
 python -m pip install -q --disable-pip-version-check -r requirements-test.txt
 # PostgreSQL (Debian's cluster, a throwaway role and database) and HAProxy for the scale-out tests.
 bash tests/services.sh
-python -m pytest "$@"
+# The 15 slowest tests close every run: the suite is held to about fifteen minutes on two cores.
+python -m pytest --durations=15 "$@"
