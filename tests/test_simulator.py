@@ -152,7 +152,7 @@ def test_unknown_task_is_404(start):
 # ---------------------------------------------------------------- lifecycle and outputs
 
 def test_text_to_video_runs_to_a_playable_mp4(start, tmp_path):
-    client = api(start(pending_seconds=0.5))
+    client = api(start(pending_seconds=0.5, run_seconds=2))  # a RUNNING window a busy machine still sees
     created = text_to_video(client)
     assert created.status_code == 200
     assert created.json()["estimatedCost"] == {"credits": 24}
