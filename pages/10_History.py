@@ -12,7 +12,7 @@ ui.redraw_on_change(ctx.store, "history_version")
 unfinished = ctx.store.unfinished_count()
 archiving = ctx.store.pending_archive_count()
 
-if ctx.store.count_tasks() == 0:
+if not ctx.store.has_tasks():
     st.info("No tasks yet. Submit one from a task page in the sidebar, for example Text to Video.")
     ui.link(ui.PAGE_FILES["text_to_video"], "Text to Video")
     st.stop()
@@ -59,11 +59,14 @@ filters = queries.Filters(statuses=tuple(statuses), task_types=tuple(types), mod
                           teammates=tuple(teammates), group_id=group, created_from=created_from,
                           created_to=created_to, prompt=prompt)
 
-total = queries.count(ctx.store, filters)
+# A prompt search stops counting at queries.COUNT_CAP ("more than"); everything else is exact.
+total, more = queries.total(ctx.store, filters)
 pages = max(1, -(-total // queries.PAGE_SIZE))
 summary, actions_row = st.columns([3, 2], vertical_alignment="bottom")
 with summary:
-    shown = f"{total:,} task(s)" + (" match the filters" if filters.active else "")
+    shown = (f"More than {total:,} tasks match: the first {pages:,} pages are shown; narrow the search, or "
+             "change the sort, to reach the others" if more else
+             f"{total:,} task(s)" + (" match the filters" if filters.active else ""))
     live = f" · updating live: {unfinished} unfinished, {archiving} output(s) being archived" if (
         unfinished or archiving) else ""
     st.caption(shown + live)
@@ -101,7 +104,7 @@ if picked:
         with right:
             ui.link(ui.COMPARE_PAGE, f"Compare {len(picked)} →", {"tasks": ",".join(str(i) for i in picked)})
 
-tasks = queries.page(ctx.store, filters, sort, number)
+tasks = queries.page(ctx.store, filters, sort, number, total=None if more else total)
 if not tasks:
     st.info("No task matches these filters.")
 outputs = ctx.store.outputs_for([t["id"] for t in tasks])

@@ -51,7 +51,8 @@ already there fires no trigger (`ON CONFLICT DO NOTHING`), so a rerun counts not
 Not moved, on purpose: `changes` (the counters pages redraw on; PostgreSQL keeps its own),
 `login_failures` (the password gate's recent wrong tries, minutes old and per machine),
 `download_links` (short-lived tokens the pages make again on demand), the FTS5 `prompts` tables
-(PostgreSQL's prompt search is kept by its trigger), `_sqlite_migrations` and `sqlite_sequence`
+(PostgreSQL's prompt search is kept by its trigger), `task_days` (History's counts, built
+by PostgreSQL's triggers as the tasks go in), `_sqlite_migrations` and `sqlite_sequence`
 (the SQLite file's own bookkeeping; the sequences are moved in step 3), SQLite's other
 `sqlite_` tables (the planner's statistics).
 
@@ -95,6 +96,7 @@ SKIPPED = {
     "login_failures": "recent wrong passwords, per machine and minutes old",
     "download_links": "short-lived tokens, made again on demand",
     "prompts": "PostgreSQL's prompt search is kept by its trigger",
+    "task_days": "History's counts, which PostgreSQL's triggers build from the tasks as they go in",
     "_sqlite_migrations": "the SQLite file's own bookkeeping",
     "sqlite_sequence": "moved into PostgreSQL's sequences",
 }

@@ -26,7 +26,20 @@ import sqlite3
 from collections.abc import Callable
 
 from lib import lifecycle
-from lib.store.schema import OUT_PENDING, REJECTED, REVIEW_ROWS, SPEND_KEY, SUBMIT_PENDING, UNSHOWN_COLUMNS
+from lib.store.schema import (
+    COST_SORTED,
+    HISTORY_AS,
+    HISTORY_CHANGED,
+    HISTORY_COUNTED,
+    HISTORY_KEY,
+    OUT_ARCHIVED,
+    OUT_PENDING,
+    REJECTED,
+    REVIEW_ROWS,
+    SPEND_KEY,
+    SUBMIT_PENDING,
+    UNSHOWN_COLUMNS,
+)
 
 MIGRATION_LOCK = 0x52756E7761790001  # pg_advisory_lock key of the migrations ("Runway" 1)
 WRITE_LOCK = 0x52756E7761790002  # pg_advisory_xact_lock key of a serialized write (Store.immediate)
@@ -187,6 +200,42 @@ def p015_schema(conn) -> None:
     conn.execute(f"CREATE TRIGGER tasks_spend_update AFTER UPDATE ON tasks FOR EACH ROW WHEN ({changed}) "
                  "EXECUTE FUNCTION tasks_spend()")
     count_changes(conn)
+
+
+def fill_task_days(conn) -> None:
+    """task_days made again from the tasks (the migration; a bulk load that left the trigger out)."""
+    key = ", ".join(HISTORY_AS[c] for c in HISTORY_KEY)
+    conn.execute("DELETE FROM task_days")
+    conn.execute(f"INSERT INTO task_days ({', '.join(HISTORY_KEY)}, tasks) SELECT {key}, COUNT(*) FROM tasks T "
+                 f"WHERE {HISTORY_COUNTED} GROUP BY {key}")
+
+
+@migration("m016_history_counts")
+def p016_history_counts(conn) -> None:
+    conn.execute(f"CREATE TABLE task_days (status {TEXT} NOT NULL, task_type {TEXT} NOT NULL, model {TEXT} NOT NULL, "
+                 f"teammate {TEXT} NOT NULL, day {TEXT} NOT NULL, tasks {INT} NOT NULL, "
+                 f"PRIMARY KEY ({', '.join(HISTORY_KEY)}))")
+    fill_task_days(conn)
+    key = " AND ".join(f"{c} = {_in('OLD', HISTORY_AS[c])}" for c in HISTORY_KEY)
+    values = ", ".join(_in("NEW", v) for v in HISTORY_AS.values())
+    conn.execute(
+        "CREATE FUNCTION tasks_history() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        f"IF TG_OP IN ('UPDATE', 'DELETE') AND {_in('OLD', HISTORY_COUNTED)} THEN "
+        f"UPDATE task_days SET tasks = tasks - 1 WHERE {key}; END IF; "
+        f"IF TG_OP IN ('INSERT', 'UPDATE') AND {_in('NEW', HISTORY_COUNTED)} THEN "
+        f"INSERT INTO task_days ({', '.join(HISTORY_AS)}, tasks) VALUES ({values}, 1) "
+        f"ON CONFLICT ({', '.join(HISTORY_KEY)}) DO UPDATE SET tasks = task_days.tasks + 1; END IF; "
+        "RETURN NULL; END $$")
+    changed = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in HISTORY_CHANGED)
+    conn.execute("CREATE TRIGGER tasks_history AFTER INSERT OR DELETE ON tasks FOR EACH ROW "
+                 "EXECUTE FUNCTION tasks_history()")
+    conn.execute(f"CREATE TRIGGER tasks_history_update AFTER UPDATE ON tasks FOR EACH ROW WHEN ({changed}) "
+                 "EXECUTE FUNCTION tasks_history()")
+    # PostgreSQL sorts NULLs first in a descending index unless told: the index holds the sort's own order.
+    conn.execute(f"CREATE INDEX tasks_by_cost ON tasks (({COST_SORTED}) DESC NULLS LAST, id DESC)")
+    conn.execute(f"CREATE INDEX tasks_by_status_cost ON tasks (status, ({COST_SORTED}) DESC NULLS LAST, id DESC)")
+    conn.execute(f"CREATE INDEX outputs_unarchived ON outputs (state) WHERE state <> '{OUT_ARCHIVED}'")
+    conn.execute("ANALYZE tasks")  # the statistics of the sort's expression, for the planner
 
 
 def pending(conn) -> list[str]:

@@ -22,14 +22,33 @@ from lib.store.sql import in_view, placeholders
 
 PAGE_SIZE = 25
 
-# Sort orders: key (kept in the page address) -> (label, ORDER BY).
+# Sort orders: key (kept in the page address) -> (label, ORDER BY). Each term is written out with
+# its direction and where NULLs go, so that the order can be walked backwards (`_reversed`): a page
+# past the middle is read from the far end, its offset the shorter way.
 SORTS = {
-    "newest": ("Newest first", "t.created_at DESC, t.id DESC"),
-    "oldest": ("Oldest first", "t.created_at, t.id"),
-    "cost": ("Highest cost", "COALESCE(t.cost_credits, t.estimated_credits) DESC NULLS LAST, t.id DESC"),
-    "rating": ("Best rated", "(SELECT AVG(r.rating) FROM reviews r WHERE r.task_id = t.id) DESC NULLS LAST, t.id DESC"),
-    "model": ("Model A–Z", "t.model, t.created_at DESC, t.id DESC"),
+    "newest": ("Newest first", (("t.created_at", "DESC"), ("t.id", "DESC"))),
+    "oldest": ("Oldest first", (("t.created_at", "ASC"), ("t.id", "ASC"))),
+    # The expression of schema.COST_SORTED, whose index walks it.
+    "cost": ("Highest cost", (("COALESCE(t.cost_credits, t.estimated_credits)", "DESC NULLS LAST"), ("t.id", "DESC"))),
+    # The average is computed apart (`_rated_page`): the tasks someone rated, best first, then the rest.
+    "rating": ("Best rated", (("t.id", "DESC"),)),
+    "model": ("Model A–Z", (("t.model", "ASC"), ("t.created_at", "DESC"), ("t.id", "DESC"))),
 }
+_FLIPPED = {"DESC NULLS LAST": "ASC NULLS FIRST", "ASC NULLS FIRST": "DESC NULLS LAST", "DESC": "ASC", "ASC": "DESC"}
+
+
+def _order(sort: str, backwards: bool = False) -> str:
+    """The sort's ORDER BY, or the same order walked from the other end."""
+    return ", ".join(f"{expression} {_FLIPPED[direction] if backwards else direction}"
+                     for expression, direction in SORTS.get(sort, SORTS["newest"])[1])
+
+
+# A prompt search counts its matches this far, then says "more than": the exact number of tasks in
+# which a common word appears (a quarter of a million at 1,000,000 tasks) took 1.1 s to count.
+COUNT_CAP = 2_000
+# A prompt search with more matches than that walks at most this many tasks, newest (or whatever
+# the sort's) first, checking each prompt, before it asks the search index for every match instead.
+WALK = 3_000
 
 
 @dataclass(frozen=True)
@@ -51,11 +70,19 @@ class Filters:
     def active(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
 
-    def where(self, walk: bool = False, dialect: Dialect = SQLITE) -> tuple[str, list]:
+    @property
+    def counted(self) -> bool:
+        """Whether `task_days` can count these filters: only of its columns, in whole days, tasks in view."""
+        return not (self.removed or self.group_id.strip() or self.prompt.split() or self.task_ids
+                    or "" in self.teammates)
+
+    def where(self, words: str = "set", dialect: Dialect = SQLITE) -> tuple[str, list]:
         """The WHERE clause over `tasks t`, and its parameters, in `dialect`'s SQL (the store's).
-        `walk`: the query walks an index in its sort order and stops after a page, so the prompt
-        index is a set to probe rather than the rows to start from (a common word matches a
-        quarter of the history, which would all be read and sorted for 25 rows)."""
+        `words`, how SQLite's prompt index takes part (PostgreSQL's planner decides for itself):
+        "set", the ids it finds; "walk", the same set, only probed by a query that walks another
+        index in its sort order and stops after a page; "join", the index joined in the FROM as
+        `prompts` (it hands its matches over one by one, so a count can stop early); "check",
+        not at all, each row's prompt checked as the query reads it."""
         clauses: list[str] = [] if self.removed else [in_view("t")]
         params: list = []
         for column, values in (("t.status", self.statuses), ("t.task_type", self.task_types),
@@ -72,22 +99,25 @@ class Filters:
         if self.created_to:
             clauses.append("t.created_at < ?")
             params.append((self.created_to + timedelta(days=1)).isoformat())
-        words = list(dict.fromkeys(self.prompt.split()))
-        clauses += (_pg_words if dialect.postgres else _sqlite_words)(words, walk, params)
+        words_typed = list(dict.fromkeys(self.prompt.split()))
+        clauses += (_pg_words(words_typed, params) if dialect.postgres else _sqlite_words(words_typed, words, params))
         return " AND ".join(clauses) or "1 = 1", params
 
 
-def _sqlite_words(words: list[str], walk: bool, params: list) -> list[str]:
+def _sqlite_words(words: list[str], mode: str, params: list) -> list[str]:
     """Every word typed must be in the prompt, in any order ("lighthouse drone" finds "a drone
     over a lighthouse"). For each word a first pass finds candidates cheaply; LIKE on the prompt
     itself then decides, so the match is the same either way (literal text, case ignored for
     ASCII letters). Words of three characters or more: the trigram index
     (schema.m004_prompt_search), which folds more cases than LIKE, never fewer. Shorter: a LIKE on
-    the raw JSON, which holds the prompt as json.dumps wrote it."""
+    the raw JSON, which holds the prompt as json.dumps wrote it. `mode`: see `Filters.where`."""
     clauses = []
     long_words = [w for w in words if len(w) >= 3]
-    if long_words:
-        clauses.append(f"{'+' if walk else ''}t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
+    if long_words and mode != "check":
+        match = {"set": "t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)",
+                 "walk": "+t.id IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)",
+                 "join": "prompts MATCH ?"}[mode]
+        clauses.append(match)
         params.append(" AND ".join('"' + w.replace('"', '""') + '"' for w in long_words))  # each as typed
     for word in words:
         if len(word) < 3:
@@ -98,7 +128,7 @@ def _sqlite_words(words: list[str], walk: bool, params: list) -> list[str]:
     return clauses
 
 
-def _pg_words(words: list[str], walk: bool, params: list) -> list[str]:
+def _pg_words(words: list[str], params: list) -> list[str]:
     """The same rule on PostgreSQL: each word, as literal text, in `prompt_search` (the prompt,
     kept by a trigger), by ILIKE, which under its byte-wise collation ignores the case of ASCII
     letters only, as SQLite's LIKE does. A word of three characters or more is answered by the
@@ -120,8 +150,46 @@ def _like_escape(text: str) -> str:
 # ---------------------------------------------------------------- reading
 
 def count(store: Store, filters: Filters) -> int:
+    """How many tasks the filters select, exactly: from `task_days` when it can tell (schema.m016),
+    else from the tasks."""
+    if filters.counted:
+        return _counted(store, filters)
     where, params = filters.where(dialect=store.dialect)
     return store.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
+
+
+def total(store: Store, filters: Filters) -> tuple[int, bool]:
+    """What History says it shows: (tasks, more), `more` when a prompt search found more than
+    COUNT_CAP and stopped counting there (the number is then COUNT_CAP)."""
+    if not filters.prompt.split():
+        return count(store, filters), False
+    if store.postgres:
+        where, params = filters.where(dialect=store.dialect)
+        source = "tasks t"
+    else:
+        where, params = filters.where(words="join")
+        source = "prompts JOIN tasks t ON t.id = prompts.rowid" if "prompts MATCH" in where else "tasks t"
+    found = store.conn.execute(f"SELECT COUNT(*) FROM (SELECT 1 FROM {source} WHERE {where} LIMIT ?) AS c",
+                               (*params, COUNT_CAP + 1)).fetchone()[0]
+    return min(found, COUNT_CAP), found > COUNT_CAP
+
+
+def _counted(store: Store, filters: Filters) -> int:
+    clauses, params = [], []
+    for column, values in (("status", filters.statuses), ("task_type", filters.task_types),
+                           ("model", filters.models), ("teammate", filters.teammates)):
+        if values:
+            clauses.append(f"{column} IN ({placeholders(values)})")
+            params += list(values)
+    if filters.created_from:
+        clauses.append("day >= ?")
+        params.append(filters.created_from.isoformat())
+    if filters.created_to:
+        clauses.append("day <= ?")
+        params.append(filters.created_to.isoformat())
+    where = " AND ".join(clauses) or "1 = 1"
+    return store.conn.execute(f"SELECT CAST(COALESCE(SUM(tasks), 0) AS BIGINT) FROM task_days WHERE {where}",
+                              params).fetchone()[0]
 
 
 def finished_since(store: Store, teammate: str, since: str) -> int:
@@ -132,14 +200,70 @@ def finished_since(store: Store, teammate: str, since: str) -> int:
 
 
 def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
-         size: int = PAGE_SIZE) -> list[dict]:
-    """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page."""
-    where, params = filters.where(walk=True, dialect=store.dialect)
-    order = SORTS.get(sort, SORTS["newest"])[1]
-    ids = [r[0] for r in store.conn.execute(
-        f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-        (*params, size, (max(number, 1) - 1) * size))]
-    return store.tasks_by_id(ids)
+         size: int = PAGE_SIZE, total: int | None = None) -> list[dict]:
+    """One page of tasks (1-based), sorted; only ids are sorted and skipped, rows are read for the page.
+    `total`, the exact number the filters select when the caller has it: a page past the middle is
+    then read from the other end."""
+    offset = (max(number, 1) - 1) * size
+    if sort == "rating":
+        return store.tasks_by_id(_rated_page(store, filters, offset, size))
+    if total is not None and offset > total // 2:
+        if offset >= total:
+            return []
+        # The same rows the other way round: from the end, skipping what follows this page.
+        skip, take = max(total - offset - size, 0), min(size, total - offset)
+        return store.tasks_by_id(_ids(store, filters, _order(sort, backwards=True), skip, take, True)[::-1])
+    return store.tasks_by_id(_ids(store, filters, _order(sort), offset, size, total is not None))
+
+
+def _ids(store: Store, filters: Filters, order: str, offset: int, size: int, counted: bool = False) -> list[int]:
+    """`counted`: the caller counted every match (no more than COUNT_CAP for a search)."""
+    if filters.prompt.split() and not store.postgres and not counted:
+        return _searched_ids(store, filters, order, offset, size)
+    where, params = filters.where(words="walk", dialect=store.dialect)
+    return [r[0] for r in store.conn.execute(
+        f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, size, offset))]
+
+
+def _searched_ids(store: Store, filters: Filters, order: str, offset: int, size: int) -> list[int]:
+    """A page of a prompt search on SQLite. A common word (in a quarter of the prompts) matches so
+    many tasks that finding them all takes longer than the page; the first WALK tasks in the sort's
+    order, each prompt checked, hold a page of it. A rarer one is found through the index, and the
+    few it matches sorted (at once when the count found them few: `_ids`' `counted`)."""
+    rest = replace(filters, prompt="")
+    where, params = rest.where()
+    checked, checked_params = Filters(prompt=filters.prompt, removed=True).where(words="check")  # the words alone
+    walked = store.conn.execute(
+        f"SELECT id FROM (SELECT t.id, t.created_at, t.model, t.cost_credits, t.estimated_credits, t.request_json "
+        f"FROM tasks t WHERE {where} ORDER BY {order} LIMIT ?) AS t WHERE {checked} ORDER BY {order} LIMIT ? OFFSET ?",
+        (*params, WALK, *checked_params, size, offset)).fetchall()
+    if len(walked) == size:
+        return [r[0] for r in walked]
+    where, params = filters.where(words="walk")
+    return [r[0] for r in store.conn.execute(
+        f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, size, offset))]
+
+
+def _rated_page(store: Store, filters: Filters, offset: int, size: int) -> list[int]:
+    """Best rated: the tasks with a rating, by their average (the team's, every teammate's vote
+    alike), best first, ties newest first; then every other task, newest first. The averages are
+    of the reviewed tasks alone, a few thousand, not a look-up for each task in the history."""
+    where, params = filters.where(words="walk", dialect=store.dialect)
+    averages = "SELECT task_id, AVG(rating) AS average FROM reviews WHERE rating IS NOT NULL GROUP BY task_id"
+    rated = [r[0] for r in store.conn.execute(
+        f"SELECT t.id FROM tasks t JOIN ({averages}) AS a ON a.task_id = t.id WHERE {where} "
+        "ORDER BY a.average DESC, t.id DESC LIMIT ? OFFSET ?", (*params, size, offset))]
+    if len(rated) == size:
+        return rated
+    if rated or offset == 0:
+        skip = 0
+    else:  # the page starts among the unrated: past every rated task
+        skip = offset - store.conn.execute(f"SELECT COUNT(*) FROM tasks t JOIN ({averages}) AS a ON a.task_id = t.id "
+                                           f"WHERE {where}", params).fetchone()[0]
+    unrated = [r[0] for r in store.conn.execute(
+        f"SELECT t.id FROM tasks t WHERE {where} AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.task_id = t.id "
+        "AND r.rating IS NOT NULL) ORDER BY t.id DESC LIMIT ? OFFSET ?", (*params, size - len(rated), skip))]
+    return rated + unrated
 
 
 def iter_tasks(store: Store, filters: Filters, batch: int = 500) -> Iterator[dict]:

@@ -1,5 +1,5 @@
 """The store's schema: its tables, indexes, views and triggers, built by one chain of migrations
-(m001 ... m015) that every database walks in order. The `migrations` table of a database records
+(m001 ... m016) that every database walks in order. The `migrations` table of a database records
 the names it has applied, so a migration keeps its name and place once released; a change of the
 schema is a new migration at the end."""
 from __future__ import annotations
@@ -383,3 +383,56 @@ def m015_leaderboard_columns(db: Database) -> None:
                "teammate, request_ratio)")
     db.execute("CREATE INDEX tasks_by_time_queued ON tasks (task_type, model, seconds_queued, created_at, teammate, "
                "request_ratio)")
+
+
+# How many tasks History shows, kept by triggers like spend_days: a row per day the task was
+# created, status, task type, model and teammate, counting the tasks in view (not removed). History
+# counts what its filters select from here whenever they are of these columns and whole UTC days
+# (lib.store.queries.count). Measured at 1,000,000 tasks on SQLite: all tasks 156 ms, status and
+# model 375 ms, counted from the tasks.
+HISTORY_KEY = ("status", "task_type", "model", "teammate", "day")
+HISTORY_AS = {"status": "T.status", "task_type": "T.task_type", "model": "T.model",
+              "teammate": "COALESCE(T.teammate, '')", "day": "substr(T.created_at, 1, 10)"}
+HISTORY_COUNTED = "T.removed_at IS NULL"
+HISTORY_CHANGED = ("status", "task_type", "model", "teammate", "created_at", "removed_at")
+# The cost sort's expression: indexed, so "Highest cost" walks an index instead of sorting every task.
+COST_SORTED = "COALESCE(cost_credits, estimated_credits)"
+
+
+def _history_add(row: str) -> str:
+    values = ", ".join(v.replace("T.", f"{row}.") for v in HISTORY_AS.values())
+    return (f"INSERT INTO task_days ({', '.join(HISTORY_AS)}, tasks) SELECT {values}, 1 "
+            f"WHERE {HISTORY_COUNTED.replace('T.', f'{row}.')} "
+            f"ON CONFLICT ({', '.join(HISTORY_KEY)}) DO UPDATE SET tasks = tasks + 1;")
+
+
+def _history_remove(row: str) -> str:
+    key = " AND ".join(f"{c} = {HISTORY_AS[c].replace('T.', f'{row}.')}" for c in HISTORY_KEY)
+    return f"UPDATE task_days SET tasks = tasks - 1 WHERE {key} AND {HISTORY_COUNTED.replace('T.', f'{row}.')};"
+
+
+@migrations()
+def m016_history_counts(db: Database) -> None:
+    db.execute("CREATE TABLE task_days (status TEXT NOT NULL, task_type TEXT NOT NULL, model TEXT NOT NULL, "
+               "teammate TEXT NOT NULL, day TEXT NOT NULL, tasks INTEGER NOT NULL, "
+               f"PRIMARY KEY ({', '.join(HISTORY_KEY)})) WITHOUT ROWID")
+    key = ", ".join(HISTORY_AS[c] for c in HISTORY_KEY)
+    db.execute(f"INSERT INTO task_days ({', '.join(HISTORY_KEY)}, tasks) SELECT {key}, COUNT(*) FROM tasks T "
+               f"WHERE {HISTORY_COUNTED} GROUP BY {key}")
+    changed = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in HISTORY_CHANGED)
+    db.execute(f"CREATE TRIGGER tasks_history_insert AFTER INSERT ON tasks BEGIN {_history_add('NEW')} END")
+    db.execute(f"CREATE TRIGGER tasks_history_update AFTER UPDATE ON tasks WHEN {changed} "
+               f"BEGIN {_history_remove('OLD')} {_history_add('NEW')} END")
+    db.execute(f"CREATE TRIGGER tasks_history_delete AFTER DELETE ON tasks BEGIN {_history_remove('OLD')} END")
+    # "Highest cost", with and without a status: an index in the sort's order (NULLs sort first in
+    # SQLite, so walked backwards this is `DESC NULLS LAST`).
+    db.execute(f"CREATE INDEX tasks_by_cost ON tasks ({COST_SORTED}, id)")
+    db.execute(f"CREATE INDEX tasks_by_status_cost ON tasks (status, {COST_SORTED}, id)")
+    # The outputs still to archive, which every History render counts: the few, not every output.
+    db.execute(f"CREATE INDEX outputs_unarchived ON outputs (state) WHERE state != '{OUT_ARCHIVED}'")
+    # A database whose planner has statistics (ANALYZE was run on it) gets them for the new indexes
+    # too: with figures for the old indexes and none for these, SQLite takes a new one as the most
+    # selective, and sorted a quarter of a million tasks for a page of "Newest first".
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        for index in ("tasks_by_cost", "tasks_by_status_cost", "outputs_unarchived"):
+            db.execute(f"ANALYZE {index}")
