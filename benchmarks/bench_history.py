@@ -4,7 +4,10 @@ and 100,000 tasks.
 
 The histories are written straight into SQLite (see `tests/support/history.make_history`):
 two years of tasks from six teammates over eight models, 85 % succeeded with
-an archived output, the rest failed or cancelled, ten still running. With
+an archived output, the rest failed or cancelled, ten still running; 15 % of
+the tasks rated by one or two teammates (`rate_history`). A million tasks take
+about nine minutes to generate: `--history FILE` times a copy of one made before
+(`--keep FILE` keeps what this run generates). With
 `--postgres URL` (or DASHBOARD_DATABASE_URL set), each history is also copied
 into a schema of its own in that PostgreSQL database (COPY, with the indexes
 built after the rows and the computed columns, the prompt among them, set by
@@ -14,6 +17,7 @@ whole script: set-up, every query, every element), repeated, after two warm-up
 runs.
 
     python benchmarks/bench_history.py [--sizes 1000,10000,100000] [--runs 15] [--postgres URL]
+        [--history FILE | --keep FILE]
 
 Target (issue 17): p95 under 150 ms at 1,000,000 tasks on both backends.
 """
@@ -24,6 +28,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -35,10 +40,10 @@ from urllib.parse import quote
 from common import machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
 # common, imported first, puts the checkout on sys.path for these
-from lib.store import Store
+from lib.store import Store, postgres
 from lib.store.connect import masked
 from tests.support.apptest import open_page, quiet_streamlit_logs, use_database, use_simulator
-from tests.support.history import make_history
+from tests.support.history import make_history, rate_history
 
 HISTORY_PAGE = "pages/10_History.py"
 TITLE = re.compile(r"(\*\*)?\[?#\d+ · ")  # a task heading: `[#12 · Text to video · gen4.5](...)`
@@ -152,6 +157,7 @@ def copy_to_postgres(db_path: Path, url: str) -> None:
             pg.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         for _, definition in indexes:
             pg.execute(definition)
+        postgres.fill_history(pg)  # History's counts and averages, whose triggers were left out
         for table in ("tasks", "outputs", "events"):
             pg.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                        f"(SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)")
@@ -183,6 +189,11 @@ def time_scenarios(db_path: Path | str, runs: int) -> dict[str, tuple[float, flo
     return results
 
 
+def _tasks_in(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute("SELECT COUNT(*) FROM tasks").fetchone()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -190,6 +201,8 @@ def main() -> None:
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get("DASHBOARD_DATABASE_URL", ""),
                         help="also time each history on this PostgreSQL database (default: DASHBOARD_DATABASE_URL)")
     parser.add_argument("--backends", default="sqlite,postgresql", help="of sqlite,postgresql: which to time")
+    parser.add_argument("--history", type=Path, help="time a copy of this generated history (one size) instead")
+    parser.add_argument("--keep", type=Path, help="keep the history generated for the largest size here")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgresql" and args.postgres)]
@@ -200,10 +213,22 @@ def main() -> None:
     results = {}
     with temp_dir("history") as tmp:
         use_simulator(tmp / "simulator")
+        if args.history:
+            sizes = [_tasks_in(args.history)]
         for n in sizes:
             start = time.perf_counter()
-            db = make_history(tmp / f"history-{n}.db", n, unfinished=10)
-            print(f"generated {n:,} tasks in {time.perf_counter() - start:.1f} s", flush=True)
+            db = tmp / f"history-{n}.db"
+            if args.history:
+                shutil.copyfile(args.history, db)
+                Store(db).close()  # migrated to this checkout's schema
+                print(f"copied {n:,} tasks from {args.history} in {time.perf_counter() - start:.1f} s", flush=True)
+            else:
+                make_history(db, n, unfinished=10)
+                reviews = rate_history(db)
+                print(f"generated {n:,} tasks and {reviews:,} reviews in {time.perf_counter() - start:.1f} s",
+                      flush=True)
+                if args.keep and n == sizes[-1]:
+                    shutil.copyfile(db, args.keep)
             if "sqlite" in backends:
                 results["SQLite", n] = time_scenarios(db, args.runs)
             if "postgresql" in backends:

@@ -95,6 +95,10 @@ def test_best_rated_is_the_teams_average_then_every_other_task_newest_first(stor
     for task_id, ratings in votes.items():
         for n, rating in enumerate(ratings):
             store.set_rating(task_id, rating, f"mate{n}")
+    store.set_rating(ids[9], 5, "mate0")
+    store.set_rating(ids[9], None, "mate0")  # a rating taken back: unrated again
+    store.set_rating(ids[20], 2, "mate2")  # a vote changed: 2, 2, 2
+    votes[ids[20]] = [2, 2, 2]
     store.set_winner([ids[5], ids[6]], ids[5], "mate0")  # a winner vote, no rating: unrated
     store.remove_task(ids[30])  # a removed task's votes leave the order with it
     averages = {i: sum(r) / len(r) for i, r in votes.items() if i != ids[30]}
@@ -105,6 +109,11 @@ def test_best_rated_is_the_teams_average_then_every_other_task_newest_first(stor
     assert walked == expected[:15]
     assert [t["id"] for t in queries.page(store, Filters(), "rating", 1, 100)] == expected
     assert queries.page(store, Filters(), "rating", 50, 3) == []
+    # task_ratings, row by row, against the averages of the reviews themselves.
+    kept = {r[0]: (r[1], r[2], r[3]) for r in store.conn.execute(
+        "SELECT task_id, rating_sum, votes, average FROM task_ratings")}
+    assert kept == {r[0]: (r[1], r[2], r[1] / r[2]) for r in store.conn.execute(
+        "SELECT task_id, SUM(rating), COUNT(rating) FROM review_rows WHERE rating IS NOT NULL GROUP BY task_id")}
 
 
 def test_a_prompt_search_stops_counting_at_the_cap_and_pages_the_same(store, monkeypatch):

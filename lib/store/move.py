@@ -51,9 +51,9 @@ already there fires no trigger (`ON CONFLICT DO NOTHING`), so a rerun counts not
 Not moved, on purpose: `changes` (the counters pages redraw on; PostgreSQL keeps its own),
 `login_failures` (the password gate's recent wrong tries, minutes old and per machine),
 `download_links` (short-lived tokens the pages make again on demand), the FTS5 `prompts` tables
-(PostgreSQL's prompt search is kept by its trigger), `task_days` (History's counts, built
-by PostgreSQL's triggers as the tasks go in), `_sqlite_migrations` and `sqlite_sequence`
-(the SQLite file's own bookkeeping; the sequences are moved in step 3), SQLite's other
+(PostgreSQL's prompt search is kept by its trigger), `task_days` and `task_ratings` (History's
+counts and averages, built by PostgreSQL's triggers as the rows go in), `_sqlite_migrations` and
+`sqlite_sequence` (the SQLite file's own bookkeeping; the sequences are moved in step 3), SQLite's other
 `sqlite_` tables (the planner's statistics).
 
 Stop the dashboard while moving: rows written after a table was copied are not moved, and a rerun
@@ -97,6 +97,7 @@ SKIPPED = {
     "download_links": "short-lived tokens, made again on demand",
     "prompts": "PostgreSQL's prompt search is kept by its trigger",
     "task_days": "History's counts, which PostgreSQL's triggers build from the tasks as they go in",
+    "task_ratings": "History's averages, which PostgreSQL's triggers build from the reviews as they go in",
     "_sqlite_migrations": "the SQLite file's own bookkeeping",
     "sqlite_sequence": "moved into PostgreSQL's sequences",
 }

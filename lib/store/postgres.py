@@ -202,12 +202,20 @@ def p015_schema(conn) -> None:
     count_changes(conn)
 
 
-def fill_task_days(conn) -> None:
-    """task_days made again from the tasks (the migration; a bulk load that left the trigger out)."""
+# A task's row of task_ratings from its reviews (SQLite: schema._RATINGS_OF).
+_RATINGS_OF = (f"SELECT task_id, SUM(rating), COUNT(rating), SUM(rating)::float8 / COUNT(rating) "
+               f"FROM {REVIEW_ROWS} WHERE rating IS NOT NULL")
+
+
+def fill_history(conn) -> None:
+    """History's counts and averages made again from the tasks and reviews (the migration; a bulk
+    load that left the triggers out)."""
     key = ", ".join(HISTORY_AS[c] for c in HISTORY_KEY)
     conn.execute("DELETE FROM task_days")
     conn.execute(f"INSERT INTO task_days ({', '.join(HISTORY_KEY)}, tasks) SELECT {key}, COUNT(*) FROM tasks T "
                  f"WHERE {HISTORY_COUNTED} GROUP BY {key}")
+    conn.execute("DELETE FROM task_ratings")
+    conn.execute(f"INSERT INTO task_ratings {_RATINGS_OF} GROUP BY task_id")
 
 
 @migration("m016_history_counts")
@@ -215,7 +223,19 @@ def p016_history_counts(conn) -> None:
     conn.execute(f"CREATE TABLE task_days (status {TEXT} NOT NULL, task_type {TEXT} NOT NULL, model {TEXT} NOT NULL, "
                  f"teammate {TEXT} NOT NULL, day {TEXT} NOT NULL, tasks {INT} NOT NULL, "
                  f"PRIMARY KEY ({', '.join(HISTORY_KEY)}))")
-    fill_task_days(conn)
+    conn.execute(f"CREATE TABLE task_ratings (task_id {INT} PRIMARY KEY, rating_sum {INT} NOT NULL, "
+                 f"votes {INT} NOT NULL, average {REAL} NOT NULL)")
+    conn.execute("CREATE INDEX task_ratings_by_average ON task_ratings (average DESC, task_id DESC)")
+    fill_history(conn)
+    conn.execute(
+        "CREATE FUNCTION review_rows_rated() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF TG_OP IN ('UPDATE', 'DELETE') THEN DELETE FROM task_ratings WHERE task_id = OLD.task_id; "
+        f"INSERT INTO task_ratings {_RATINGS_OF} AND task_id = OLD.task_id GROUP BY task_id; END IF; "
+        "IF TG_OP IN ('INSERT', 'UPDATE') THEN DELETE FROM task_ratings WHERE task_id = NEW.task_id; "
+        f"INSERT INTO task_ratings {_RATINGS_OF} AND task_id = NEW.task_id GROUP BY task_id; END IF; "
+        "RETURN NULL; END $$")
+    conn.execute(f"CREATE TRIGGER review_rows_rated AFTER INSERT OR DELETE OR UPDATE OF task_id, rating "
+                 f"ON {REVIEW_ROWS} FOR EACH ROW EXECUTE FUNCTION review_rows_rated()")
     key = " AND ".join(f"{c} = {_in('OLD', HISTORY_AS[c])}" for c in HISTORY_KEY)
     values = ", ".join(_in("NEW", v) for v in HISTORY_AS.values())
     conn.execute(

@@ -246,23 +246,22 @@ def _searched_ids(store: Store, filters: Filters, order: str, offset: int, size:
 
 def _rated_page(store: Store, filters: Filters, offset: int, size: int) -> list[int]:
     """Best rated: the tasks with a rating, by their average (the team's, every teammate's vote
-    alike), best first, ties newest first; then every other task, newest first. The averages are
-    of the reviewed tasks alone, a few thousand, not a look-up for each task in the history."""
+    alike), best first, ties newest first; then every other task, newest first. The averages come
+    from task_ratings (schema.m016), walked in its index's order, so a page reads a page of them."""
     where, params = filters.where(words="walk", dialect=store.dialect)
-    averages = "SELECT task_id, AVG(rating) AS average FROM reviews WHERE rating IS NOT NULL GROUP BY task_id"
+    rated_tasks = "task_ratings a JOIN tasks t ON t.id = a.task_id"
     rated = [r[0] for r in store.conn.execute(
-        f"SELECT t.id FROM tasks t JOIN ({averages}) AS a ON a.task_id = t.id WHERE {where} "
-        "ORDER BY a.average DESC, t.id DESC LIMIT ? OFFSET ?", (*params, size, offset))]
+        f"SELECT t.id FROM {rated_tasks} WHERE {where} ORDER BY a.average DESC, a.task_id DESC LIMIT ? OFFSET ?",
+        (*params, size, offset))]
     if len(rated) == size:
         return rated
     if rated or offset == 0:
         skip = 0
     else:  # the page starts among the unrated: past every rated task
-        skip = offset - store.conn.execute(f"SELECT COUNT(*) FROM tasks t JOIN ({averages}) AS a ON a.task_id = t.id "
-                                           f"WHERE {where}", params).fetchone()[0]
+        skip = offset - store.conn.execute(f"SELECT COUNT(*) FROM {rated_tasks} WHERE {where}", params).fetchone()[0]
     unrated = [r[0] for r in store.conn.execute(
-        f"SELECT t.id FROM tasks t WHERE {where} AND NOT EXISTS (SELECT 1 FROM reviews r WHERE r.task_id = t.id "
-        "AND r.rating IS NOT NULL) ORDER BY t.id DESC LIMIT ? OFFSET ?", (*params, size - len(rated), skip))]
+        f"SELECT t.id FROM tasks t WHERE {where} AND NOT EXISTS (SELECT 1 FROM task_ratings a WHERE a.task_id = t.id) "
+        "ORDER BY t.id DESC LIMIT ? OFFSET ?", (*params, size - len(rated), skip))]
     return rated + unrated
 
 

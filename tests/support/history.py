@@ -182,6 +182,22 @@ def make_history(db_path: Path, n_tasks: int, *, unfinished: int = 0, seed: int 
     return db_path
 
 
+def rate_history(db_path: Path, share: float = 0.15, seed: int = 3) -> int:
+    """Ratings on a generated history, as a team leaves them: `share` of the tasks rated by one or
+    two of four teammates, 1 to 5 stars. Returns how many reviews it wrote."""
+    conn = sqlite3.connect(db_path)
+    rng = random.Random(seed)
+    ids = [r[0] for r in conn.execute("SELECT id FROM tasks")]
+    rows = [(task_id, who, rng.randint(1, 5), "2026-01-01T00:00:00.000Z")
+            for task_id in rng.sample(ids, int(len(ids) * share))
+            for who in rng.sample(["Ana", "Bo", "Chen", "Dee"], rng.choice([1, 1, 2]))]
+    with conn:
+        conn.executemany("INSERT INTO review_rows (task_id, reviewer, rating, updated_at) VALUES (?, ?, ?, ?)", rows)
+    conn.execute("ANALYZE")
+    conn.close()
+    return len(rows)
+
+
 @contextlib.contextmanager
 def archived_videos(db_path: Path, source: Path, count: int, label: str, posters: bool = False) -> Iterator[list[Path]]:
     """`count` succeeded text-to-video tasks, each with its own archived copy of the video in static/
