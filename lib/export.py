@@ -14,9 +14,10 @@ download was asked at, or root-relative when no request is at hand.
 One function names every output file handed out, alone or in a ZIP
 (`output_filename`: task id, model and a slug of the prompt).
 
-The CSV is built by SQLite (`queries.csv_cells`), one statement per batch of
-tasks, and handed out in pieces as it is read, so a long history is never
-held in memory and 100,000 tasks take about two seconds. The ZIP is written
+The CSV is built by the database (`queries.csv_cells`): on SQLite one statement
+per batch of tasks, on PostgreSQL one statement through a server-side cursor;
+it is handed out in pieces as it is read, so a long history is never held in
+memory (100,000 tasks: about 4.7 s on either, on 2 shared cores). The ZIP is written
 batch by batch into a temporary file. Cells are made safe for spreadsheets in
 both.
 """
