@@ -14,9 +14,10 @@ download was asked at, or root-relative when no request is at hand.
 One function names every output file handed out, alone or in a ZIP
 (`output_filename`: task id, model and a slug of the prompt).
 
-The CSV is built by SQLite (`queries.csv_cells`), one statement per batch of
-tasks, and handed out in pieces as it is read, so a long history is never
-held in memory and 100,000 tasks take about two seconds. The ZIP is written
+The CSV is built by the database (`queries.csv_cells`): on SQLite one statement
+per batch of tasks, on PostgreSQL one statement through a server-side cursor;
+it is handed out in pieces as it is read, so a long history is never held in
+memory (100,000 tasks: about 4.7 s on either, on 2 shared cores). The ZIP is written
 batch by batch into a temporary file. Cells are made safe for spreadsheets in
 both.
 """
@@ -118,16 +119,22 @@ def csv_rows(store: Store, filters: Filters, batch: int = 1000, base: str = "") 
     history; with no filter, removed tasks too), finished here: the review's four cells, the run
     time in tenths of a second, the input sources, and formula safety for the computed cells.
     `base` (`scheme://host` of the dashboard, checked) starts the task and archive URLs."""
+    # safe_cell inlined, with the names it reads bound locally: this loop runs once per task.
+    starts, loads, checked, run, sources, reviewed, unreviewed = (
+        FORMULA_STARTS, json.loads, _CHECKED, _RUN, _SOURCES, _REVIEWED, _UNREVIEWED)
     for row in csv_cells(store, filters, batch, base):
-        cells = list(row[:-1])
-        cells[_REVIEWED] = json.loads(row[-1]) if row[-1] else _UNREVIEWED
-        if (ms := cells[_RUN]) is not None:
-            cells[_RUN] = safe_cell(f"{ms / 1000:.1f}")
-        if (request := cells[_SOURCES]) is not None:
-            cells[_SOURCES] = _sources(store, cells, json.loads(request))
-        for i in _CHECKED:
-            if cells[i] is not None:
-                cells[i] = safe_cell(cells[i])
+        cells = list(row)
+        review = cells.pop()
+        cells[reviewed] = loads(review) if review else unreviewed
+        if (ms := cells[run]) is not None:
+            text = f"{ms / 1000:.1f}"
+            cells[run] = "'" + text if text[0] == "-" else text  # a negative time, from a clock set back
+        if (request := cells[sources]) is not None:
+            cells[sources] = _sources(store, cells, loads(request))
+        for i in checked:
+            if (value := cells[i]) is not None:
+                text = value if value.__class__ is str else str(value)
+                cells[i] = "'" + text if text and text[0] in starts else text
         yield cells
 
 
