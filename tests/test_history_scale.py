@@ -146,3 +146,25 @@ def test_history_says_more_than_when_a_search_stops_counting(app_env, monkeypatc
     assert "More than 10 tasks match: the first 1 pages are shown" in captions, captions
     at = open_page("pages/10_History.py", q="fox", status="FAILED")
     assert "task(s) match the filters" in " ".join(c.value for c in at.caption)
+
+
+def test_a_rare_word_counted_in_full_is_found_through_the_index_not_by_walking_every_task(tmp_path):
+    """SQLite's virtual machine steps, counted: a page of a word in 3 of 3,000 tasks reads those
+    3, where walking the history newest first would read all 3,000."""
+    from lib.store import Store
+
+    store = Store(tmp_path / "dashboard.db")
+    rows = _rows(3000, seed=12)
+    for i in (5, 6, 7):  # the oldest: a walk from the newest end meets them last
+        rows[i] = {**rows[i], "request_json": rows[i]["request_json"].replace('"a ', '"a zebra ')}
+    insert_tasks(store, rows)
+    filters = Filters(prompt="zebra")
+    total, more = queries.total(store, filters)
+    assert (total, more) == (3, False)
+    steps = []
+    store.conn.set_progress_handler(lambda: steps.append(1), 100)
+    found = [t["id"] for t in queries.page(store, filters, "newest", 1, total=total)]
+    store.conn.set_progress_handler(None, 0)
+    assert found == [8, 7, 6]
+    assert len(steps) < 300, len(steps)  # walking 3,000 tasks, each prompt read, takes several times that
+    store.close()

@@ -217,10 +217,12 @@ def page(store: Store, filters: Filters, sort: str = "newest", number: int = 1,
 
 
 def _ids(store: Store, filters: Filters, order: str, offset: int, size: int, counted: bool = False) -> list[int]:
-    """`counted`: the caller counted every match (no more than COUNT_CAP for a search)."""
+    """`counted`: the caller counted every match (no more than COUNT_CAP for a search), so SQLite
+    finds a search's few matches through the index and sorts them, rather than walking the sort's
+    index past every task for a word that is in none of them."""
     if filters.prompt.split() and not store.postgres and not counted:
         return _searched_ids(store, filters, order, offset, size)
-    where, params = filters.where(words="walk", dialect=store.dialect)
+    where, params = filters.where(words="set" if counted else "walk", dialect=store.dialect)
     return [r[0] for r in store.conn.execute(
         f"SELECT t.id FROM tasks t WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?", (*params, size, offset))]
 
