@@ -14,7 +14,7 @@ built after the rows and the computed columns, the prompt among them, set by
 the schema's own trigger; then VACUUM ANALYZE), and timed there too; the schema
 is dropped at the end. Each figure is the wall time of `AppTest.run()` (the
 whole script: set-up, every query, every element), repeated, after two warm-up
-runs.
+runs; each page is compiled once, as a server compiles it (`common.compile_pages_once`).
 
     python benchmarks/bench_history.py [--sizes 1000,10000,100000] [--runs 15] [--postgres URL]
         [--history FILE | --keep FILE]
@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-from common import machine, median, percentile, print_table, rerun_times, temp_dir, verdict
+from common import compile_pages_once, machine, median, percentile, print_table, rerun_times, temp_dir, verdict
 
 # common, imported first, puts the checkout on sys.path for these
 from lib.store import Store, postgres
@@ -207,6 +207,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     backends = [b for b in args.backends.split(",") if b == "sqlite" or (b == "postgresql" and args.postgres)]
     quiet_streamlit_logs()
+    compile_pages_once()
     print(f"Machine: {machine()}")
     if args.postgres:
         print(f"PostgreSQL: {masked(args.postgres)}")

@@ -2,12 +2,15 @@
 whose value lives in the address, and the sidebar (the name, the page list, which API runs)."""
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlencode
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from lib.backend import Backend
 from lib.catalog import TASK_TYPES
@@ -31,12 +34,43 @@ def page_url(page_file: str) -> str:
     return re.sub(r"^\d+_", "", stem)
 
 
+@functools.cache
+def _page_object(main_folder: Path, page_file: str) -> st.Page | None:
+    """The page file as a Page, made once per process (None: no such file beside the main
+    script): `st.page_link` given a file name resolves it on disk each time (a realpath, an lstat
+    per folder, the main script's folder), and History draws some eighty links a run."""
+    try:
+        # The main script is the default page, whose address is the app's root.
+        return st.Page(page_file, default=page_file == "app.py")
+    except StreamlitPageNotFoundError:
+        return None
+
+
+def _registered(page_file: str) -> st.Page | None:
+    """The page file as this app registered it, or None where it is not one of the app's pages
+    (a page run as its own entry point, as AppTest runs one)."""
+    ctx = get_script_run_ctx()
+    page = ctx and _page_object(ctx.pages_manager.main_script_parent, page_file)
+    if not page:
+        return None
+    urls = {p.get("url_pathname") for p in ctx.pages_manager.get_pages().values()}
+    return page if page.url_path in urls else None
+
+
+def _page_link(page_file: str, label: str, query: dict[str, str] | None = None, icon: str | None = None,
+               disabled: bool = False) -> bool:
+    """`st.page_link` to a registered page (False, and nothing drawn, if the page is not one)."""
+    page = _registered(page_file)
+    if page is None:
+        return False
+    st.page_link(page, label=label, query_params=query, icon=icon, disabled=disabled)
+    return True
+
+
 def link(page_file: str, label: str, query: dict[str, str] | None = None, icon: str | None = None) -> None:
     """A link to another page that opens in the same tab and the same session, so the name, a
     password entered and the picks stay; `query` goes in the new page's address."""
-    try:
-        st.page_link(page_file, label=label, query_params=query, icon=icon)
-    except StreamlitPageNotFoundError:
+    if not _page_link(page_file, label, query, icon):
         # Only where a page runs as its own entry point (AppTest): a plain link instead.
         st.markdown(f"[{label}]({page_url(page_file)}{'?' + urlencode(query) if query else ''})")
 
@@ -71,10 +105,8 @@ def _navigation(current: str) -> None:
     its file ("app") and lists pages by file number, so History would sit among the task types.
     The page being shown (`current`, its title) is greyed out."""
     def entry(label: str, page: str) -> None:
-        try:
-            # st.page_link moves within the session (the name, a password entered, picks stay).
-            st.page_link(page, label=label, disabled=label == current)
-        except StreamlitPageNotFoundError:
+        # st.page_link moves within the session (the name, a password entered, picks stay).
+        if not _page_link(page, label, disabled=label == current):
             # Only where a page runs as its own entry point (AppTest): a plain link instead.
             url = "./" if page == "app.py" else page_url(page)
             st.markdown(f"**{label}**" if label == current else f"[{label}]({url})")
