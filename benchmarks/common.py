@@ -127,6 +127,25 @@ class Dashboard(launch.Dashboard):
     def __init__(self, tmp: Path, *, own_simulator: bool = False, **env: str):
         super().__init__(tmp, own_simulator=own_simulator, **{**UNLIMITED, **env})
 
+    def settle(self, busy: float = 0.05, timeout: float = 300) -> float:
+        """Wait until the server is idle (under `busy` of a core over a second), as a server that
+        has been up a while is: just started over a long history, it is busy for a while with work
+        done once a start (the poster backfill looks at every archived video: a million tasks'
+        take 20-40 s of a core). Returns the seconds waited."""
+        start = time.perf_counter()
+        ticks = os.sysconf("SC_CLK_TCK")
+
+        def cpu() -> float:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+        while time.perf_counter() - start < timeout:
+            before = cpu()
+            time.sleep(1)
+            if cpu() - before < busy:
+                break
+        return time.perf_counter() - start
+
 
 def submit_text_to_video(store: Store, backend, n: int, *, prompt: str = "benchmark", duration: int = 5,
                          models: tuple[str, ...] = ("gen4.5",)) -> list[int]:

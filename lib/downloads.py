@@ -35,7 +35,6 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -86,28 +85,12 @@ def _read(token: str) -> dict | None:
         store.close()
 
 
-def _filters_json(filters: queries.Filters) -> dict:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in asdict(filters).items()}
-
-
-def _filters(data: dict) -> queries.Filters:
-    values = {}
-    for f in fields(queries.Filters):
-        value = data.get(f.name)
-        if f.name in ("created_from", "created_to"):
-            value = date.fromisoformat(value) if value else None
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[f.name] = value if value is not None else f.default
-    return queries.Filters(**values)
-
-
 def csv_link(filters: queries.Filters, filename: str = "runway-tasks.csv") -> str:
-    return _link("csv", filename, filters=_filters_json(filters))
+    return _link("csv", filename, filters=filters.as_json())
 
 
 def zip_link(filters: queries.Filters, filename: str = "runway-outputs.zip") -> str:
-    return _link("zip", filename, filters=_filters_json(filters))
+    return _link("zip", filename, filters=filters.as_json())
 
 
 def spend_link(start: date, end: date, filename: str = "runway-spend.csv", backend: str | None = None) -> str:
@@ -141,7 +124,7 @@ def _csv_stream(filters: queries.Filters, base: str):
     # Starlette iterates a plain generator on a worker thread: one connection, opened here.
     store = Store()
     try:
-        yield from export.csv_bytes(store, filters, base=base)
+        yield from export.csv_stream(store, filters, base=base)
     finally:
         store.close()
 
@@ -190,7 +173,8 @@ async def serve(request: Request) -> Response:
                                  "download again.", status_code=403)
     name = body["name"]
     if body["kind"] == "csv":
-        pieces, headers = _csv_stream(_filters(body["filters"]), dashboard_address(request)), _attachment(name)
+        filters, headers = queries.Filters.from_json(body["filters"]), _attachment(name)
+        pieces = _csv_stream(filters, dashboard_address(request))
         if _accepts_gzip(request):
             pieces, headers = _gzipped(pieces), {**headers, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=headers)
@@ -199,7 +183,7 @@ async def serve(request: Request) -> Response:
                                   body.get("backend"))
         return StreamingResponse(pieces, media_type="text/csv; charset=utf-8", headers=_attachment(name))
     if body["kind"] == "zip":
-        return StreamingResponse(_zip_stream(_filters(body["filters"]), dashboard_address(request)),
+        return StreamingResponse(_zip_stream(queries.Filters.from_json(body["filters"]), dashboard_address(request)),
                                  media_type="application/zip", headers=_attachment(name))
     store = Store()
     try:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
+import tempfile
 import tracemalloc
 import zipfile
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from lib import export
 from lib.store import Store, queries
@@ -286,3 +289,58 @@ def test_both_backends_write_the_same_csv_byte_for_byte(tmp_path):
         assert whole[4]["cost_credits"] == str(1 / 3) and whole[3]["cost_credits"] == "'-4.25"
         for store in backends:
             store.close()
+
+
+def _children() -> set[int]:
+    """This process's child processes, as the kernel lists them."""
+    return {int(pid) for task in Path("/proc/self/task").iterdir()
+            for pid in (task / "children").read_text().split()}
+
+
+def _parts_folders() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("csv-parts-*"))
+
+
+def test_a_long_export_is_written_by_worker_processes_byte_for_byte(store):
+    """The route's export (`csv_stream`) of a long history shares the tasks out between worker
+    processes by ranges of ids; the file is csv_bytes's, byte for byte, whatever the filters."""
+    _plant_everything(store)
+    insert_tasks(store, [task_row(prompt=f"shot {i}, \"{i}\"", created=START + timedelta(hours=1, seconds=i))
+                         for i in range(40)])
+    tasks, ranges = queries.split_ids(store, Filters(), 2)
+    assert tasks == 48 and len(ranges) == 2 and ranges[0][1] + 1 == ranges[1][0]
+    before = _children()
+    for filters in (Filters(), Filters(prompt="shot"), Filters(statuses=("FAILED",)), Filters(prompt="nowhere")):
+        pieces = export.csv_stream(store, filters, base="http://h", batch=7, parallel_min=0)
+        first = next(pieces)
+        workers = _children() - before
+        rest = b"".join(pieces)
+        assert first + rest == b"".join(export.csv_bytes(store, filters, 7, base="http://h")), filters
+        if queries.split_ids(store, filters, 2)[0] > 1:
+            assert len(workers) == 2, filters  # one per core while the first part is read
+    assert _children() == before and not _parts_folders()
+    # A short export stays in this process.
+    assert b"".join(export.csv_stream(store, Filters(), parallel_min=1000)) == b"".join(
+        export.csv_bytes(store, Filters()))
+    assert _children() == before
+
+
+def test_stopping_a_long_export_early_stops_its_workers_and_deletes_their_parts(store):
+    insert_tasks(store, [task_row(prompt=f"shot {i}", created=START + timedelta(seconds=i)) for i in range(3000)])
+    before, folders = _children(), _parts_folders()
+    pieces = export.csv_stream(store, Filters(), batch=100, parallel_min=0)
+    assert next(pieces).startswith("\ufeffid,task_url".encode())
+    assert len(_children() - before) == 2 and len(_parts_folders() - folders) == 1
+    pieces.close()
+    assert _children() == before and _parts_folders() == folders
+
+
+def test_a_worker_that_cannot_read_the_history_fails_the_export_plainly(tmp_path, caplog):
+    store = Store(tmp_path / "dashboard.db")
+    insert_tasks(store, [task_row(prompt=f"shot {i}", created=START + timedelta(seconds=i)) for i in range(10)])
+    store.location = tmp_path  # a folder: the workers cannot open it as the database
+    before = _children()
+    with pytest.raises(export.ExportFailed, match="stopped before its end"):
+        b"".join(export.csv_stream(store, Filters(), parallel_min=0))
+    assert "CSV export worker failed" in caplog.text and _children() == before and not _parts_folders()
+    store.close()

@@ -70,6 +70,23 @@ class Filters:
     def active(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
 
+    def as_json(self) -> dict:
+        """The filters as JSON values (for a download link, or an export's worker process)."""
+        return {f.name: (v.isoformat() if isinstance(v := getattr(self, f.name), date) else v) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Filters:
+        """`as_json`'s filters back; a field missing or null is its default."""
+        values = {}
+        for f in fields(cls):
+            value = data.get(f.name)
+            if f.name in ("created_from", "created_to"):
+                value = date.fromisoformat(value) if value else None
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[f.name] = value if value is not None else f.default
+        return cls(**values)
+
     @property
     def counted(self) -> bool:
         """Whether `task_days` can count these filters: only of its columns, in whole days, tasks in view."""
@@ -463,21 +480,46 @@ def _export_sql(d: Dialect) -> str:
     return f"SELECT {cells}, {_reviews_sql(d)} FROM {source} WHERE {{where}} {rest}"
 
 
-def csv_cells(store: Store, filters: Filters, batch: int = 1000, base: str = "") -> Iterator[tuple]:
+def export_where(store: Store, filters: Filters) -> tuple[str, list]:
+    """The export's WHERE over `tasks t`: the filters' (with no filter, every task on record,
+    removed ones too)."""
+    return (filters if filters.active else replace(filters, removed=True)).where(dialect=store.dialect)
+
+
+def split_ids(store: Store, filters: Filters, parts: int) -> tuple[int, list[tuple[int, int]]]:
+    """(how many tasks the export holds, and `parts` ranges of their ids, (lowest, highest) each,
+    about as many tasks in each, in order, together all of them). A range of one part covers
+    every id."""
+    where, params = export_where(store, filters)
+    tasks = store.conn.execute(f"SELECT COUNT(*) FROM tasks t WHERE {where}", params).fetchone()[0]
+    # The first id of each part after the first, found by walking the id index that far.
+    starts = [store.conn.execute(f"SELECT t.id FROM tasks t WHERE {where} ORDER BY t.id LIMIT 1 OFFSET ?",
+                                 (*params, tasks * k // parts)).fetchone()[0] for k in range(1, parts)] if tasks else []
+    bounds = [0, *dict.fromkeys(starts)]
+    return tasks, [(low, high - 1) for low, high in zip(bounds, [*bounds[1:], 2 ** 63])]
+
+
+def csv_cells(store: Store, filters: Filters, batch: int = 1000, base: str = "",
+              ids: tuple[int, int] | None = None) -> Iterator[tuple]:
     """The CSV's rows as the database builds them, oldest task first: the cells of CSV_COLUMNS (the
     four review cells NULL), then the team's review as a JSON array, or NULL for a task nobody
     reviewed. Memory stays flat however long the history: SQLite reads `batch` tasks at a time,
     each batch a statement after the last id; PostgreSQL runs one statement, which a server-side
     cursor hands over `batch` rows at a time. With no filter, every task on record: removed ones
     too, so the credits add up to what was spent. `base` (`scheme://host` of the dashboard,
-    checked) starts the task and archive URLs."""
-    where, params = (filters if filters.active else replace(filters, removed=True)).where(dialect=store.dialect)
+    checked) starts the task and archive URLs. `ids` (lowest, highest): only those tasks."""
+    where, params = export_where(store, filters)
+    low, high = ids or (1, 2 ** 63 - 1)
+    # On SQLite the batch's own `t.id > ?` is the range's start: a second lower bound could be
+    # the one SQLite starts each batch from (a million tasks in two ranges took 2.5 times as long).
+    where, params = (f"{where} AND t.id BETWEEN ? AND ?", [*params, low, high]) if store.postgres else \
+        (f"{where} AND t.id <= ?", [*params, high])
     sql = _export_sql(store.dialect).replace("{where}", where)
     if store.postgres:  # one statement through a server-side cursor (connect.py turns JIT off)
         for rows in store.stream(sql, (*[base] * _BASE_PARAMS, *params), batch):
             yield from rows
         return
-    last = 0
+    last = low - 1
     while rows := store.tuples(sql, (*[base] * _BASE_PARAMS, *params, last, batch)):
         yield from rows
         last = rows[-1][0]
