@@ -134,7 +134,7 @@ def main() -> None:
             with contextlib.ExitStack() as stack:
                 url = ""
                 if backend == "postgresql":
-                    url = stack.enter_context(postgres_schema(args.postgres))
+                    url, _ = stack.enter_context(postgres_schema(args.postgres))
                     start = time.perf_counter()
                     copy_to_postgres(tmp / "dashboard.db", url)
                     print(f"copied {args.tasks:,} tasks into PostgreSQL in {time.perf_counter() - start:.1f} s",

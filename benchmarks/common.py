@@ -129,9 +129,9 @@ class Dashboard(launch.Dashboard):
 
     def settle(self, busy: float = 0.05, timeout: float = 300) -> float:
         """Wait until the server is idle (under `busy` of a core over a second), as a server that
-        has been up a while is: just started over a long history, it is busy for a while with work
-        done once a start (the poster backfill looks at every archived video: a million tasks'
-        take 20-40 s of a core). Returns the seconds waited."""
+        has been up a while is: started for the first time over a long history, it is busy for a
+        while with work done once (the poster backfill looks at every archived video the first
+        time: a million tasks' take 11.5 s of a core). Returns the seconds waited."""
         start = time.perf_counter()
         ticks = os.sysconf("SC_CLK_TCK")
 

@@ -231,10 +231,15 @@ class Poller:
     def backfill_posters(self, pause: float = POSTER_PAUSE) -> int:
         """Make the missing posters of archived videos, POSTER_BATCH at a time with a pause between;
         returns how many were made. A poster ffmpeg cannot make is left out (it is tried again at
-        the next start) and fails nothing: the video still plays without one."""
+        the next start) and fails nothing: the video still plays without one. Only the videos past
+        the store's mark are looked at (`posters_checked_through`): the mark moves on past each
+        batch whose videos all have their poster, and stays before the first that did not get
+        one, so a start looks at what came since, and again at what failed."""
         store = Store(self.store.location)  # this thread's own connection
-        made = tried = last = 0
+        made = tried = 0
         try:
+            last = store.posters_checked_through()
+            complete = True  # every video so far has its poster: the mark may follow
             while not self._stop.is_set():
                 rows = store.conn.execute(
                     "SELECT id, path FROM outputs WHERE state = ? AND mime LIKE 'video/%' AND id > ? ORDER BY id "
@@ -244,15 +249,17 @@ class Poller:
                 last = rows[-1]["id"]
                 for path in dict.fromkeys(r["path"] for r in rows if self._lacks_poster(r["path"])):
                     if self._stop.is_set():
-                        break
-                    made += self._backfill_poster(store, path)
-                    tried += 1
+                        return made
+                    got = self._backfill_poster(store, path)
+                    made, tried, complete = made + got, tried + 1, complete and bool(got)
                     if tried % POSTER_BATCH == 0:
                         self._stop.wait(pause)
+                if complete:
+                    store.check_posters_through(last)
         finally:
             store.close()
-        if tried:
-            log.info("poster backfill: %d of %d archived videos without a poster got one", made, tried)
+            if tried:
+                log.info("poster backfill: %d of %d archived videos without a poster got one", made, tried)
         return made
 
     def _lacks_poster(self, path: str | None) -> bool:

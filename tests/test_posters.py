@@ -143,3 +143,28 @@ def test_a_planted_video_without_a_poster_shows_one_on_history_after_the_server_
         if proc is not None:
             stop(proc)
         archive.delete_archived(path)
+
+
+def test_a_start_looks_only_past_the_videos_already_seen_and_again_at_what_failed(store, tmp_path):
+    """The backfill's mark (`posters_checked_through`): a start looks at the videos archived since the
+    last one that had them all (a million tasks: 530,000 videos not looked at again on each start);
+    a video whose poster could not be made keeps the mark before it, so it is tried at every start."""
+    static = tmp_path / "static"
+    clip = media_samples.mp4()
+    seen = [_plant(store, static, clip) for _ in range(3)]
+    poller = Poller(store.path, [], static_dir=static)
+    try:
+        assert poller.backfill_posters(pause=0) == 3
+        assert store.posters_checked_through() == store.conn.execute("SELECT MAX(id) FROM outputs").fetchone()[0]
+        _poster(static, seen[0]).unlink()  # not looked at again: it was seen with its poster
+        broken = _plant(store, static, clip[:64] + b"\0" * 4096)
+        mark = store.posters_checked_through()
+        assert poller.backfill_posters(pause=0) == 0 and store.posters_checked_through() == mark
+        assert not _poster(static, seen[0]).exists()
+        (static / Path(broken).name).write_bytes(clip)  # the file made whole: the next start makes its poster
+        newer = _plant(store, static, clip)
+        assert poller.backfill_posters(pause=0) == 2
+        assert _poster(static, broken).is_file() and _poster(static, newer).is_file()
+        assert store.posters_checked_through() == store.conn.execute("SELECT MAX(id) FROM outputs").fetchone()[0]
+    finally:
+        poller.stop()

@@ -31,6 +31,7 @@ from lib.store.schema import (
     OUT_ARCHIVED,
     OUT_AT_RISK,
     OUT_PENDING,
+    POSTERS_CHECKED,
     REJECTED,
     REVIEW_ROWS,
     SUBMIT_PENDING,
@@ -442,6 +443,17 @@ class Store:
                              "AND state != ?", (url, time.time(), task_id, position, OUT_ARCHIVED))
 
     # ------------------------------------------------------------ archive
+
+    def posters_checked_through(self) -> int:
+        """The output id up to which the poster backfill has looked at every archived video."""
+        return self.conn.execute(f"SELECT through_output FROM {POSTERS_CHECKED} WHERE id = 1").fetchone()[0]
+
+    def check_posters_through(self, output_id: int) -> None:
+        """Record that every archived video up to `output_id` has its poster (never moved back:
+        two replicas' backfills may finish in any order)."""
+        with self.immediate() as conn:
+            conn.execute(f"UPDATE {POSTERS_CHECKED} SET through_output = "
+                         f"{self.dialect.greatest('through_output', '?')} WHERE id = 1", (output_id,))
 
     def claim_due_archives(self, limit: int = 10, lease: float = 120, now: float | None = None) -> list[dict]:
         """Outputs waiting for download; each is leased so only one worker fetches it. A claim

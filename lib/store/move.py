@@ -50,7 +50,8 @@ already there fires no trigger (`ON CONFLICT DO NOTHING`), so a rerun counts not
 
 Not moved, on purpose: `changes` (the counters pages redraw on; PostgreSQL keeps its own),
 `login_failures` (the password gate's recent wrong tries, minutes old and per machine),
-`download_links` (short-lived tokens the pages make again on demand), the FTS5 `prompts` tables
+`download_links` (short-lived tokens the pages make again on demand), `posters_checked` (how far
+the poster backfill has looked: on PostgreSQL it looks once again), the FTS5 `prompts` tables
 (PostgreSQL's prompt search is kept by its trigger), `task_days` and `task_ratings` (History's
 counts and averages, built by PostgreSQL's triggers as the rows go in), `_sqlite_migrations` and
 `sqlite_sequence` (the SQLite file's own bookkeeping; the sequences are moved in step 3), SQLite's other
@@ -95,6 +96,7 @@ SKIPPED = {
     "changes": "PostgreSQL keeps its own change counters",
     "login_failures": "recent wrong passwords, per machine and minutes old",
     "download_links": "short-lived tokens, made again on demand",
+    "posters_checked": "how far the poster backfill has looked; PostgreSQL's looks once again",
     "prompts": "PostgreSQL's prompt search is kept by its trigger",
     "task_days": "History's counts, which PostgreSQL's triggers build from the tasks as they go in",
     "task_ratings": "History's averages, which PostgreSQL's triggers build from the reviews as they go in",

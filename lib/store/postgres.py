@@ -34,6 +34,7 @@ from lib.store.schema import (
     HISTORY_KEY,
     OUT_ARCHIVED,
     OUT_PENDING,
+    POSTERS_CHECKED,
     REJECTED,
     REVIEW_ROWS,
     SPEND_KEY,
@@ -256,6 +257,12 @@ def p016_history_counts(conn) -> None:
     conn.execute(f"CREATE INDEX tasks_by_status_cost ON tasks (status, ({COST_SORTED}) DESC NULLS LAST, id DESC)")
     conn.execute(f"CREATE INDEX outputs_unarchived ON outputs (state) WHERE state <> '{OUT_ARCHIVED}'")
     conn.execute("ANALYZE tasks")  # the statistics of the sort's expression, for the planner
+
+
+@migration("m017_posters_checked")
+def p017_posters_checked(conn) -> None:
+    conn.execute(f"CREATE TABLE {POSTERS_CHECKED} (id {INT} PRIMARY KEY CHECK (id = 1), through_output {INT} NOT NULL)")
+    conn.execute(f"INSERT INTO {POSTERS_CHECKED} (id, through_output) VALUES (1, 0)")
 
 
 def pending(conn) -> list[str]:

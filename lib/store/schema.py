@@ -398,6 +398,7 @@ HISTORY_CHANGED = ("status", "task_type", "model", "teammate", "created_at", "re
 # The cost sort's expression: indexed, so "Highest cost" walks an index instead of sorting every task.
 COST_SORTED = "COALESCE(cost_credits, estimated_credits)"
 
+POSTERS_CHECKED = "posters_checked"  # one row: how far the poster backfill has looked
 RATED = ("task_id INTEGER PRIMARY KEY", "rating_sum INTEGER NOT NULL", "votes INTEGER NOT NULL",
          "average REAL NOT NULL")
 # A task's row of task_ratings, made from its reviews (`?` or a trigger's `NEW.task_id` narrows it).
@@ -457,3 +458,13 @@ def m016_history_counts(db: Database) -> None:
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
         for index in ("tasks_by_cost", "tasks_by_status_cost", "outputs_unarchived", "task_ratings"):
             db.execute(f"ANALYZE {index}")
+
+
+@migrations()
+def m017_posters_checked(db: Database) -> None:
+    # How far the poster backfill has looked (`Poller.backfill_posters`): every archived video up
+    # to this output id has its poster, or ffmpeg could not make one. A start looks past it only,
+    # not again at every archived video (a million tasks: 530,000 of them, 10-40 s of a core).
+    db.execute(f"CREATE TABLE {POSTERS_CHECKED} (id INTEGER PRIMARY KEY CHECK (id = 1), "
+               "through_output INTEGER NOT NULL)")
+    db.execute(f"INSERT INTO {POSTERS_CHECKED} (id, through_output) VALUES (1, 0)")
