@@ -128,8 +128,10 @@ def planted(tmp_path):
 
 
 @pytest.fixture
-def target(tmp_path, monkeypatch, s3_server):
-    """A fresh PostgreSQL schema and an empty bucket, named by the settings the command reads."""
+def target(tmp_path, monkeypatch, s3_server, quiet_process):
+    """A fresh PostgreSQL schema and an empty bucket, named by the settings the command reads. No
+    poller of an earlier test runs on (`quiet_process`): one archiving its own outputs would
+    read these settings and write into this bucket, which the tests count."""
     bucket = s3_server.make_bucket()
     with services.fresh_postgres() as url:
         env = {**s3_server.env(bucket, PREFIX), "DASHBOARD_DATABASE_URL": url,
