@@ -91,12 +91,15 @@ SIMULATOR_OUTPUT_TTL = Setting("SIMULATOR_OUTPUT_TTL_SECONDS", "86400")
 SIMULATOR_CREDITS = Setting("SIMULATOR_CREDITS", "10000")
 SIMULATOR_DAILY_LIMIT = Setting("SIMULATOR_DAILY_LIMIT", "500")
 SIMULATOR_MAX_SIDE = Setting("SIMULATOR_MAX_SIDE", "480")
+ARROW_MEMORY_POOL = Setting("ARROW_DEFAULT_MEMORY_POOL", "system")
+MALLOC_ARENA_MAX = Setting("MALLOC_ARENA_MAX", "2")
 
 SETTINGS = (API_SECRET, BASE_URL, DATABASE, POLL_INTERVAL, REFRESH_SECONDS, ARCHIVE_MAX_MB, ARCHIVE_LEASE,
             ARCHIVE_DEADLINE, ARCHIVE_MIN_RATE, MIN_FREE_MB, API_TIMEOUT, PASSWORD, DATABASE_URL, STORAGE_URL,
             AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, POLLING, SIMULATOR_STATE_DIR,
             SIMULATOR_PENDING, SIMULATOR_RUN, SIMULATOR_CONCURRENCY, SIMULATOR_OUTPUT_TTL, SIMULATOR_CREDITS,
-            SIMULATOR_DAILY_LIMIT, SIMULATOR_MAX_SIDE)
+            SIMULATOR_DAILY_LIMIT, SIMULATOR_MAX_SIDE, ARROW_MEMORY_POOL,
+            MALLOC_ARENA_MAX)
 
 
 def load_secrets() -> str | None:
@@ -109,6 +112,19 @@ def load_secrets() -> str | None:
     except Exception as exc:  # a malformed secrets.toml must not take the dashboard down
         return f"Could not read .streamlit/secrets.toml: {type(exc).__name__}"
     return None
+
+
+def choose_arrow_memory_pool() -> None:
+    """Have pyarrow allocate with the C library's malloc instead of its bundled mimalloc, unless
+    the environment names its pool. pyarrow reads the variable when it first allocates, so this is
+    set at the server's start, before a page loads it (`server.tune_memory`)."""
+    os.environ[ARROW_MEMORY_POOL.name] = ARROW_MEMORY_POOL.text().strip()
+
+
+def malloc_arena_max() -> int | None:
+    """How many malloc arenas the server's threads share; None when the environment sets
+    MALLOC_ARENA_MAX, which glibc then read itself when the process started."""
+    return None if MALLOC_ARENA_MAX.given().strip() else MALLOC_ARENA_MAX.whole()
 
 
 # ---------------------------------------------------------------- the API
