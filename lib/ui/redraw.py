@@ -9,10 +9,10 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from lib import lifecycle, settings
 from lib.store import Store, queries, utcnow
+from lib.ui.teammate import run_in_page
 from lib.ui.text import plain, script_text
 
 REDRAW_AT_LEAST_S = 60  # a page's ages ("3 min ago") are never more than a minute old
@@ -97,8 +97,8 @@ def news_since() -> tuple[str, bool]:
 
 def _remember_news_since(since: str) -> None:
     """Write the cookie of `news_since` (no max-age: the browser forgets it when it closes)."""
-    components.html(f"<script>document.cookie = '{NEWS_COOKIE}=' + encodeURIComponent({script_text(since)}) + "
-                    "'; path=/; SameSite=Strict';</script>", height=0)
+    run_in_page(f"document.cookie = '{NEWS_COOKIE}=' + encodeURIComponent({script_text(since)}) + "
+                "'; path=/; SameSite=Strict';")
 
 
 NEWS_ICONS = {lifecycle.SUCCEEDED: "✅", lifecycle.FAILED: "❌", lifecycle.CANCELLED: "🛑"}
@@ -133,9 +133,8 @@ def watch_task_news(store: Store, teammate: str, title: str) -> None:
                          f"{plain(((task.get('request') or {}).get('promptText') or '')[:60])}",
                          icon=NEWS_ICONS.get(task["status"], "ℹ️"))
         if news.get("done"):
-            # The page's own title is set again on every full rerun; between them this frame sets it.
-            # A frame whose text is unchanged is not run again.
-            components.html(f"<script>window.parent.document.title = {script_text(tab_title(title))};</script>",
-                            height=0)
+            # The page's own title is set again on every full rerun; between them this script sets it.
+            # A script whose text is unchanged is not run again.
+            run_in_page(f"document.title = {script_text(tab_title(title))};")
 
     watch()

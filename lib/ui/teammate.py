@@ -5,7 +5,6 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 import streamlit as st
-import streamlit.components.v1 as components
 
 from lib.ui.text import script_text
 
@@ -21,14 +20,20 @@ def remembered_name() -> str:
     return unquote(value).strip()[:NAME_MAX] if isinstance(value, str) else ""
 
 
+def run_in_page(script: str) -> None:
+    """Run the dashboard's own `script` in the page, from an element of no height; one whose text
+    is unchanged since the last run is not run again. Anything typed or read that goes into it is
+    a `script_text` literal, which cannot end the script."""
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
 def _remember_name(name: str) -> None:
     """Store the name in this browser's cookie, or forget it when emptied. Streamlit only reads
-    cookies, so a zero-height component frame (same origin as the page) writes it; a frame whose
-    text does not change is not run again. Not HttpOnly: a name is no secret, and the password's
-    cookie is another one."""
+    cookies, so a script in the page writes it, on every rerun from then on (it runs once).
+    Not HttpOnly: a name is no secret, and the password's cookie is another one."""
     age = NAME_COOKIE_DAYS * 86400 if name else 0
-    components.html(f"<script>document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({script_text(name)}) + "
-                    f"'; path=/; max-age={age}; SameSite=Strict';</script>", height=0)
+    run_in_page(f"document.cookie = '{NAME_COOKIE}=' + encodeURIComponent({script_text(name)}) + "
+                f"'; path=/; max-age={age}; SameSite=Strict';")
 
 
 def name_input() -> str:
